@@ -1,0 +1,153 @@
+import { z } from 'zod';
+import { ModelError } from '../errors.ts';
+
+// The supernet's architecture maxima: every subnet is a prefix slice of these shapes.
+export const SupernetConfigSchema = z
+  .object({
+    vocabSize: z.number().int().min(5),
+    hiddenSize: z.number().int().positive(),
+    // Position embeddings: the longest input, [CLS] and [SEP] included.
+    maxTokens: z.number().int().min(2),
+    maxLayers: z.number().int().positive(),
+    maxHeads: z.number().int().positive(),
+    headSize: z.number().int().positive(),
+    maxFfn: z.number().int().positive(),
+    numLabels: z.number().int().min(2),
+    layerNormEps: z.number().positive().max(0.1).default(1e-5),
+  })
+  .strict();
+export type SupernetConfig = z.infer<typeof SupernetConfigSchema>;
+
+// One transformer layer of a subnet: which supernet layer runs, with how many heads and FFN neurons.
+export const SubnetLayerSchema = z
+  .object({
+    layer: z.number().int().nonnegative(),
+    heads: z.number().int().positive(),
+    ffn: z.number().int().positive(),
+  })
+  .strict();
+export type SubnetLayer = z.infer<typeof SubnetLayerSchema>;
+
+// One choice in the search space: the layers that run (ascending supernet indices), each with its width.
+export const SubnetConfigSchema = z
+  .object({ layers: z.array(SubnetLayerSchema).min(1) })
+  .strict()
+  .refine((c) => c.layers.every((l, i) => i === 0 || l.layer > c.layers[i - 1]!.layer), {
+    message: 'layers must be in strictly ascending order of their supernet index',
+  });
+export type SubnetConfig = z.infer<typeof SubnetConfigSchema>;
+
+// A catalog operating point: a subnet read to at most `tokens` tokens ([CLS] and [SEP] included).
+export const OperatingPointSchema = z.object({ subnet: SubnetConfigSchema, tokens: z.number().int().min(2) }).strict();
+export type OperatingPoint = z.infer<typeof OperatingPointSchema>;
+
+const LAYER_ID = /^(\d{1,3})h(\d{1,4})f(\d{1,6})$/;
+const POINT_ID = /^(.+)-t(\d{1,6})$/;
+
+// The canonical id of a subnet: one `{layer}h{heads}f{ffn}` token per layer, joined by '.'.
+// Only [0-9a-z.] so it is safe in URLs and headers: `0h4f1024.2h2f512`.
+export function formatSubnetId(subnet: SubnetConfig): string {
+  return subnet.layers.map((l) => `${l.layer}h${l.heads}f${l.ffn}`).join('.');
+}
+
+// Parses a subnet id; throws INVALID_SUBNET_ID naming the bad part. `parseSubnetId(formatSubnetId(c))` equals c.
+export function parseSubnetId(id: string): SubnetConfig {
+  if (typeof id !== 'string' || id.length === 0 || id.length > 512) {
+    throw new ModelError('INVALID_SUBNET_ID', `subnet id must be a non-empty string of at most 512 characters`);
+  }
+  const layers = id.split('.').map((part) => {
+    const m = LAYER_ID.exec(part);
+    if (!m) {
+      throw new ModelError(
+        'INVALID_SUBNET_ID',
+        `subnet id '${truncate(id)}': '${truncate(part)}' is not of the form {layer}h{heads}f{ffn}, e.g. 0h4f1024`,
+      );
+    }
+    return { layer: Number(m[1]), heads: Number(m[2]), ffn: Number(m[3]) };
+  });
+  const parsed = SubnetConfigSchema.safeParse({ layers });
+  if (!parsed.success) {
+    throw new ModelError('INVALID_SUBNET_ID', `subnet id '${truncate(id)}': ${parsed.error.issues[0]?.message}`);
+  }
+  if (formatSubnetId(parsed.data) !== id) {
+    throw new ModelError('INVALID_SUBNET_ID', `subnet id '${truncate(id)}' is not canonical (no leading zeros)`);
+  }
+  return parsed.data;
+}
+
+// The canonical id of an operating point: `{subnetId}-t{tokens}`.
+export function formatOperatingPointId(point: OperatingPoint): string {
+  return `${formatSubnetId(point.subnet)}-t${point.tokens}`;
+}
+
+export function parseOperatingPointId(id: string): OperatingPoint {
+  const m = typeof id === 'string' ? POINT_ID.exec(id) : null;
+  if (!m) {
+    throw new ModelError(
+      'INVALID_SUBNET_ID',
+      `operating point id '${truncate(String(id))}' is not of the form {subnetId}-t{tokens}`,
+    );
+  }
+  const tokens = Number(m[2]);
+  if (tokens < 2 || `${tokens}` !== m[2]) {
+    throw new ModelError('INVALID_SUBNET_ID', `operating point id '${truncate(id)}': bad token count '${m[2]}'`);
+  }
+  return { subnet: parseSubnetId(m[1]!), tokens };
+}
+
+// Validates a supernet config from untrusted input (a manifest, a training config) with a named error.
+export function parseSupernetConfig(value: unknown): SupernetConfig {
+  const parsed = SupernetConfigSchema.safeParse(value);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new ModelError(
+      'INVALID_SUPERNET_CONFIG',
+      `supernet config: ${issue?.path.join('.') || '(root)'}: ${issue?.message}`,
+    );
+  }
+  return parsed.data;
+}
+
+// Throws SUBNET_OUT_OF_RANGE when the subnet asks for a layer, head or neuron the supernet does not have.
+export function assertSubnetFits(supernet: SupernetConfig, subnet: SubnetConfig): void {
+  const parsed = SubnetConfigSchema.safeParse(subnet);
+  if (!parsed.success) {
+    throw new ModelError('INVALID_SUBNET', `subnet: ${parsed.error.issues[0]?.message}`);
+  }
+  for (const l of subnet.layers) {
+    const where = `subnet ${formatSubnetId(subnet)}`;
+    if (l.layer >= supernet.maxLayers) {
+      throw new ModelError(
+        'SUBNET_OUT_OF_RANGE',
+        `${where}: layer ${l.layer} does not exist (the supernet has ${supernet.maxLayers} layers, 0-${supernet.maxLayers - 1})`,
+      );
+    }
+    if (l.heads > supernet.maxHeads) {
+      throw new ModelError(
+        'SUBNET_OUT_OF_RANGE',
+        `${where}: layer ${l.layer} asks for ${l.heads} heads, the supernet has ${supernet.maxHeads}`,
+      );
+    }
+    if (l.ffn > supernet.maxFfn) {
+      throw new ModelError(
+        'SUBNET_OUT_OF_RANGE',
+        `${where}: layer ${l.layer} asks for FFN width ${l.ffn}, the supernet has ${supernet.maxFfn}`,
+      );
+    }
+  }
+}
+
+// The largest subnet: every layer, every head, every neuron.
+export function largestSubnet(supernet: SupernetConfig): SubnetConfig {
+  return {
+    layers: Array.from({ length: supernet.maxLayers }, (_, layer) => ({
+      layer,
+      heads: supernet.maxHeads,
+      ffn: supernet.maxFfn,
+    })),
+  };
+}
+
+function truncate(text: string, max = 80): string {
+  return text.length <= max ? text : `${text.slice(0, max)}...`;
+}
