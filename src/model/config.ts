@@ -38,7 +38,9 @@ export const SubnetConfigSchema = z
 export type SubnetConfig = z.infer<typeof SubnetConfigSchema>;
 
 // A catalog operating point: a subnet read to at most `tokens` tokens ([CLS] and [SEP] included).
-export const OperatingPointSchema = z.object({ subnet: SubnetConfigSchema, tokens: z.number().int().min(2) }).strict();
+export const OperatingPointSchema = z
+  .object({ subnet: SubnetConfigSchema, tokens: z.number().int().min(2) })
+  .strict();
 export type OperatingPoint = z.infer<typeof OperatingPointSchema>;
 
 const LAYER_ID = /^(\d{1,3})h(\d{1,4})f(\d{1,6})$/;
@@ -53,7 +55,10 @@ export function formatSubnetId(subnet: SubnetConfig): string {
 // Parses a subnet id; throws INVALID_SUBNET_ID naming the bad part. `parseSubnetId(formatSubnetId(c))` equals c.
 export function parseSubnetId(id: string): SubnetConfig {
   if (typeof id !== 'string' || id.length === 0 || id.length > 512) {
-    throw new ModelError('INVALID_SUBNET_ID', `subnet id must be a non-empty string of at most 512 characters`);
+    throw new ModelError(
+      'INVALID_SUBNET_ID',
+      `subnet id must be a non-empty string of at most 512 characters`,
+    );
   }
   const layers = id.split('.').map((part) => {
     const m = LAYER_ID.exec(part);
@@ -67,10 +72,16 @@ export function parseSubnetId(id: string): SubnetConfig {
   });
   const parsed = SubnetConfigSchema.safeParse({ layers });
   if (!parsed.success) {
-    throw new ModelError('INVALID_SUBNET_ID', `subnet id '${truncate(id)}': ${parsed.error.issues[0]?.message}`);
+    throw new ModelError(
+      'INVALID_SUBNET_ID',
+      `subnet id '${truncate(id)}': ${parsed.error.issues[0]?.message}`,
+    );
   }
   if (formatSubnetId(parsed.data) !== id) {
-    throw new ModelError('INVALID_SUBNET_ID', `subnet id '${truncate(id)}' is not canonical (no leading zeros)`);
+    throw new ModelError(
+      'INVALID_SUBNET_ID',
+      `subnet id '${truncate(id)}' is not canonical (no leading zeros)`,
+    );
   }
   return parsed.data;
 }
@@ -90,7 +101,10 @@ export function parseOperatingPointId(id: string): OperatingPoint {
   }
   const tokens = Number(m[2]);
   if (tokens < 2 || `${tokens}` !== m[2]) {
-    throw new ModelError('INVALID_SUBNET_ID', `operating point id '${truncate(id)}': bad token count '${m[2]}'`);
+    throw new ModelError(
+      'INVALID_SUBNET_ID',
+      `operating point id '${truncate(id)}': bad token count '${m[2]}'`,
+    );
   }
   return { subnet: parseSubnetId(m[1]!), tokens };
 }

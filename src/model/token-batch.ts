@@ -1,0 +1,59 @@
+import { ModelError } from '../errors.ts';
+
+// A batch of token ids and attention masks, row-major [batch, tokens]: what a model runs on.
+export interface TokenBatch {
+  batch: number;
+  tokens: number;
+  ids: Int32Array;
+  mask: Int32Array;
+}
+
+// Limits a batch must respect for a given model.
+export interface TokenBatchLimits {
+  vocabSize: number;
+  maxTokens: number;
+}
+
+// Throws INVALID_INPUT, naming the problem, unless the batch can run: checked before tfjs or an engine sees it.
+export function validateTokenBatch(input: TokenBatch, limits: TokenBatchLimits): void {
+  const { batch, tokens, ids, mask } = input;
+  if (!Number.isInteger(batch) || batch < 1) {
+    throw new ModelError('INVALID_INPUT', `batch must hold at least one row, got ${batch}`);
+  }
+  if (!Number.isInteger(tokens) || tokens < 1 || tokens > limits.maxTokens) {
+    throw new ModelError('INVALID_INPUT', `tokens per row must be 1 to ${limits.maxTokens}, got ${tokens}`);
+  }
+  if (!(ids instanceof Int32Array) || ids.length !== batch * tokens) {
+    throw new ModelError(
+      'INVALID_INPUT',
+      `ids must be an Int32Array of batch * tokens = ${batch * tokens} values`,
+    );
+  }
+  if (!(mask instanceof Int32Array) || mask.length !== batch * tokens) {
+    throw new ModelError(
+      'INVALID_INPUT',
+      `mask must be an Int32Array of batch * tokens = ${batch * tokens} values`,
+    );
+  }
+  for (let i = 0; i < ids.length; i++) {
+    const id = ids[i]!;
+    if (id < 0 || id >= limits.vocabSize) {
+      throw new ModelError(
+        'INVALID_INPUT',
+        `token id ${id} at row ${Math.floor(i / tokens)}, position ${i % tokens} is outside the vocabulary [0, ${limits.vocabSize})`,
+      );
+    }
+    const m = mask[i]!;
+    if (m !== 0 && m !== 1) {
+      throw new ModelError('INVALID_INPUT', `mask values must be 0 or 1, got ${m} at index ${i}`);
+    }
+  }
+  for (let row = 0; row < batch; row++) {
+    if (mask[row * tokens] !== 1) {
+      throw new ModelError(
+        'INVALID_INPUT',
+        `row ${row} has no real token at position 0 (mask must start with 1)`,
+      );
+    }
+  }
+}
