@@ -223,7 +223,9 @@ describe('supernet', () => {
       }),
     );
     assert.ok(Number.isFinite(value.dataSync()[0]!));
-    const ffnIn = grads[trainable.get('layers.1.ffn.input.kernel').name]!.arraySync() as number[][];
+    const ffnIn = grads[
+      (trainable.get('layers.1.ffn.input.kernel') as tf.Variable).name
+    ]!.arraySync() as number[][];
     assert.ok(
       ffnIn.some((row) => row.slice(0, 5).some((g) => g !== 0)),
       'used neurons get gradient',
@@ -233,11 +235,11 @@ describe('supernet', () => {
       'unused neurons get none',
     );
     assert.equal(
-      grads[trainable.get('layers.0.ffn.input.kernel').name],
+      grads[(trainable.get('layers.0.ffn.input.kernel') as tf.Variable).name],
       undefined,
       'a skipped layer gets no gradient',
     );
-    const embedding = grads[trainable.get('embeddings.token').name]!.dataSync();
+    const embedding = grads[(trainable.get('embeddings.token') as tf.Variable).name]!.dataSync();
     assert.ok(embedding.some((g) => g !== 0));
     value.dispose();
     tf.dispose(Object.values(grads));
