@@ -193,27 +193,27 @@ export class WordPieceTokenizer {
 
   // Encodes texts as `[CLS] pieces [SEP] [PAD]...` rows, padded to the longest row; throws on an empty batch.
   encodeBatch(texts: readonly string[], options: EncodeBatchOptions): EncodedBatch {
-    const { maxTokens, truncation } = options;
-    if (!Number.isInteger(maxTokens) || maxTokens < 2) {
-      throw new TokenizerError(
-        'INVALID_TOKENIZER_OPTIONS',
-        `maxTokens must be an integer of at least 2 ([CLS] and [SEP]), got ${maxTokens}`,
-      );
-    }
-    if (truncation !== 'head' && truncation !== 'head-tail') {
-      throw new TokenizerError(
-        'INVALID_TOKENIZER_OPTIONS',
-        `truncation must be 'head' or 'head-tail', got ${String(truncation)}`,
-      );
-    }
-    // A model cannot run on zero rows; an empty batch here is a caller bug, not a request to serve.
-    if (texts.length === 0) {
-      throw new TokenizerError('INVALID_INPUT', 'encodeBatch needs at least one text');
-    }
-    const budget = maxTokens - 2;
-    const headBudget = truncation === 'head' ? budget : Math.ceil(budget / 2);
-    const tailBudget = budget - headBudget;
-    const rows = texts.map((text) => this.truncatedIds(text, headBudget, tailBudget));
+    const { headBudget, tailBudget } = budgets(options, texts.length);
+    return this.pack(texts.map((text) => this.truncatedIds(text, headBudget, tailBudget)));
+  }
+
+  // The same rows from wordpieces encoded earlier (`encode`), truncated by the same rule: training encodes
+  // each text once and packs it at many lengths.
+  packPieces(pieces: readonly Int32Array[], options: EncodeBatchOptions): EncodedBatch {
+    const { headBudget, tailBudget } = budgets(options, pieces.length);
+    return this.pack(
+      pieces.map((ids) =>
+        ids.length <= headBudget + tailBudget
+          ? { ids, truncated: false }
+          : {
+              ids: concatIds(ids.subarray(0, headBudget), ids.subarray(ids.length - tailBudget)),
+              truncated: true,
+            },
+      ),
+    );
+  }
+
+  private pack(rows: ReadonlyArray<{ ids: Int32Array; truncated: boolean }>): EncodedBatch {
     let tokens = 0;
     for (const row of rows) tokens = Math.max(tokens, row.ids.length + 2);
     const batch = rows.length;
@@ -425,4 +425,33 @@ function countCodePoints(text: string): number {
 
 function isHighSurrogate(unit: number): boolean {
   return unit >= 0xd800 && unit <= 0xdbff;
+}
+
+// Wordpiece budgets of the head and the tail; validates the options and the batch size.
+function budgets(options: EncodeBatchOptions, batch: number): { headBudget: number; tailBudget: number } {
+  const { maxTokens, truncation } = options;
+  if (!Number.isInteger(maxTokens) || maxTokens < 2) {
+    throw new TokenizerError(
+      'INVALID_TOKENIZER_OPTIONS',
+      `maxTokens must be an integer of at least 2 ([CLS] and [SEP]), got ${maxTokens}`,
+    );
+  }
+  if (truncation !== 'head' && truncation !== 'head-tail') {
+    throw new TokenizerError(
+      'INVALID_TOKENIZER_OPTIONS',
+      `truncation must be 'head' or 'head-tail', got ${String(truncation)}`,
+    );
+  }
+  // A model cannot run on zero rows; an empty batch here is a caller bug, not a request to serve.
+  if (batch === 0) throw new TokenizerError('INVALID_INPUT', 'encodeBatch needs at least one text');
+  const budget = maxTokens - 2;
+  const headBudget = truncation === 'head' ? budget : Math.ceil(budget / 2);
+  return { headBudget, tailBudget: budget - headBudget };
+}
+
+function concatIds(a: Int32Array, b: Int32Array): Int32Array {
+  const out = new Int32Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
 }

@@ -355,3 +355,25 @@ describe('decode', () => {
     assertTokenizerError(() => bert.decode([-1]), 'INVALID_INPUT', /-1/);
   });
 });
+
+describe('packPieces', () => {
+  test('packs pre-encoded wordpieces exactly as encodeBatch encodes the texts, for both truncations', () => {
+    const tokenizer = new WordPieceTokenizer(loadBertUncasedVocabulary());
+    const texts = [
+      'A short one.',
+      'This movie was long, and the ending dragged on forever; still, the actors were wonderful. '.repeat(9),
+      '',
+      "Café naïve 我爱电影 😀 don't!!",
+    ];
+    for (const truncation of ['head', 'head-tail'] as const) {
+      for (const maxTokens of [2, 3, 16, 17, 64, 512]) {
+        const direct = tokenizer.encodeBatch(texts, { maxTokens, truncation });
+        const packed = tokenizer.packPieces(
+          texts.map((t) => tokenizer.encode(t)),
+          { maxTokens, truncation },
+        );
+        assert.deepEqual(packed, direct, `${truncation} ${maxTokens}`);
+      }
+    }
+  });
+});
