@@ -13,6 +13,11 @@ export type ErrorCode =
   | 'WEIGHT_SHAPE_MISMATCH'
   // backend
   | 'BACKEND_UNAVAILABLE'
+  // engines and the subnet cache
+  | 'ENGINE_UNAVAILABLE'
+  | 'ENGINE_FAILED'
+  | 'SUBNET_DISPOSED'
+  | 'CACHE_BUDGET_EXCEEDED'
   // tokenizer
   | 'INVALID_VOCABULARY'
   | 'INVALID_TOKENIZER_OPTIONS'
@@ -45,6 +50,7 @@ export class SupernetError extends Error {
 
 export class ModelError extends SupernetError {}
 export class BackendError extends SupernetError {}
+export class EngineError extends SupernetError {}
 export class TokenizerError extends SupernetError {}
 export class ArtifactError extends SupernetError {}
 export class StorageError extends SupernetError {}

@@ -23,7 +23,7 @@ MON_ADDR="[v2:127.0.0.1:3300,v1:127.0.0.1:6789]"
 CONF="${RGW_DIR}/ceph.conf"
 OUT="${1:-}"
 
-log() { echo "start-rgw: $*" >&2; }
+log() { echo "start-rgw: [${SECONDS}s] $*" >&2; }
 
 fail() {
   log "FAILED: $*"
