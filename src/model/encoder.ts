@@ -45,6 +45,9 @@ export interface EncoderOutput {
 
 export interface EncoderOptions {
   returnHidden?: boolean;
+  // Multipliers on each layer's heads [heads] and FFN neurons [ffn], all ones in effect: the gradient of the
+  // loss with respect to them scores each unit's importance (rewiring).
+  gates?: Array<{ heads: tf.Tensor1D; neurons: tf.Tensor1D }>;
 }
 
 const MASKED_SCORE = -1e9;
@@ -71,20 +74,29 @@ export function encode(
   // Additive attention bias: 0 on real tokens, a large negative number on padding.
   const maskBias = tf.reshape(tf.mul(tf.sub(1, mask), MASKED_SCORE), [batch, 1, 1, tokens]);
 
-  for (const layer of params.layers) {
-    const attended = attention(
+  params.layers.forEach((layer, k) => {
+    const gate = options.gates?.[k];
+    let attended = attention(
       layerNorm(x, layer.attentionNorm, params.layerNormEps),
       layer,
       maskBias,
       batch,
       tokens,
       params.headSize,
-    );
+    ); // [batch * tokens, heads * headSize]
+    if (gate) {
+      const perColumn = tf.reshape(
+        tf.tile(tf.reshape(gate.heads, [layer.heads, 1]), [1, params.headSize]),
+        [-1],
+      );
+      attended = tf.mul(attended, perColumn);
+    }
     x = tf.add(x, dense(attended, layer.attentionOutput)); // [batch * tokens, hidden]
-    const inner = gelu(dense(layerNorm(x, layer.ffnNorm, params.layerNormEps), layer.ffnInput)); // [b*t, ffn]
+    let inner = gelu(dense(layerNorm(x, layer.ffnNorm, params.layerNormEps), layer.ffnInput)); // [b*t, ffn]
+    if (gate) inner = tf.mul(inner, gate.neurons);
     x = tf.add(x, dense(inner, layer.ffnOutput)); // [batch * tokens, hidden]
     if (options.returnHidden) hidden.push(x);
-  }
+  });
 
   const normed = tf.reshape(layerNorm(x, params.finalNorm, params.layerNormEps), [batch, tokens, hiddenSize]);
   // Mean over real tokens.

@@ -1,0 +1,193 @@
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { z } from 'zod';
+import { SupernetConfigSchema } from '../src/model/config.ts';
+
+// One distillation or training stage's optimizer and sampling settings.
+const OptimizerSchema = z
+  .object({
+    learningRate: z.number().positive().max(1),
+    warmupFraction: z.number().min(0).max(0.5).default(0.06),
+    weightDecay: z.number().min(0).max(1).default(0.01),
+    clipNorm: z.number().positive().default(1),
+  })
+  .strict();
+
+// Input lengths a stage samples from (tokens, [CLS] and [SEP] included), with relative weights.
+const TokenSamplingSchema = z
+  .object({
+    choices: z.array(z.number().int().min(8)).min(1),
+    weights: z.array(z.number().positive()).optional(),
+  })
+  .strict()
+  .refine((t) => !t.weights || t.weights.length === t.choices.length, {
+    message: 'tokens.weights must have one weight per choice',
+  });
+
+const StageBaseSchema = z
+  .object({
+    // Training examples processed in the stage (steps = examples / batchSize).
+    examples: z.number().int().positive(),
+    optimizer: OptimizerSchema,
+    tokens: TokenSamplingSchema,
+    // Evaluate on a dev slice every this many steps (0: only at the end).
+    evalEverySteps: z.number().int().nonnegative().default(0),
+  })
+  .strict();
+
+const DistillSchema = StageBaseSchema.extend({
+  // Soft cross-entropy on the teacher's logits, at this temperature.
+  temperature: z.number().positive().default(1),
+  softWeight: z.number().min(0).default(1),
+  // Cross-entropy on the labels.
+  hardWeight: z.number().min(0).default(0),
+  // MSE between hidden states (embeddings and each kept layer) and the teacher's.
+  hiddenWeight: z.number().min(0).default(1),
+  // Subnets drawn at random per step, besides the largest and the smallest (sandwich rule).
+  randomSubnets: z.number().int().min(0).max(8).default(1),
+}).strict();
+
+// The search space: per-layer widths and depths every subnet is drawn from.
+export const SearchSpaceSchema = z
+  .object({
+    depthChoices: z.array(z.number().int().positive()).min(1),
+    headChoices: z.array(z.number().int().positive()).min(1),
+    ffnChoices: z.array(z.number().int().positive()).min(1),
+    tokenChoices: z.array(z.number().int().min(8)).min(1),
+  })
+  .strict();
+export type SearchSpace = z.infer<typeof SearchSpaceSchema>;
+
+export const TrainingConfigSchema = z
+  .object({
+    model: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/),
+    seed: z.number().int().nonnegative(),
+    architecture: SupernetConfigSchema,
+    labels: z.array(z.string().min(1)).min(2),
+    data: z
+      .object({
+        source: z.literal('imdb'),
+        // Salt of the hash that assigns each text to train, dev or test: the split never changes with it fixed.
+        splitSalt: z.string().min(1),
+        devFraction: z.number().gt(0).lt(0.5),
+        testFraction: z.number().gt(0).lt(0.5),
+        // Use only the first N examples of each split in hash order (CI and quick runs).
+        limit: z
+          .object({
+            train: z.number().int().positive(),
+            dev: z.number().int().positive(),
+            test: z.number().int().positive(),
+          })
+          .strict()
+          .optional(),
+        truncation: z.enum(['head', 'head-tail']),
+      })
+      .strict(),
+    embeddings: z.object({ glove: z.boolean() }).strict(),
+    batchSize: z.number().int().min(2).max(1024),
+    workers: z.number().int().min(1).max(16),
+    teacher: StageBaseSchema.extend({ labelSmoothing: z.number().min(0).max(0.5).default(0) }).strict(),
+    rewire: z.object({ examples: z.number().int().positive(), tokens: z.number().int().min(8) }).strict(),
+    width: DistillSchema.extend({ widthChoices: z.array(z.number().gt(0).max(1)).min(1) }).strict(),
+    depth: DistillSchema,
+    searchSpace: SearchSpaceSchema,
+    search: z
+      .object({
+        devExamples: z.number().int().positive(),
+        population: z.number().int().min(4),
+        generations: z.number().int().min(0),
+        mutationRate: z.number().gt(0).max(1).default(0.3),
+        catalogSize: z.object({ min: z.number().int().min(2), max: z.number().int().max(64) }).strict(),
+        // The latency is measured at this many tokens (a long review) for the catalog.
+        latencyTokens: z.number().int().min(8),
+      })
+      .strict(),
+    publish: z.object({ weightDtype: z.enum(['float32', 'float16']) }).strict(),
+  })
+  .strict()
+  .superRefine((c, ctx) => {
+    const a = c.architecture;
+    if (c.labels.length !== a.numLabels) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['labels'],
+        message: `needs ${a.numLabels} labels (architecture.numLabels)`,
+      });
+    }
+    const s = c.searchSpace;
+    const check = (path: string, values: number[], max: number) => {
+      for (const v of values) {
+        if (v > max)
+          ctx.addIssue({
+            code: 'custom',
+            path: path.split('.'),
+            message: `${v} exceeds the supernet's ${max}`,
+          });
+      }
+    };
+    check('searchSpace.depthChoices', s.depthChoices, a.maxLayers);
+    check('searchSpace.headChoices', s.headChoices, a.maxHeads);
+    check('searchSpace.ffnChoices', s.ffnChoices, a.maxFfn);
+    check('searchSpace.tokenChoices', s.tokenChoices, a.maxTokens);
+    for (const stage of ['teacher', 'width', 'depth'] as const) {
+      check(`${stage}.tokens.choices`, c[stage].tokens.choices, a.maxTokens);
+    }
+    check('rewire.tokens', [c.rewire.tokens], a.maxTokens);
+    check('search.latencyTokens', [c.search.latencyTokens], a.maxTokens);
+    if (c.search.catalogSize.min > c.search.catalogSize.max) {
+      ctx.addIssue({ code: 'custom', path: ['search', 'catalogSize'], message: 'min exceeds max' });
+    }
+    if (c.batchSize % c.workers !== 0) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['batchSize'],
+        message: `must be a multiple of workers (${c.workers})`,
+      });
+    }
+  });
+export type TrainingConfig = z.infer<typeof TrainingConfigSchema>;
+
+// Thrown for a config that does not validate: the CLI prints its one-line message.
+export class ConfigError extends Error {}
+
+// Reads and validates a config file; the error names the file, the field and the problem.
+export async function loadTrainingConfig(path: string): Promise<TrainingConfig> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    throw new ConfigError(`config ${path}: cannot read (${(error as NodeJS.ErrnoException).code ?? error})`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    throw new ConfigError(`config ${path}: not JSON (${(error as Error).message})`);
+  }
+  return parseTrainingConfig(json, path);
+}
+
+export function parseTrainingConfig(json: unknown, where: string): TrainingConfig {
+  const parsed = TrainingConfigSchema.safeParse(json);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new ConfigError(`config ${where}: ${issue.path.join('.') || '(root)'}: ${issue.message}`);
+  }
+  return parsed.data;
+}
+
+// A short digest of the config: checkpoints record it, and refuse to resume under another config.
+export function configDigest(config: TrainingConfig): string {
+  return createHash('sha256').update(stableStringify(config)).digest('hex').slice(0, 16);
+}
+
+function stableStringify(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(stableStringify).join(',')}]`;
+  if (value && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : 1));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${stableStringify(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value);
+}

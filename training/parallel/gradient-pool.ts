@@ -1,0 +1,252 @@
+import { Worker } from 'node:worker_threads';
+import type { BackendPreference } from '../../src/backend/select-backend.ts';
+import type { SubnetConfig, SupernetConfig } from '../../src/model/config.ts';
+import type { TokenBatch } from '../../src/model/token-batch.ts';
+import { FlatLayout, sharedFloats } from '../flat-params.ts';
+import type { LossSpec } from './losses.ts';
+import type { SubnetStepStats, WorkerRequest, WorkerResponse } from './protocol.ts';
+
+// Per-step statistics, summed over workers.
+export interface StepStats {
+  loss: number;
+  perSubnet: SubnetStepStats[];
+}
+
+type Pending = { resolve: (r: WorkerResponse) => void; reject: (e: Error) => void };
+
+// Data-parallel gradients on N worker threads (one tfjs replica per core). The main thread owns the
+// parameters (`params`, shared) and the optimizer; each step splits the batch's rows across the workers and
+// averages their gradients into `grads`.
+export class GradientPool {
+  readonly layout: FlatLayout;
+  readonly params: Float32Array;
+  readonly grads: Float32Array;
+  private readonly workerGrads: Float32Array[];
+  private readonly workers: Worker[];
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 0;
+  private version = 0;
+  private failure: Error | undefined;
+
+  private constructor(
+    config: SupernetConfig,
+    count: number,
+    backend: BackendPreference,
+    initial: Float32Array,
+  ) {
+    this.layout = new FlatLayout(config);
+    this.params = sharedFloats(this.layout.total);
+    this.params.set(initial);
+    this.grads = new Float32Array(this.layout.total);
+    this.workerGrads = Array.from({ length: count }, () => sharedFloats(this.layout.total));
+    this.workers = this.workerGrads.map(
+      (g) =>
+        new Worker(new URL('./gradient-worker-entry.mjs', import.meta.url), {
+          workerData: { config, backend, params: this.params.buffer, grads: g.buffer },
+        }),
+    );
+    for (const worker of this.workers) {
+      worker.on('message', (message: WorkerResponse) => this.settle(message));
+      worker.on('error', (error) => this.fail(error));
+      worker.on('exit', (code) => {
+        if (code !== 0) this.fail(new Error(`gradient worker exited with code ${code}`));
+      });
+    }
+  }
+
+  // Starts the workers and waits until each has loaded the initial parameters.
+  static async start(
+    config: SupernetConfig,
+    count: number,
+    backend: BackendPreference,
+    initial: Float32Array,
+  ): Promise<GradientPool> {
+    const pool = new GradientPool(config, count, backend, initial);
+    await Promise.all(pool.workers.map(() => pool.waitFor(-1)));
+    return pool;
+  }
+
+  get size(): number {
+    return this.workers.length;
+  }
+
+  // Call after changing `params` in place, so workers reload them before their next request.
+  paramsChanged(): void {
+    this.version++;
+  }
+
+  // Sets (or clears) the frozen teacher every worker distills from.
+  async setTeacher(flat: Float32Array | null): Promise<void> {
+    let shared: SharedArrayBuffer | null = null;
+    if (flat) {
+      const copy = sharedFloats(flat.length);
+      copy.set(flat);
+      shared = copy.buffer as SharedArrayBuffer;
+    }
+    await Promise.all(
+      this.workers.map((w) => this.request(w, { type: 'teacher', id: this.id(), params: shared })),
+    );
+  }
+
+  // Gradients of the summed subnet losses, averaged over the batch's rows, into `grads`.
+  async step(
+    batch: TokenBatch,
+    labels: Int32Array,
+    subnets: SubnetConfig[],
+    loss: LossSpec,
+  ): Promise<StepStats> {
+    const shards = this.shard(batch, labels);
+    const responses = await Promise.all(
+      shards.map((s, w) =>
+        this.request(this.workers[w]!, {
+          type: 'step',
+          id: this.id(),
+          paramsVersion: this.version,
+          batch: s.batch,
+          labels: s.labels,
+          subnets,
+          loss,
+        }),
+      ),
+    );
+    this.grads.fill(0);
+    const stats: StepStats = { loss: 0, perSubnet: subnets.map(() => ({ loss: 0, correct: 0 })) };
+    responses.forEach((r, w) => {
+      if (r.type !== 'step') throw new Error(`unexpected worker response ${r.type}`);
+      const share = shards[w]!.batch.batch / batch.batch;
+      const g = this.workerGrads[w]!;
+      for (let i = 0; i < g.length; i++) this.grads[i]! += g[i]! * share;
+      stats.loss += r.loss * share;
+      r.perSubnet.forEach((p, k) => {
+        stats.perSubnet[k]!.loss += p.loss * share;
+        stats.perSubnet[k]!.correct += p.correct;
+      });
+    });
+    return stats;
+  }
+
+  // Logits [batch * labels] of each subnet on the batch, rows split across workers.
+  async predict(batch: TokenBatch, subnets: SubnetConfig[]): Promise<Float32Array[]> {
+    const shards = this.shard(batch, new Int32Array(batch.batch));
+    const responses = await Promise.all(
+      shards.map((s, w) =>
+        this.request(this.workers[w]!, {
+          type: 'predict',
+          id: this.id(),
+          paramsVersion: this.version,
+          batch: s.batch,
+          subnets,
+        }),
+      ),
+    );
+    return subnets.map((_, k) => {
+      const parts = responses.map((r) => (r.type === 'predict' ? r.logits[k]! : new Float32Array(0)));
+      const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
+      let offset = 0;
+      for (const p of parts) {
+        out.set(p, offset);
+        offset += p.length;
+      }
+      return out;
+    });
+  }
+
+  // Head and neuron importance of the largest subnet on one batch, summed over workers.
+  async importance(
+    batch: TokenBatch,
+    labels: Int32Array,
+  ): Promise<{ heads: Float32Array[]; neurons: Float32Array[] }> {
+    const shards = this.shard(batch, labels);
+    const responses = await Promise.all(
+      shards.map((s, w) =>
+        this.request(this.workers[w]!, {
+          type: 'importance',
+          id: this.id(),
+          paramsVersion: this.version,
+          batch: s.batch,
+          labels: s.labels,
+        }),
+      ),
+    );
+    const first = responses[0]!;
+    if (first.type !== 'importance') throw new Error('unexpected worker response');
+    const heads = first.heads.map((h) => h.slice());
+    const neurons = first.neurons.map((n) => n.slice());
+    for (const r of responses.slice(1)) {
+      if (r.type !== 'importance') continue;
+      addInto(heads, r.heads);
+      addInto(neurons, r.neurons);
+    }
+    return { heads, neurons };
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.workers.map((w) => w.terminate()));
+  }
+
+  // Splits rows as evenly as possible; a worker with no rows gets none (tiny batches).
+  private shard(batch: TokenBatch, labels: Int32Array): Array<{ batch: TokenBatch; labels: Int32Array }> {
+    const count = Math.min(this.workers.length, batch.batch);
+    const shards = [];
+    let row = 0;
+    for (let w = 0; w < count; w++) {
+      const rows = Math.floor(batch.batch / count) + (w < batch.batch % count ? 1 : 0);
+      const from = row * batch.tokens;
+      const to = (row + rows) * batch.tokens;
+      shards.push({
+        batch: {
+          batch: rows,
+          tokens: batch.tokens,
+          ids: batch.ids.slice(from, to),
+          mask: batch.mask.slice(from, to),
+        },
+        labels: labels.slice(row, row + rows),
+      });
+      row += rows;
+    }
+    return shards;
+  }
+
+  private id(): number {
+    return this.nextId++;
+  }
+
+  private request(worker: Worker, message: WorkerRequest): Promise<WorkerResponse> {
+    const response = this.waitFor(message.id);
+    worker.postMessage(message);
+    return response;
+  }
+
+  private waitFor(id: number): Promise<WorkerResponse> {
+    if (this.failure) return Promise.reject(this.failure);
+    return new Promise((resolve, reject) => {
+      // Startup ('ready' with id -1) may come from any worker: queue those under distinct keys.
+      const key = id === -1 ? -1 - this.pending.size - 1_000_000 : id;
+      this.pending.set(key, { resolve, reject });
+    });
+  }
+
+  private settle(message: WorkerResponse): void {
+    if (message.type === 'error') {
+      const p = this.pending.get(message.id);
+      this.pending.delete(message.id);
+      p?.reject(new Error(`gradient worker: ${message.message}`));
+      return;
+    }
+    let key: number | undefined = message.id;
+    if (message.id === -1) key = [...this.pending.keys()].find((k) => k <= -1_000_000);
+    const p = key === undefined ? undefined : this.pending.get(key);
+    if (key !== undefined) this.pending.delete(key);
+    p?.resolve(message);
+  }
+
+  private fail(error: Error): void {
+    this.failure = error;
+    for (const p of this.pending.values()) p.reject(error);
+    this.pending.clear();
+  }
+}
+
+function addInto(sums: Float32Array[], values: Float32Array[]): void {
+  for (const [k, v] of values.entries()) for (let i = 0; i < v.length; i++) sums[k]![i]! += v[i]!;
+}

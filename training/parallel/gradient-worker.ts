@@ -1,0 +1,175 @@
+import { parentPort, workerData } from 'node:worker_threads';
+import * as tf from '@tensorflow/tfjs-core';
+import { registerGradients } from '../../src/backend/register-gradients.ts';
+import { selectBackend } from '../../src/backend/select-backend.ts';
+import { largestSubnet, type SubnetConfig } from '../../src/model/config.ts';
+import { Supernet } from '../../src/model/supernet.ts';
+import type { TokenBatch } from '../../src/model/token-batch.ts';
+import { FlatLayout } from '../flat-params.ts';
+import { hardLoss, hiddenLoss, type LossSpec, softLoss } from './losses.ts';
+import type { WorkerInit, WorkerRequest, WorkerResponse } from './protocol.ts';
+
+// A gradient worker: one tfjs replica of the student (and of the teacher, when distilling) on one core. It reads
+// the shared parameters before each step and writes its gradients into its own shared buffer.
+
+const init = workerData as WorkerInit;
+const layout = new FlatLayout(init.config);
+const params = new Float32Array(init.params);
+const grads = new Float32Array(init.grads);
+let student: Supernet;
+let teacher: Supernet | undefined;
+let loadedVersion = -1;
+
+function post(message: WorkerResponse): void {
+  parentPort!.postMessage(message);
+}
+
+// Copies the shared parameters into the student's variables when the main thread has moved them.
+function syncParams(version: number): void {
+  if (version === loadedVersion) return;
+  student.assignWeights(layout.toWeights(params));
+  loadedVersion = version;
+}
+
+function inputs(batch: TokenBatch): { ids: tf.Tensor2D; mask: tf.Tensor2D; rowMask: tf.Tensor2D } {
+  const ids = tf.tensor2d(batch.ids, [batch.batch, batch.tokens], 'int32');
+  const mask = tf.tensor2d(Float32Array.from(batch.mask), [batch.batch, batch.tokens]);
+  return { ids, mask, rowMask: tf.reshape(mask, [batch.batch * batch.tokens, 1]) as tf.Tensor2D };
+}
+
+function step(batch: TokenBatch, labels: Int32Array, subnets: SubnetConfig[], spec: LossSpec) {
+  const variables = student.variables();
+  const perSubnet: Array<{ loss: number; correct: number }> = [];
+  const scalars: tf.Scalar[] = [];
+  const predictions: tf.Tensor[] = [];
+  const { value, grads: named } = tf.variableGrads(
+    () =>
+      tf.tidy(() => {
+        const { ids, mask, rowMask } = inputs(batch);
+        const oneHot = tf.oneHot(tf.tensor1d(labels, 'int32'), init.config.numLabels) as tf.Tensor2D;
+        const needTeacher = teacher !== undefined && (spec.softWeight > 0 || spec.hiddenWeight > 0);
+        const target = needTeacher
+          ? teacher!.apply(ids, mask, largestSubnet(init.config), { returnHidden: spec.hiddenWeight > 0 })
+          : undefined;
+        const losses = subnets.map((subnet) => {
+          const out = student.apply(ids, mask, subnet, {
+            returnHidden: spec.hiddenWeight > 0 && needTeacher,
+          });
+          let loss = tf.scalar(0);
+          if (spec.hardWeight > 0)
+            loss = tf.add(loss, tf.mul(hardLoss(out.logits, oneHot, spec.labelSmoothing), spec.hardWeight));
+          if (target && spec.softWeight > 0) {
+            loss = tf.add(
+              loss,
+              tf.mul(softLoss(out.logits, target.logits, spec.temperature), spec.softWeight),
+            );
+          }
+          if (target?.hidden && out.hidden && spec.hiddenWeight > 0) {
+            loss = tf.add(
+              loss,
+              tf.mul(hiddenLoss(out.hidden, target.hidden, subnet, rowMask), spec.hiddenWeight),
+            );
+          }
+          scalars.push(tf.keep(loss as tf.Scalar));
+          predictions.push(tf.keep(tf.argMax(out.logits, 1)));
+          return loss;
+        });
+        return tf.addN(losses) as tf.Scalar;
+      }),
+    variables,
+  );
+  // Gradients into the shared buffer, zeros where a variable got none (the optimizer expects every one).
+  layout.specs.forEach((_, i) => {
+    const view = layout.view(grads, i);
+    const g = named[variables[i]!.name];
+    if (g) view.set(g.dataSync() as Float32Array);
+    else view.fill(0);
+  });
+  for (let k = 0; k < subnets.length; k++) {
+    const predicted = predictions[k]!.dataSync();
+    let correct = 0;
+    for (let r = 0; r < labels.length; r++) if (predicted[r] === labels[r]) correct++;
+    perSubnet.push({ loss: scalars[k]!.dataSync()[0]!, correct });
+  }
+  const total = value.dataSync()[0]!;
+  tf.dispose([value, ...Object.values(named), ...scalars, ...predictions]);
+  return { loss: total, perSubnet };
+}
+
+function predict(batch: TokenBatch, subnets: SubnetConfig[]): Float32Array[] {
+  return subnets.map((subnet) => student.predict(batch, subnet));
+}
+
+// Importance of each head and FFN neuron of the largest subnet: |dLoss/dGate| summed over the batch.
+function importance(batch: TokenBatch, labels: Int32Array) {
+  const full = largestSubnet(init.config);
+  const gates = full.layers.map((l) => ({
+    heads: tf.ones([l.heads]) as tf.Tensor1D,
+    neurons: tf.ones([l.ffn]) as tf.Tensor1D,
+  }));
+  const flatGates = gates.flatMap((g) => [g.heads, g.neurons]);
+  const gradients = tf.grads((...g: tf.Tensor[]) => {
+    const { ids, mask } = inputs(batch);
+    const pairs = full.layers.map((_, k) => ({
+      heads: g[2 * k] as tf.Tensor1D,
+      neurons: g[2 * k + 1] as tf.Tensor1D,
+    }));
+    const out = student.apply(ids, mask, full, { gates: pairs });
+    const oneHot = tf.oneHot(tf.tensor1d(labels, 'int32'), init.config.numLabels) as tf.Tensor2D;
+    return hardLoss(out.logits, oneHot, 0);
+  })(flatGates);
+  const values = gradients.map((g) => Float32Array.from(g.dataSync(), Math.abs));
+  tf.dispose([...gradients, ...flatGates]);
+  return {
+    heads: values.filter((_, i) => i % 2 === 0),
+    neurons: values.filter((_, i) => i % 2 === 1),
+  };
+}
+
+async function handle(request: WorkerRequest): Promise<void> {
+  try {
+    switch (request.type) {
+      case 'teacher': {
+        teacher?.dispose();
+        teacher = request.params
+          ? Supernet.fromWeights(init.config, layout.toWeights(new Float32Array(request.params)))
+          : undefined;
+        post({ type: 'ready', id: request.id, backend: tf.getBackend() });
+        return;
+      }
+      case 'step': {
+        syncParams(request.paramsVersion);
+        post({
+          type: 'step',
+          id: request.id,
+          ...step(request.batch, request.labels, request.subnets, request.loss),
+        });
+        return;
+      }
+      case 'predict': {
+        syncParams(request.paramsVersion);
+        post({ type: 'predict', id: request.id, logits: predict(request.batch, request.subnets) });
+        return;
+      }
+      case 'importance': {
+        syncParams(request.paramsVersion);
+        post({ type: 'importance', id: request.id, ...importance(request.batch, request.labels) });
+        return;
+      }
+    }
+  } catch (error) {
+    const e = error as Error;
+    post({ type: 'error', id: request.id, message: e.message, stack: e.stack });
+  }
+}
+
+await selectBackend(init.backend);
+await registerGradients();
+student = Supernet.fromWeights(init.config, layout.toWeights(params), { trainable: true });
+loadedVersion = 0;
+// Requests are handled one at a time, in order.
+let queue = Promise.resolve();
+parentPort!.on('message', (request: WorkerRequest) => {
+  queue = queue.then(() => handle(request));
+});
+post({ type: 'ready', id: -1, backend: tf.getBackend() });

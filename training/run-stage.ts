@@ -1,0 +1,208 @@
+import type { SubnetConfig } from '../src/model/config.ts';
+import { Rng } from '../src/model/random.ts';
+import type { WordPieceTokenizer } from '../src/tokenizer/index.ts';
+import { adamwStep, createAdamState, learningRateAt } from './adamw.ts';
+import { loadCheckpoint, saveCheckpoint } from './checkpoint.ts';
+import type { TrainingConfig } from './config.ts';
+import { Batcher, deriveSeed, type EncodedExample, pack } from './data/batcher.ts';
+import type { FlatLayout } from './flat-params.ts';
+import type { GradientPool } from './parallel/gradient-pool.ts';
+import type { LossSpec } from './parallel/losses.ts';
+import { Progress } from './progress.ts';
+
+// What every stage shares: the run's config, data, workers and where it keeps its state.
+export interface TrainingContext {
+  config: TrainingConfig;
+  digest: string;
+  checkpointDir: string;
+  logFile: string;
+  pool: GradientPool;
+  layout: FlatLayout;
+  tokenizer: WordPieceTokenizer;
+  data: { train: EncodedExample[]; dev: EncodedExample[]; test: EncodedExample[] };
+  quiet: boolean;
+  // Set by SIGINT/SIGTERM: the stage saves a checkpoint and stops.
+  stopRequested: () => boolean;
+  checkpointEverySeconds: number;
+}
+
+// Thrown after a checkpoint was saved because a stop was requested; the same command resumes.
+export class Interrupted extends Error {}
+
+export interface StageSpec {
+  examples: number;
+  optimizer: { learningRate: number; warmupFraction: number; weightDecay: number; clipNorm: number };
+  tokens: { choices: number[]; weights?: number[] | undefined };
+  evalEverySteps: number;
+}
+
+export interface StagePlan {
+  // Parameters the stage starts from (ignored when resuming).
+  init: Float32Array;
+  // The frozen teacher's parameters, or null.
+  teacher: Float32Array | null;
+  loss: LossSpec;
+  // The subnets trained in one step (sandwich rule): the same for every row of the batch.
+  sampleSubnets: (rng: Rng) => SubnetConfig[];
+  // Subnets whose dev accuracy is reported at evaluations.
+  evalSubnets: SubnetConfig[];
+}
+
+// Runs one resumable training stage and returns its final parameters. The final parameters are kept under
+// `<name>-final`, so a finished stage is never run twice.
+export async function runStage(
+  ctx: TrainingContext,
+  name: string,
+  spec: StageSpec,
+  plan: StagePlan,
+): Promise<Float32Array> {
+  const done = await loadCheckpoint(ctx.checkpointDir, `${name}-final`, ctx.digest);
+  if (done) return done.arrays.get('params')!;
+  const { config, pool, layout } = ctx;
+  const totalSteps = Math.max(1, Math.ceil(spec.examples / config.batchSize));
+  const resumed = await loadCheckpoint(ctx.checkpointDir, name, ctx.digest);
+  const adam = createAdamState(layout.total);
+  let step = 0;
+  if (resumed) {
+    pool.params.set(resumed.arrays.get('params')!);
+    adam.m.set(resumed.arrays.get('m')!);
+    adam.v.set(resumed.arrays.get('v')!);
+    adam.step = resumed.state.step;
+    step = resumed.state.step;
+  } else {
+    pool.params.set(plan.init);
+  }
+  pool.paramsChanged();
+  await pool.setTeacher(plan.teacher);
+  const progress = new Progress(name, totalSteps, step, ctx.logFile, ctx.quiet);
+  if (resumed) progress.note(`resuming at step ${step}/${totalSteps}`);
+  const batcher = new Batcher(
+    ctx.data.train,
+    config.batchSize,
+    deriveSeed(config.seed, name),
+    ctx.tokenizer,
+    config.data.truncation,
+  );
+  const save = () =>
+    saveCheckpoint(
+      ctx.checkpointDir,
+      name,
+      {
+        configDigest: ctx.digest,
+        stage: name,
+        step,
+        totalSteps,
+        rngState: deriveSeed(config.seed, name, step),
+        extra: {},
+      },
+      { params: pool.params, m: adam.m, v: adam.v },
+    );
+  let lastSave = performance.now();
+  let emaLoss = Number.NaN;
+  let emaAccuracy = Number.NaN;
+  while (step < totalSteps) {
+    // Everything random in a step derives from (seed, stage, step): a resumed run repeats it exactly.
+    const rng = new Rng(deriveSeed(config.seed, name, step));
+    const tokens = pickWeighted(rng, spec.tokens.choices, spec.tokens.weights);
+    const { batch, labels } = batcher.batchAt(step, tokens);
+    const subnets = plan.sampleSubnets(rng);
+    const stats = await pool.step(batch, labels, subnets, plan.loss);
+    const learningRate = learningRateAt(
+      step,
+      totalSteps,
+      spec.optimizer.learningRate,
+      spec.optimizer.warmupFraction,
+    );
+    const gradNorm = adamwStep(pool.params, pool.grads, adam, layout, {
+      learningRate,
+      weightDecay: spec.optimizer.weightDecay,
+      clipNorm: spec.optimizer.clipNorm,
+    });
+    pool.paramsChanged();
+    step++;
+    if (!Number.isFinite(stats.loss))
+      throw new Error(`${name}: loss is ${stats.loss} at step ${step}; lower the learning rate`);
+    const accuracy = stats.perSubnet[0]!.correct / batch.batch;
+    emaLoss = Number.isNaN(emaLoss) ? stats.loss : 0.95 * emaLoss + 0.05 * stats.loss;
+    emaAccuracy = Number.isNaN(emaAccuracy) ? accuracy : 0.95 * emaAccuracy + 0.05 * accuracy;
+    progress.update(step, { loss: emaLoss, acc: emaAccuracy, lr: learningRate, gradNorm, tokens });
+    if (spec.evalEverySteps > 0 && step % spec.evalEverySteps === 0 && step < totalSteps) {
+      await reportDev(ctx, progress, plan.evalSubnets, step);
+    }
+    if (ctx.stopRequested()) {
+      await save();
+      progress.note(`stopped at step ${step}/${totalSteps}; checkpoint saved`);
+      throw new Interrupted(`${name} stopped at step ${step}`);
+    }
+    if (performance.now() - lastSave > ctx.checkpointEverySeconds * 1000) {
+      await save();
+      lastSave = performance.now();
+    }
+  }
+  const devAccuracy = await reportDev(ctx, progress, plan.evalSubnets, step);
+  await saveCheckpoint(
+    ctx.checkpointDir,
+    `${name}-final`,
+    { configDigest: ctx.digest, stage: name, step, totalSteps, rngState: 0, extra: { devAccuracy } },
+    { params: pool.params },
+  );
+  return pool.params.slice();
+}
+
+// Dev accuracy of some subnets on a slice of dev (at most 1,024 examples, the longest token choice).
+async function reportDev(
+  ctx: TrainingContext,
+  progress: Progress,
+  subnets: SubnetConfig[],
+  step: number,
+): Promise<number[]> {
+  const examples = ctx.data.dev.slice(0, 1024);
+  const tokens = Math.max(...ctx.config.searchSpace.tokenChoices);
+  const accuracy = await accuracyOf(ctx, subnets, examples, tokens);
+  progress.note(
+    `step ${step}: dev accuracy ${accuracy.map((a) => a.toFixed(4)).join(' / ')} (largest first)`,
+    {
+      step,
+      devAccuracy: accuracy,
+    },
+  );
+  return accuracy;
+}
+
+// Accuracy of each subnet over examples read to `tokens`, on the worker pool's current parameters.
+export async function accuracyOf(
+  ctx: TrainingContext,
+  subnets: SubnetConfig[],
+  examples: readonly EncodedExample[],
+  tokens: number,
+  batchSize = 64,
+): Promise<number[]> {
+  const correct = subnets.map(() => 0);
+  const labels = ctx.config.architecture.numLabels;
+  for (let i = 0; i < examples.length; i += batchSize) {
+    const rows = examples.slice(i, i + batchSize);
+    const { batch, labels: truth } = pack(ctx.tokenizer, rows, tokens, ctx.config.data.truncation);
+    const logits = await ctx.pool.predict(batch, subnets);
+    logits.forEach((l, k) => {
+      for (let r = 0; r < rows.length; r++) if (argmax(l, r * labels, labels) === truth[r]) correct[k]!++;
+    });
+  }
+  return correct.map((c) => c / Math.max(1, examples.length));
+}
+
+export function argmax(values: Float32Array, offset: number, length: number): number {
+  let best = 0;
+  for (let j = 1; j < length; j++) if (values[offset + j]! > values[offset + best]!) best = j;
+  return best;
+}
+
+export function pickWeighted(rng: Rng, choices: number[], weights?: number[]): number {
+  if (!weights) return rng.pick(choices);
+  const total = weights.reduce((a, b) => a + b, 0);
+  let u = rng.next() * total;
+  for (let i = 0; i < choices.length; i++) {
+    u -= weights[i]!;
+    if (u < 0) return choices[i]!;
+  }
+  return choices[choices.length - 1]!;
+}
