@@ -20,6 +20,9 @@ export interface TrainingContext {
   layout: FlatLayout;
   tokenizer: WordPieceTokenizer;
   data: { train: EncodedExample[]; dev: EncodedExample[]; test: EncodedExample[] };
+  dataStats: { raw: number; duplicates: number; train: number; dev: number; test: number };
+  // Seconds of training so far, across interruptions.
+  elapsedSeconds: () => number;
   quiet: boolean;
   // Set by SIGINT/SIGTERM: the stage saves a checkpoint and stops.
   stopRequested: () => boolean;

@@ -1,0 +1,232 @@
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { z } from 'zod';
+import { BACKEND_PREFERENCES, type BackendPreference, selectBackend } from '../src/backend/select-backend.ts';
+import { isSupernetError } from '../src/errors.ts';
+import { openStore, s3OptionsFromEnv } from '../src/storage/index.ts';
+import { loadBertUncasedVocabulary, WordPieceTokenizer } from '../src/tokenizer/index.ts';
+import { CheckpointMismatchError } from './checkpoint.ts';
+import { ConfigError, configDigest, loadTrainingConfig, type TrainingConfig } from './config.ts';
+import type { EncodedExample } from './data/batcher.ts';
+import { type Example, loadImdbSplits } from './data/imdb.ts';
+import { FlatLayout } from './flat-params.ts';
+import { GradientPool } from './parallel/gradient-pool.ts';
+import { trainSupernet } from './pipeline.ts';
+import { formatDuration, Progress } from './progress.ts';
+import { Interrupted, type TrainingContext } from './run-stage.ts';
+import { parseStandaloneTarget, trainStandalone } from './standalone.ts';
+
+const USAGE =
+  'usage: npm run train -- --config <file> --out <folder|s3://bucket/prefix> [--checkpoints <folder>] [--backend auto|wasm|cpu|node|node-gpu] [--standalone <id>] [--fresh] [--quiet]';
+
+// The command line, parsed in this one place.
+const ArgsSchema = z
+  .object({
+    config: z.string({ error: '--config <file> is required' }).min(1),
+    out: z.string({ error: '--out <folder|s3://bucket/prefix> is required' }).min(1),
+    checkpoints: z.string().min(1).optional(),
+    backend: z.enum(BACKEND_PREFERENCES as [BackendPreference, ...BackendPreference[]]).default('wasm'),
+    standalone: z.string().min(1).optional(),
+    fresh: z.boolean().default(false),
+    quiet: z.boolean().default(false),
+    checkpointEverySeconds: z.coerce.number().int().min(5).default(120),
+  })
+  .strict();
+type Args = z.infer<typeof ArgsSchema>;
+
+class UsageError extends Error {}
+
+function parseCommandLine(argv: string[]): Args {
+  let values: Record<string, unknown>;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        config: { type: 'string' },
+        out: { type: 'string' },
+        checkpoints: { type: 'string' },
+        backend: { type: 'string' },
+        standalone: { type: 'string' },
+        fresh: { type: 'boolean' },
+        quiet: { type: 'boolean' },
+        'checkpoint-every': { type: 'string' },
+      },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (error) {
+    throw new UsageError(`${(error as Error).message}\n${USAGE}`);
+  }
+  const { 'checkpoint-every': every, ...rest } = values;
+  const parsed = ArgsSchema.safeParse({ ...rest, checkpointEverySeconds: every });
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new UsageError(
+      `${issue.path.length ? `--${issue.path.join('.')}: ` : ''}${issue.message}\n${USAGE}`,
+    );
+  }
+  return parsed.data;
+}
+
+// Refuses to start when the checkpoint folder belongs to another config (unless --fresh, which empties it).
+async function prepareCheckpoints(dir: string, digest: string, fresh: boolean): Promise<{ seconds: number }> {
+  if (fresh) await rm(dir, { recursive: true, force: true });
+  await mkdir(dir, { recursive: true });
+  const runFile = join(dir, 'run.json');
+  let run: { configDigest: string; seconds: number } | undefined;
+  try {
+    run = JSON.parse(await readFile(runFile, 'utf8'));
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
+  if (run && run.configDigest !== digest) {
+    throw new CheckpointMismatchError(
+      `checkpoints in ${dir} belong to config ${run.configDigest}, not this one (${digest}); pass another --checkpoints folder, or --fresh to discard them`,
+    );
+  }
+  await writeFile(runFile, JSON.stringify({ configDigest: digest, seconds: run?.seconds ?? 0 }));
+  return { seconds: run?.seconds ?? 0 };
+}
+
+// Writes and removes a probe object, so an unwritable output fails now rather than after hours of training.
+async function probeOutput(out: string) {
+  const store = openStore(out, { s3: s3OptionsFromEnv(process.env) });
+  const key = `.write-probe-${process.pid}`;
+  try {
+    await store.write(key, new TextEncoder().encode('probe'));
+    await store.remove(key);
+  } catch (error) {
+    throw new UsageError(`--out ${out} cannot be written: ${(error as Error).message}`);
+  }
+  return store;
+}
+
+function encodeExamples(
+  tokenizer: WordPieceTokenizer,
+  examples: Example[],
+  progress: Progress,
+  offset: number,
+) {
+  return examples.map((e, i): EncodedExample => {
+    if (i % 2000 === 0) progress.update(offset + i, {});
+    return { pieces: tokenizer.encode(e.text), label: e.label };
+  });
+}
+
+async function main(argv: string[]): Promise<number> {
+  const args = parseCommandLine(argv);
+  const config: TrainingConfig = await loadTrainingConfig(args.config);
+  const digest = configDigest(config);
+  const checkpointDir = resolve(
+    args.checkpoints ?? join(homedir(), '.cache', 'elastic-supernet', `${config.model}-${digest}`),
+  );
+  const run = await prepareCheckpoints(checkpointDir, digest, args.fresh);
+  const store = await probeOutput(args.out);
+  const logFile = join(checkpointDir, 'log.jsonl');
+  const log = (line: string) => {
+    if (!args.quiet) process.stderr.write(`${line}\n`);
+  };
+  await selectBackend(args.backend, log);
+  log(`config ${args.config} (digest ${digest}); checkpoints in ${checkpointDir}`);
+
+  const started = performance.now();
+  const elapsedSeconds = () => run.seconds + (performance.now() - started) / 1000;
+  const clock = setInterval(() => {
+    writeFile(
+      join(checkpointDir, 'run.json'),
+      JSON.stringify({ configDigest: digest, seconds: elapsedSeconds() }),
+    ).catch(() => {});
+  }, 30_000);
+
+  const splits = loadImdbSplits({ ...config.data });
+  const tokenizer = new WordPieceTokenizer(loadBertUncasedVocabulary());
+  const total = splits.train.length + splits.dev.length + splits.test.length;
+  const progress = new Progress('data', total, 0, logFile, args.quiet);
+  const data = {
+    train: encodeExamples(tokenizer, splits.train, progress, 0),
+    dev: encodeExamples(tokenizer, splits.dev, progress, splits.train.length),
+    test: encodeExamples(tokenizer, splits.test, progress, splits.train.length + splits.dev.length),
+  };
+  progress.update(total, {});
+  progress.note(
+    `${splits.stats.train} train, ${splits.stats.dev} dev, ${splits.stats.test} test (${splits.stats.duplicates} duplicates dropped)`,
+  );
+
+  const layout = new FlatLayout(config.architecture);
+  const pool = await GradientPool.start(
+    config.architecture,
+    config.workers,
+    args.backend,
+    new Float32Array(layout.total),
+  );
+  let stop = false;
+  const onSignal = (signal: string) => {
+    if (stop) process.exit(130);
+    stop = true;
+    process.stderr.write(`\n${signal}: saving a checkpoint after this step (again to quit at once)\n`);
+  };
+  process.on('SIGINT', () => onSignal('SIGINT'));
+  process.on('SIGTERM', () => onSignal('SIGTERM'));
+  const ctx: TrainingContext = {
+    config,
+    digest,
+    checkpointDir,
+    logFile,
+    pool,
+    layout,
+    tokenizer,
+    data,
+    dataStats: splits.stats,
+    quiet: args.quiet,
+    stopRequested: () => stop,
+    checkpointEverySeconds: args.checkpointEverySeconds,
+    elapsedSeconds,
+  };
+  try {
+    if (args.standalone) {
+      const point = parseStandaloneTarget(args.standalone, Math.max(...config.searchSpace.tokenChoices));
+      const report = await trainStandalone(ctx, point);
+      process.stdout.write(`${JSON.stringify(report, null, 1)}\n`);
+    } else {
+      const report = await trainSupernet(ctx, store, args.out);
+      process.stdout.write(
+        `published ${report.model}/${report.version} to ${args.out} after ${formatDuration(report.trainingSeconds)} of training\n`,
+      );
+      process.stdout.write('catalog (test accuracy on the held-out split):\n');
+      for (const c of report.catalog) {
+        process.stdout.write(
+          `  ${c.id.padEnd(60)} dev ${(c.devAccuracy * 100).toFixed(2)}%  test ${(c.testAccuracy * 100).toFixed(2)}%  ${(c.flops / 1e6).toFixed(1).padStart(8)} MFLOPs  ${c.latencyMs.toFixed(2).padStart(7)} ms\n`,
+        );
+      }
+    }
+    return 0;
+  } finally {
+    clearInterval(clock);
+    await writeFile(
+      join(checkpointDir, 'run.json'),
+      JSON.stringify({ configDigest: digest, seconds: elapsedSeconds() }),
+    );
+    await pool.close();
+  }
+}
+
+// Every failure ends in one line on stderr (the tfjs wasm module would otherwise print its whole source).
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    if (error instanceof Interrupted) {
+      process.stderr.write(`stopped: ${error.message}; run the same command to resume\n`);
+      process.exit(130);
+    }
+    const known =
+      error instanceof UsageError ||
+      error instanceof ConfigError ||
+      error instanceof CheckpointMismatchError ||
+      isSupernetError(error);
+    process.stderr.write(`error: ${(error as Error).message ?? String(error)}\n`);
+    if (!known && process.env.TRAIN_DEBUG) process.stderr.write(`${(error as Error).stack}\n`);
+    process.exit(known ? 2 : 1);
+  },
+);

@@ -1,0 +1,142 @@
+import { formatOperatingPointId, type OperatingPoint, type SupernetConfig } from '../src/model/config.ts';
+import type { Rng } from '../src/model/random.ts';
+import type { SearchSpace } from './config.ts';
+import { crossoverPoints, extremeSubnet, mutatePoint, samplePoint } from './search-space.ts';
+
+// An operating point with its cost (FLOPs of one review at its token length) and its measured accuracy.
+export interface ScoredPoint {
+  point: OperatingPoint;
+  id: string;
+  flops: number;
+  accuracy: number;
+}
+
+export interface SearchSettings {
+  space: SearchSpace;
+  config: SupernetConfig;
+  rng: Rng;
+  population: number;
+  generations: number;
+  mutationRate: number;
+  cost: (point: OperatingPoint) => number;
+  evaluate: (point: OperatingPoint) => Promise<number>;
+  onEvaluated?: (scored: ScoredPoint, evaluated: number) => void;
+}
+
+// Evolutionary search for the accuracy-versus-cost Pareto front (NSGA-II style: non-dominated sorting, crowding,
+// tournament selection, crossover and mutation). Returns every point it evaluated.
+export async function searchFront(settings: SearchSettings): Promise<ScoredPoint[]> {
+  const { space, config, rng } = settings;
+  const archive = new Map<string, ScoredPoint>();
+  const score = async (point: OperatingPoint): Promise<ScoredPoint> => {
+    const id = formatOperatingPointId(point);
+    const known = archive.get(id);
+    if (known) return known;
+    const scored = { point, id, flops: settings.cost(point), accuracy: await settings.evaluate(point) };
+    archive.set(id, scored);
+    settings.onEvaluated?.(scored, archive.size);
+    return scored;
+  };
+
+  // Seed with the extremes at every length, then random points.
+  const seeds: OperatingPoint[] = [];
+  for (const tokens of space.tokenChoices) {
+    seeds.push({ subnet: extremeSubnet(space, config, 'largest'), tokens });
+    seeds.push({ subnet: extremeSubnet(space, config, 'smallest'), tokens });
+  }
+  for (let tries = 0; seeds.length < settings.population && tries < settings.population * 20; tries++) {
+    const p = samplePoint(space, config, rng);
+    if (!seeds.some((s) => formatOperatingPointId(s) === formatOperatingPointId(p))) seeds.push(p);
+  }
+  let population: ScoredPoint[] = [];
+  for (const p of seeds) population.push(await score(p));
+
+  for (let g = 0; g < settings.generations; g++) {
+    const ranked = rankPopulation(population);
+    const children: ScoredPoint[] = [];
+    for (let c = 0; c < settings.population; c++) {
+      const a = tournament(ranked, rng);
+      const b = tournament(ranked, rng);
+      let child = mutatePoint(
+        crossoverPoints(a.point, b.point, rng),
+        space,
+        config,
+        rng,
+        settings.mutationRate,
+      );
+      for (let retry = 0; retry < 8 && archive.has(formatOperatingPointId(child)); retry++) {
+        child = mutatePoint(child, space, config, rng, Math.max(settings.mutationRate, 0.5));
+      }
+      children.push(await score(child));
+    }
+    population = rankPopulation(dedupe([...population, ...children]))
+      .slice(0, settings.population)
+      .map((r) => r.scored);
+  }
+  return [...archive.values()];
+}
+
+// The non-dominated points, cheapest first: each strictly more accurate than every cheaper one.
+export function paretoFront(points: readonly ScoredPoint[]): ScoredPoint[] {
+  const sorted = [...points].sort((a, b) => a.flops - b.flops || b.accuracy - a.accuracy);
+  const front: ScoredPoint[] = [];
+  for (const p of sorted)
+    if (front.length === 0 || p.accuracy > front[front.length - 1]!.accuracy) front.push(p);
+  return front;
+}
+
+// Up to `max` points of the front spread evenly in log-cost from cheapest to most accurate (both kept).
+export function spreadCatalog(front: readonly ScoredPoint[], max: number): ScoredPoint[] {
+  if (front.length <= max) return [...front];
+  const lo = Math.log(front[0]!.flops);
+  const hi = Math.log(front[front.length - 1]!.flops);
+  const chosen = new Set<ScoredPoint>();
+  for (let k = 0; k < max; k++) {
+    const target = lo + ((hi - lo) * k) / (max - 1);
+    const distance = (p: ScoredPoint) => Math.abs(Math.log(p.flops) - target);
+    const best = front.filter((p) => !chosen.has(p)).reduce((a, b) => (distance(b) < distance(a) ? b : a));
+    chosen.add(best);
+  }
+  return front.filter((p) => chosen.has(p));
+}
+
+interface Ranked {
+  scored: ScoredPoint;
+  rank: number;
+  crowding: number;
+}
+
+// Non-dominated sorting (minimize FLOPs, maximize accuracy), then crowding distance within each front.
+function rankPopulation(points: readonly ScoredPoint[]): Ranked[] {
+  let remaining = [...points];
+  const ranked: Ranked[] = [];
+  for (let rank = 0; remaining.length > 0; rank++) {
+    const front = remaining.filter((p) => !remaining.some((q) => dominates(q, p)));
+    const byCost = [...front].sort((a, b) => a.flops - b.flops);
+    const span = byCost[byCost.length - 1]!.flops - byCost[0]!.flops || 1;
+    byCost.forEach((p, i) => {
+      const edge = i === 0 || i === byCost.length - 1;
+      const crowding = edge ? Number.POSITIVE_INFINITY : (byCost[i + 1]!.flops - byCost[i - 1]!.flops) / span;
+      ranked.push({ scored: p, rank, crowding });
+    });
+    remaining = remaining.filter((p) => !front.includes(p));
+  }
+  return ranked.sort((a, b) => a.rank - b.rank || b.crowding - a.crowding);
+}
+
+function dominates(a: ScoredPoint, b: ScoredPoint): boolean {
+  return a.flops <= b.flops && a.accuracy >= b.accuracy && (a.flops < b.flops || a.accuracy > b.accuracy);
+}
+
+function tournament(ranked: readonly Ranked[], rng: Rng): ScoredPoint {
+  const a = ranked[rng.int(ranked.length)]!;
+  const b = ranked[rng.int(ranked.length)]!;
+  if (a.rank !== b.rank) return (a.rank < b.rank ? a : b).scored;
+  return (a.crowding >= b.crowding ? a : b).scored;
+}
+
+function dedupe(points: readonly ScoredPoint[]): ScoredPoint[] {
+  const seen = new Map<string, ScoredPoint>();
+  for (const p of points) seen.set(p.id, p);
+  return [...seen.values()];
+}

@@ -1,0 +1,76 @@
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { OnnxEngine } from '../src/engine/index.ts';
+import { countFlops, countParams } from '../src/model/accounting.ts';
+import {
+  assertSubnetFits,
+  formatOperatingPointId,
+  type OperatingPoint,
+  parseOperatingPointId,
+  parseSubnetId,
+} from '../src/model/config.ts';
+import { PointEvaluator } from './evaluate.ts';
+import { initialParams } from './pipeline.ts';
+import { runStage, type TrainingContext } from './run-stage.ts';
+
+export interface StandaloneReport {
+  id: string;
+  steps: number;
+  params: number;
+  flops: number;
+  devAccuracy: number;
+  testAccuracy: number;
+}
+
+// Parses `--standalone`: an operating point id (`{subnet}-t{tokens}`) or a bare subnet id, read to the
+// longest token choice of the search space.
+export function parseStandaloneTarget(id: string, defaultTokens: number): OperatingPoint {
+  return id.includes('-t') ? parseOperatingPointId(id) : { subnet: parseSubnetId(id), tokens: defaultTokens };
+}
+
+// The baseline: a model of exactly this shape trained alone from scratch on the same data with the same step
+// budget as the whole supernet recipe (teacher + both distillation stages), on hard labels.
+export async function trainStandalone(
+  ctx: TrainingContext,
+  point: OperatingPoint,
+): Promise<StandaloneReport> {
+  const { config } = ctx;
+  assertSubnetFits(config.architecture, point.subnet);
+  const id = formatOperatingPointId(point);
+  const examples = config.teacher.examples + config.width.examples + config.depth.examples;
+  const params = await runStage(
+    ctx,
+    `standalone-${id}`,
+    { ...config.teacher, examples, tokens: { choices: [point.tokens] } },
+    {
+      init: initialParams(ctx),
+      teacher: null,
+      loss: {
+        hardWeight: 1,
+        labelSmoothing: config.teacher.labelSmoothing,
+        softWeight: 0,
+        temperature: 1,
+        hiddenWeight: 0,
+      },
+      sampleSubnets: () => [point.subnet],
+      evalSubnets: [point.subnet],
+    },
+  );
+  const evaluator = new PointEvaluator(
+    config.architecture,
+    ctx.layout.toWeights(params),
+    new OnnxEngine({ intraOpThreads: Math.max(1, config.workers) }),
+    ctx.tokenizer,
+    config.data.truncation,
+  );
+  const report: StandaloneReport = {
+    id,
+    steps: Math.ceil(examples / config.batchSize),
+    params: countParams(config.architecture, point.subnet),
+    flops: countFlops(config.architecture, point.subnet, 1, point.tokens),
+    devAccuracy: await evaluator.accuracy(point, ctx.data.dev),
+    testAccuracy: await evaluator.accuracy(point, ctx.data.test),
+  };
+  await writeFile(join(ctx.checkpointDir, `standalone-${id}.json`), JSON.stringify(report, null, 1));
+  return report;
+}
