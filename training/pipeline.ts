@@ -9,10 +9,12 @@ import { largestSubnet, type OperatingPoint } from '../src/model/config.ts';
 import { Rng } from '../src/model/random.ts';
 import { Supernet } from '../src/model/supernet.ts';
 import type { ObjectStore } from '../src/storage/index.ts';
+import { bowBaseline } from './bow-baseline.ts';
 import { loadCheckpoint, saveCheckpoint } from './checkpoint.ts';
 import type { TrainingConfig } from './config.ts';
 import { deriveSeed, type EncodedExample, pack } from './data/batcher.ts';
 import { PointEvaluator } from './evaluate.ts';
+import { gloveTokenEmbeddings } from './glove.ts';
 import type { LossSpec } from './parallel/losses.ts';
 import { plotFront } from './plot-front.ts';
 import { Progress } from './progress.ts';
@@ -40,10 +42,29 @@ export interface TrainingReport {
 
 // Fresh supernet weights for the config's seed, flattened in layout order.
 export function initialParams(ctx: TrainingContext): Float32Array {
-  const supernet = Supernet.create(ctx.config.architecture, { seed: deriveSeed(ctx.config.seed, 'init') });
-  const flat = new Float32Array(ctx.layout.total);
-  ctx.layout.fill(flat, supernet.readWeights());
+  const { config, layout } = ctx;
+  const supernet = Supernet.create(config.architecture, { seed: deriveSeed(config.seed, 'init') });
+  const flat = new Float32Array(layout.total);
+  layout.fill(flat, supernet.readWeights());
   supernet.dispose();
+  if (config.embeddings.glove) {
+    const rng = new Rng(deriveSeed(config.seed, 'glove'));
+    const { table, covered } = gloveTokenEmbeddings(
+      ctx.tokenizer.vocabulary,
+      config.architecture.hiddenSize,
+      rng,
+      0.02,
+    );
+    layout
+      .view(
+        flat,
+        layout.specs.findIndex((s) => s.name === 'embeddings.token'),
+      )
+      .set(table);
+    new Progress('init', 1, 0, ctx.logFile, ctx.quiet).note(
+      `token embeddings from GloVe for ${covered} of ${ctx.tokenizer.vocabulary.size} wordpieces`,
+    );
+  }
   return flat;
 }
 
@@ -273,6 +294,12 @@ async function searchCatalog(
       `only ${entries.length} catalog points (asked for at least ${config.search.catalogSize.min})`,
     );
   }
+  const reference = bowBaseline(ctx.data.train, ctx.data.dev, ctx.data.test, config.searchSpace.tokenChoices);
+  for (const r of reference) {
+    progress.note(
+      `reference: bag-of-words logistic regression at ${r.tokens} tokens: dev ${(r.devAccuracy * 100).toFixed(2)}%  test ${(r.testAccuracy * 100).toFixed(2)}%`,
+    );
+  }
   const svg = plotFront(
     evaluated,
     front,
@@ -284,6 +311,10 @@ async function searchCatalog(
     front: front.length,
     devExamples: searchDev.length,
     engine: 'onnx',
+    reference: {
+      kind: 'bag-of-words logistic regression (hashed unigrams and bigrams of the same wordpieces)',
+      results: reference,
+    },
     points: evaluated.map((p) => ({ id: p.id, flops: p.flops, accuracy: p.accuracy })),
   };
   const result = { entries, svg, summary };
