@@ -19,7 +19,7 @@ import { Interrupted, type TrainingContext } from './run-stage.ts';
 import { parseStandaloneTarget, trainStandalone } from './standalone.ts';
 
 const USAGE =
-  'usage: npm run train -- --config <file> --out <folder|s3://bucket/prefix> [--checkpoints <folder>] [--backend auto|wasm|cpu|node|node-gpu] [--standalone <id>] [--fresh] [--quiet]';
+  'usage: npm run train -- --config <file> --out <folder|s3://bucket/prefix> [--checkpoints <folder>] [--backend auto|wasm|cpu|node|node-gpu] [--standalone <id>] [--max-steps N] [--checkpoint-every SECONDS] [--fresh] [--quiet]';
 
 // The command line, parsed in this one place.
 const ArgsSchema = z
@@ -31,7 +31,8 @@ const ArgsSchema = z
     standalone: z.string().min(1).optional(),
     fresh: z.boolean().default(false),
     quiet: z.boolean().default(false),
-    checkpointEverySeconds: z.coerce.number().int().min(5).default(120),
+    checkpointEverySeconds: z.coerce.number().int().min(1).default(120),
+    maxSteps: z.coerce.number().int().positive().optional(),
   })
   .strict();
 type Args = z.infer<typeof ArgsSchema>;
@@ -52,6 +53,7 @@ function parseCommandLine(argv: string[]): Args {
         fresh: { type: 'boolean' },
         quiet: { type: 'boolean' },
         'checkpoint-every': { type: 'string' },
+        'max-steps': { type: 'string' },
       },
       strict: true,
       allowPositionals: false,
@@ -59,13 +61,15 @@ function parseCommandLine(argv: string[]): Args {
   } catch (error) {
     throw new UsageError(`${(error as Error).message}\n${USAGE}`);
   }
-  const { 'checkpoint-every': every, ...rest } = values;
-  const parsed = ArgsSchema.safeParse({ ...rest, checkpointEverySeconds: every });
+  const { 'checkpoint-every': every, 'max-steps': maxSteps, ...rest } = values;
+  const parsed = ArgsSchema.safeParse({ ...rest, checkpointEverySeconds: every, maxSteps });
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
-    throw new UsageError(
-      `${issue.path.length ? `--${issue.path.join('.')}: ` : ''}${issue.message}\n${USAGE}`,
-    );
+    // Name the flag as typed (checkpointEverySeconds -> --checkpoint-every) unless the message already does.
+    const flags: Record<string, string> = { checkpointEverySeconds: 'checkpoint-every', maxSteps: 'max-steps' };
+    const key = String(issue.path[0] ?? '');
+    const message = issue.message.startsWith('--') ? issue.message : `--${flags[key] ?? key}: ${issue.message}`;
+    throw new UsageError(`${message}\n${USAGE}`);
   }
   return parsed.data;
 }
@@ -162,6 +166,7 @@ async function main(argv: string[]): Promise<number> {
     new Float32Array(layout.total),
   );
   let stop = false;
+  let stepsTaken = 0;
   const onSignal = (signal: string) => {
     if (stop) process.exit(130);
     stop = true;
@@ -180,7 +185,8 @@ async function main(argv: string[]): Promise<number> {
     data,
     dataStats: splits.stats,
     quiet: args.quiet,
-    stopRequested: () => stop,
+    // --max-steps: stop (with a checkpoint) after that many optimizer steps in this invocation.
+    afterStep: () => stop || (args.maxSteps !== undefined && ++stepsTaken >= args.maxSteps),
     checkpointEverySeconds: args.checkpointEverySeconds,
     elapsedSeconds,
   };

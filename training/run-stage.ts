@@ -24,8 +24,9 @@ export interface TrainingContext {
   // Seconds of training so far, across interruptions.
   elapsedSeconds: () => number;
   quiet: boolean;
-  // Set by SIGINT/SIGTERM: the stage saves a checkpoint and stops.
-  stopRequested: () => boolean;
+  // Called once after every optimizer step: true when the run must stop (SIGINT/SIGTERM, --max-steps); the
+  // stage then saves a checkpoint and throws Interrupted.
+  afterStep: () => boolean;
   checkpointEverySeconds: number;
 }
 
@@ -132,7 +133,7 @@ export async function runStage(
     if (spec.evalEverySteps > 0 && step % spec.evalEverySteps === 0 && step < totalSteps) {
       await reportDev(ctx, progress, plan.evalSubnets, step);
     }
-    if (ctx.stopRequested()) {
+    if (ctx.afterStep()) {
       await save();
       progress.note(`stopped at step ${step}/${totalSteps}; checkpoint saved`);
       throw new Interrupted(`${name} stopped at step ${step}`);

