@@ -1,0 +1,215 @@
+import onnxProto from 'onnx-proto';
+import { assertSubnetFits, formatSubnetId, type SubnetConfig, type SupernetConfig } from '../model/config.ts';
+import { checkWeights, type WeightSource } from '../model/weight-checks.ts';
+import { subnetWeightLayout } from '../model/weight-layout.ts';
+import type { WeightTensor } from '../model/weights.ts';
+
+const { onnx } = onnxProto;
+
+// The graph's interface: int32 [batch, tokens] ids and mask (1 on real tokens), float32 [batch, labels] logits.
+export const ONNX_INPUT_IDS = 'input_ids';
+export const ONNX_ATTENTION_MASK = 'attention_mask';
+export const ONNX_LOGITS = 'logits';
+export const ONNX_OPSET = 20;
+// IR version 9 is the one that goes with opset 20 (onnx 1.15).
+const IR_VERSION = 9;
+const MASKED_SCORE = -1e9;
+
+// An ONNX model (opset 20, standard operators only) computing exactly what src/model/encoder.ts computes for
+// one subnet, from weights in the subnet's layout. Batch and sequence dims are dynamic. Returns the
+// serialized ModelProto; its metadata_props hold `subnet_id` and `metadata`.
+export function buildOnnxGraph(
+  config: SupernetConfig,
+  subnet: SubnetConfig,
+  weights: WeightSource,
+  metadata: Record<string, string> = {},
+): Uint8Array {
+  assertSubnetFits(config, subnet);
+  const id = formatSubnetId(subnet);
+  const w = checkWeights(subnetWeightLayout(config, subnet), weights, `subnet ${id}`);
+  const g = new GraphBuilder();
+  const h = config.hiddenSize;
+  const d = config.headSize;
+  const eps = config.layerNormEps;
+  const weight = (name: string): string => g.weight(w.get(name)!);
+
+  // Embeddings: token rows plus the first `tokens` positions, then LayerNorm.
+  const tokens = g.node('Shape', [ONNX_INPUT_IDS], { start: 1, end: 2 }); // int64 [1]
+  const positions = g.node('Slice', [weight('embeddings.position'), g.int64([0]), tokens, g.int64([0])]); // [tokens, hidden]
+  const gathered = g.node('Gather', [weight('embeddings.token'), ONNX_INPUT_IDS], { axis: 0 }); // [batch, tokens, hidden]
+  let x = layerNorm(g, g.node('Add', [gathered, positions]), weight, 'embeddings.norm', eps); // [batch, tokens, hidden]
+
+  // Additive attention bias: 0 on real tokens, -1e9 on padding, as encoder.ts.
+  const maskFloat = g.node('Cast', [ONNX_ATTENTION_MASK], { to: onnx.TensorProto.DataType.FLOAT }); // [batch, tokens]
+  const padding = g.node('Sub', [g.float32([1]), maskFloat]); // [batch, tokens]
+  const bias = g.node('Unsqueeze', [g.node('Mul', [padding, g.float32([MASKED_SCORE])]), g.int64([1, 2])]); // [batch, 1, 1, tokens]
+
+  subnet.layers.forEach((layer, k) => {
+    const p = `layers.${k}`;
+    const heads = layer.heads;
+    const a = heads * d;
+    const normed = layerNorm(g, x, weight, `${p}.attention.norm`, eps); // [batch, tokens, hidden]
+    const q = dense(g, normed, weight, `${p}.attention.query`); // [batch, tokens, attention]
+    const key = dense(g, normed, weight, `${p}.attention.key`);
+    const value = dense(g, normed, weight, `${p}.attention.value`);
+    const headShape = g.int64([0, 0, heads, d]);
+    const split = (t: string, perm: number[]) =>
+      g.node('Transpose', [g.node('Reshape', [t, headShape])], { perm });
+    const qh = split(q, [0, 2, 1, 3]); // [batch, heads, tokens, headSize]
+    const kt = split(key, [0, 2, 3, 1]); // [batch, heads, headSize, tokens]
+    const vh = split(value, [0, 2, 1, 3]); // [batch, heads, tokens, headSize]
+    // onnxruntime folds the scale into the MatMul (FusedMatMul's alpha).
+    const raw = g.node('MatMul', [qh, kt]); // [batch, heads, tokens, tokens]
+    const scores = g.node('Add', [g.node('Mul', [raw, g.float32([1 / Math.sqrt(d)])]), bias]);
+    const probs = g.node('Softmax', [scores], { axis: -1 });
+    const context = g.node('Transpose', [g.node('MatMul', [probs, vh])], { perm: [0, 2, 1, 3] }); // [batch, tokens, heads, headSize]
+    const merged = g.node('Reshape', [context, g.int64([0, 0, a])]); // [batch, tokens, attention]
+    x = g.node('Add', [x, dense(g, merged, weight, `${p}.attention.output`)]); // [batch, tokens, hidden]
+
+    const widened = dense(g, layerNorm(g, x, weight, `${p}.ffn.norm`, eps), weight, `${p}.ffn.input`); // [batch, tokens, ffn]
+    const inner = g.node('Gelu', [widened], { approximate: 'tanh' }); // [batch, tokens, ffn]
+    x = g.node('Add', [x, dense(g, inner, weight, `${p}.ffn.output`)]); // [batch, tokens, hidden]
+  });
+
+  // Mean over real tokens: mask [batch, 1, tokens] @ normed [batch, tokens, hidden], over the count.
+  const normed = layerNorm(g, x, weight, 'final.norm', eps); // [batch, tokens, hidden]
+  const summed = g.node('MatMul', [g.node('Unsqueeze', [maskFloat, g.int64([1])]), normed]); // [batch, 1, hidden]
+  const count = g.node('ReduceSum', [maskFloat, g.int64([1])], { keepdims: 1 }); // [batch, 1]
+  const pooled = g.node('Div', [g.node('Reshape', [summed, g.int64([0, h])]), count]); // [batch, hidden]
+  const pooler = g.node('Tanh', [g.node('Gemm', [pooled, weight('pooler.kernel'), weight('pooler.bias')])]); // [batch, hidden]
+  g.node('Gemm', [pooler, weight('classifier.kernel'), weight('classifier.bias')], {}, ONNX_LOGITS); // [batch, labels]
+
+  return g.finish(`subnet-${id}`, config.numLabels, { ...metadata, subnet_id: id });
+}
+
+// x [..., in] @ kernel [in, out] + bias.
+function dense(g: GraphBuilder, x: string, weight: (name: string) => string, name: string): string {
+  return g.node('Add', [g.node('MatMul', [x, weight(`${name}.kernel`)]), weight(`${name}.bias`)]);
+}
+
+function layerNorm(
+  g: GraphBuilder,
+  x: string,
+  weight: (name: string) => string,
+  name: string,
+  epsilon: number,
+): string {
+  return g.node('LayerNormalization', [x, weight(`${name}.gamma`), weight(`${name}.beta`)], {
+    axis: -1,
+    epsilon: { float: epsilon },
+  });
+}
+
+// An attribute: an integer, a float (`{ float }`), a string or a list of integers.
+type AttributeValue = number | { float: number } | string | number[];
+
+// Accumulates nodes and initializers with generated value names.
+class GraphBuilder {
+  private readonly nodes: onnxProto.onnx.INodeProto[] = [];
+  private readonly initializers: onnxProto.onnx.ITensorProto[] = [];
+  private readonly constants = new Map<string, string>();
+  private counter = 0;
+
+  // Appends a node; returns the name of its (single) output, `output` when given.
+  node(
+    opType: string,
+    inputs: string[],
+    attributes: Record<string, AttributeValue> = {},
+    output?: string,
+  ): string {
+    const n = this.counter++;
+    const name = output ?? `${opType}_${n}`;
+    this.nodes.push({
+      name: `${opType}_${n}`,
+      opType,
+      input: inputs,
+      output: [name],
+      attribute: Object.entries(attributes).map(([key, value]) => attribute(key, value)),
+    });
+    return name;
+  }
+
+  // A float32 weight as an initializer named after it; raw_data is little-endian, as on x64 and arm64.
+  weight(t: WeightTensor): string {
+    this.initializers.push({
+      name: t.name,
+      dims: t.shape,
+      dataType: onnx.TensorProto.DataType.FLOAT,
+      rawData: new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength),
+    });
+    return t.name;
+  }
+
+  int64(values: number[]): string {
+    return this.constant(
+      'int64',
+      values,
+      onnx.TensorProto.DataType.INT64,
+      () => new Uint8Array(BigInt64Array.from(values, (v) => BigInt(v)).buffer),
+    );
+  }
+
+  float32(values: number[]): string {
+    return this.constant(
+      'float32',
+      values,
+      onnx.TensorProto.DataType.FLOAT,
+      () => new Uint8Array(Float32Array.from(values).buffer),
+    );
+  }
+
+  private constant(kind: string, values: number[], dataType: number, raw: () => Uint8Array): string {
+    const key = `${kind}:${values.join(',')}`;
+    const known = this.constants.get(key);
+    if (known) return known;
+    const name = `const_${kind}_${this.constants.size}`;
+    this.initializers.push({ name, dims: [values.length], dataType, rawData: raw() });
+    this.constants.set(key, name);
+    return name;
+  }
+
+  finish(name: string, labels: number, metadata: Record<string, string>): Uint8Array {
+    const int32 = onnx.TensorProto.DataType.INT32;
+    const model = onnx.ModelProto.create({
+      irVersion: IR_VERSION,
+      opsetImport: [{ domain: '', version: ONNX_OPSET }],
+      producerName: 'elastic-supernet-serving',
+      metadataProps: Object.entries(metadata).map(([key, value]) => ({ key, value })),
+      graph: {
+        name,
+        node: this.nodes,
+        initializer: this.initializers,
+        input: [
+          valueInfo(ONNX_INPUT_IDS, int32, ['batch', 'tokens']),
+          valueInfo(ONNX_ATTENTION_MASK, int32, ['batch', 'tokens']),
+        ],
+        output: [valueInfo(ONNX_LOGITS, onnx.TensorProto.DataType.FLOAT, ['batch', labels])],
+      },
+    });
+    return onnx.ModelProto.encode(model).finish();
+  }
+}
+
+function valueInfo(
+  name: string,
+  elemType: number,
+  dims: Array<string | number>,
+): onnxProto.onnx.IValueInfoProto {
+  return {
+    name,
+    type: {
+      tensorType: {
+        elemType,
+        shape: { dim: dims.map((dim) => (typeof dim === 'string' ? { dimParam: dim } : { dimValue: dim })) },
+      },
+    },
+  };
+}
+
+function attribute(name: string, value: AttributeValue): onnxProto.onnx.IAttributeProto {
+  const types = onnx.AttributeProto.AttributeType;
+  if (typeof value === 'string') return { name, type: types.STRING, s: new TextEncoder().encode(value) };
+  if (Array.isArray(value)) return { name, type: types.INTS, ints: value };
+  if (typeof value === 'object') return { name, type: types.FLOAT, f: value.float };
+  return { name, type: types.INT, i: value };
+}

@@ -1,0 +1,16 @@
+import type { SubnetConfig, SupernetConfig } from '../model/config.ts';
+import { sliceSubnetWeights } from '../model/slice-subnet-weights.ts';
+import type { WeightSource } from '../model/weight-checks.ts';
+import { buildOnnxGraph } from './build-onnx-graph.ts';
+
+// One subnet of a supernet as a standalone ONNX model file (opset 20, weights inside): inputs `input_ids` and
+// `attention_mask`, int32 [batch, tokens]; output `logits`, float32 [batch, labels]. `metadata` (e.g. model,
+// version, labels) goes into the model's metadata_props, next to the subnet id.
+export function exportSubnetOnnx(
+  config: SupernetConfig,
+  supernetWeights: WeightSource,
+  subnet: SubnetConfig,
+  metadata: Record<string, string> = {},
+): Uint8Array {
+  return buildOnnxGraph(config, subnet, sliceSubnetWeights(config, supernetWeights, subnet), metadata);
+}

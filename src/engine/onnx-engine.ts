@@ -1,0 +1,165 @@
+import type * as Ort from 'onnxruntime-node';
+import { EngineError, isSupernetError } from '../errors.ts';
+import { countParams } from '../model/accounting.ts';
+import { formatSubnetId, type SubnetConfig, type SupernetConfig } from '../model/config.ts';
+import { type TokenBatch, validateTokenBatch } from '../model/token-batch.ts';
+import type { WeightSource } from '../model/weight-checks.ts';
+import { buildOnnxGraph, ONNX_ATTENTION_MASK, ONNX_INPUT_IDS, ONNX_LOGITS } from './build-onnx-graph.ts';
+import type { Engine, LoadedSubnet } from './engine.ts';
+
+// How onnxruntime runs each subnet's session.
+export interface OnnxEngineOptions {
+  // Threads one call may use. onnxruntime-node runs a call on the JS thread, so calls in one process never
+  // overlap: more threads speed up large batches; 1 leaves the other core to the event loop and other work.
+  intraOpThreads?: number;
+  // Let idle pool threads spin for new work (lower latency, burns CPU between calls); only with > 1 thread.
+  allowSpinning?: boolean;
+}
+
+type OrtModule = typeof Ort;
+let runtime: Promise<OrtModule> | undefined;
+
+// Loads onnxruntime-node once, on first use (its native binding is large; the tfjs path never needs it).
+function loadRuntime(): Promise<OrtModule> {
+  runtime ??= import('onnxruntime-node').catch((error: unknown) => {
+    runtime = undefined;
+    throw new EngineError('ENGINE_UNAVAILABLE', `onnxruntime-node could not load: ${messageOf(error)}`, {
+      cause: error,
+    });
+  });
+  return runtime;
+}
+
+// Runs subnets with onnxruntime-node on CPU: each subnet becomes an in-memory ONNX graph (buildOnnxGraph) and
+// one InferenceSession, created at load and reused by every call.
+export class OnnxEngine implements Engine {
+  readonly name = 'onnx';
+  readonly intraOpThreads: number;
+  readonly allowSpinning: boolean;
+  private created = 0;
+
+  constructor(options: OnnxEngineOptions = {}) {
+    const threads = options.intraOpThreads ?? 1;
+    if (!Number.isInteger(threads) || threads < 1 || threads > 256) {
+      throw new EngineError(
+        'ENGINE_UNAVAILABLE',
+        `onnx engine: intraOpThreads must be 1 to 256, got ${threads}`,
+      );
+    }
+    this.intraOpThreads = threads;
+    this.allowSpinning = options.allowSpinning ?? false;
+  }
+
+  // How many sessions this engine has created (one per load; calls never create one).
+  get sessionsCreated(): number {
+    return this.created;
+  }
+
+  // The onnxruntime-node version, loading the runtime if needed.
+  static async runtimeVersion(): Promise<string> {
+    const ort = await loadRuntime();
+    return ort.env.versions.node ?? ort.env.versions.common;
+  }
+
+  async load(config: SupernetConfig, subnet: SubnetConfig, weights: WeightSource): Promise<LoadedSubnet> {
+    const ort = await loadRuntime();
+    const model = buildOnnxGraph(config, subnet, weights);
+    const id = formatSubnetId(subnet);
+    let session: Ort.InferenceSession;
+    try {
+      session = await ort.InferenceSession.create(model, {
+        executionProviders: ['cpu'],
+        graphOptimizationLevel: 'all',
+        intraOpNumThreads: this.intraOpThreads,
+        interOpNumThreads: 1,
+        executionMode: 'sequential',
+        extra: { session: { intra_op: { allow_spinning: this.allowSpinning ? '1' : '0' } } },
+      });
+    } catch (error) {
+      throw new EngineError(
+        'ENGINE_FAILED',
+        `onnx: creating a session for subnet ${id}: ${messageOf(error)}`,
+        {
+          cause: error,
+        },
+      );
+    }
+    this.created++;
+    // The session holds a copy of every initializer: the subnet's weights, float32.
+    const memoryBytes = countParams(config, subnet) * 4;
+    return new OnnxSubnet(ort, session, config, subnet, id, memoryBytes);
+  }
+}
+
+class OnnxSubnet implements LoadedSubnet {
+  readonly engine = 'onnx';
+  readonly subnet: SubnetConfig;
+  readonly id: string;
+  readonly memoryBytes: number;
+  private readonly ort: OrtModule;
+  private readonly config: SupernetConfig;
+  private session: Ort.InferenceSession | undefined;
+  private readonly inFlight = new Set<Promise<unknown>>();
+
+  constructor(
+    ort: OrtModule,
+    session: Ort.InferenceSession,
+    config: SupernetConfig,
+    subnet: SubnetConfig,
+    id: string,
+    memoryBytes: number,
+  ) {
+    this.ort = ort;
+    this.session = session;
+    this.config = config;
+    this.subnet = subnet;
+    this.id = id;
+    this.memoryBytes = memoryBytes;
+  }
+
+  async run(batch: TokenBatch): Promise<Float32Array> {
+    const session = this.session;
+    if (!session) throw new EngineError('SUBNET_DISPOSED', `onnx subnet ${this.id} has been disposed`);
+    validateTokenBatch(batch, this.config);
+    const shape = [batch.batch, batch.tokens];
+    // int32 tensors wrap the batch's arrays without a copy.
+    const feeds = {
+      [ONNX_INPUT_IDS]: new this.ort.Tensor('int32', batch.ids, shape),
+      [ONNX_ATTENTION_MASK]: new this.ort.Tensor('int32', batch.mask, shape),
+    };
+    const running = session.run(feeds);
+    this.inFlight.add(running);
+    let logits: unknown;
+    try {
+      logits = (await running)[ONNX_LOGITS]?.data;
+    } catch (error) {
+      throw new EngineError('ENGINE_FAILED', `onnx: running subnet ${this.id}: ${messageOf(error)}`, {
+        cause: error,
+      });
+    } finally {
+      this.inFlight.delete(running);
+    }
+    const expected = batch.batch * this.config.numLabels;
+    if (!(logits instanceof Float32Array) || logits.length !== expected) {
+      throw new EngineError(
+        'ENGINE_FAILED',
+        `onnx: subnet ${this.id} did not return ${expected} float32 logits`,
+      );
+    }
+    return logits;
+  }
+
+  // Refuses new calls at once, releases the session when the calls in flight have finished.
+  async dispose(): Promise<void> {
+    const session = this.session;
+    if (!session) return;
+    this.session = undefined;
+    await Promise.allSettled([...this.inFlight]);
+    await session.release();
+  }
+}
+
+function messageOf(error: unknown): string {
+  if (isSupernetError(error)) return error.message;
+  return error instanceof Error ? error.message.split('\n')[0]! : String(error);
+}

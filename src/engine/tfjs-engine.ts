@@ -1,0 +1,85 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { type BackendChoice, type BackendPreference, selectBackend } from '../backend/select-backend.ts';
+import { EngineError, isSupernetError } from '../errors.ts';
+import type { SubnetConfig, SupernetConfig } from '../model/config.ts';
+import { MaterializedSubnet } from '../model/materialized-subnet.ts';
+import type { TokenBatch } from '../model/token-batch.ts';
+import type { WeightSource } from '../model/weight-checks.ts';
+import type { Engine, LoadedSubnet } from './engine.ts';
+
+// Runs subnets with TensorFlow.js on the active backend (tfjs-node-gpu on GPU hosts, wasm on CPU hosts).
+export class TfjsEngine implements Engine {
+  readonly name = 'tfjs';
+  // The tfjs backend subnets are loaded on (tf.getBackend() at construction).
+  readonly backend: string;
+  // How the backend was chosen, when this engine chose it.
+  readonly choice: BackendChoice | undefined;
+
+  constructor(choice?: BackendChoice) {
+    this.backend = tf.getBackend();
+    this.choice = choice;
+  }
+
+  // Selects a backend first (selectBackend's order for 'auto': node-gpu, node, wasm, cpu).
+  static async create(
+    preference: BackendPreference = 'auto',
+    log?: (message: string) => void,
+  ): Promise<TfjsEngine> {
+    return new TfjsEngine(await selectBackend(preference, log));
+  }
+
+  async load(config: SupernetConfig, subnet: SubnetConfig, weights: WeightSource): Promise<LoadedSubnet> {
+    if (tf.getBackend() !== this.backend) {
+      throw new EngineError(
+        'ENGINE_UNAVAILABLE',
+        `tfjs engine was created on backend '${this.backend}', the active backend is now '${tf.getBackend()}'`,
+      );
+    }
+    return new TfjsSubnet(
+      guard(`tfjs: loading subnet`, () => MaterializedSubnet.fromWeights(config, subnet, weights)),
+    );
+  }
+}
+
+class TfjsSubnet implements LoadedSubnet {
+  readonly engine = 'tfjs';
+  readonly subnet: SubnetConfig;
+  readonly id: string;
+  readonly memoryBytes: number;
+  private model: MaterializedSubnet | undefined;
+
+  constructor(model: MaterializedSubnet) {
+    this.model = model;
+    this.subnet = model.subnet;
+    this.id = model.id;
+    this.memoryBytes = model.weightBytes;
+  }
+
+  async run(batch: TokenBatch): Promise<Float32Array> {
+    if (!this.model) throw new EngineError('SUBNET_DISPOSED', `tfjs subnet ${this.id} has been disposed`);
+    // predict validates the batch (INVALID_INPUT) before any tensor is made, and leaks none.
+    const model = this.model;
+    return guard(`tfjs: running subnet ${this.id}`, () => model.predict(batch));
+  }
+
+  async dispose(): Promise<void> {
+    this.model?.dispose();
+    this.model = undefined;
+  }
+}
+
+// Runs `work`, passing our named errors through and wrapping what tfjs throws as ENGINE_FAILED.
+function guard<T>(what: string, work: () => T): T {
+  try {
+    return work();
+  } catch (error) {
+    if (isSupernetError(error)) throw error;
+    throw new EngineError(
+      'ENGINE_FAILED',
+      `${what}: ${error instanceof Error ? error.message : String(error)}`,
+      {
+        cause: error,
+      },
+    );
+  }
+}

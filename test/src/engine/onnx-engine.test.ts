@@ -1,0 +1,176 @@
+import assert from 'node:assert/strict';
+import { before, describe, it } from 'node:test';
+import type { LoadedSubnet } from '../../../src/engine/engine.ts';
+import { OnnxEngine } from '../../../src/engine/onnx-engine.ts';
+import { TfjsEngine } from '../../../src/engine/tfjs-engine.ts';
+import { EngineError, ModelError } from '../../../src/errors.ts';
+import { largestSubnet, type SubnetConfig, type SupernetConfig } from '../../../src/model/config.ts';
+import { Rng } from '../../../src/model/random.ts';
+import { sliceSubnetWeights } from '../../../src/model/slice-subnet-weights.ts';
+import type { TokenBatch } from '../../../src/model/token-batch.ts';
+import type { WeightTensor } from '../../../src/model/weights.ts';
+import { DEFAULT_SHAPE, randomSupernetWeights } from '../../helpers/random-weights.ts';
+import { maxAbsDiff, randomBatch, randomSubnet, TINY } from '../../helpers/tiny-model.ts';
+
+const TOLERANCE = 1e-4;
+
+// Loads one subnet on both engines.
+async function loadBoth(
+  config: SupernetConfig,
+  weights: WeightTensor[],
+  subnet: SubnetConfig,
+  onnx: OnnxEngine,
+  tfjs: TfjsEngine,
+): Promise<[LoadedSubnet, LoadedSubnet]> {
+  const sliced = sliceSubnetWeights(config, weights, subnet);
+  return [await onnx.load(config, subnet, sliced), await tfjs.load(config, subnet, sliced)];
+}
+
+describe('onnx engine', () => {
+  let tfjs: TfjsEngine;
+  const tinyWeights = randomSupernetWeights(TINY, 1);
+
+  before(async () => {
+    tfjs = await TfjsEngine.create('wasm');
+  });
+
+  it('gives the logits of the tfjs engine to 1e-4 on random subnets and padded batches', async () => {
+    const onnx = new OnnxEngine();
+    const rng = new Rng(2);
+    let largest = 0;
+    for (let i = 0; i < 30; i++) {
+      const subnet = randomSubnet(TINY, rng);
+      const [a, b] = await loadBoth(TINY, tinyWeights, subnet, onnx, tfjs);
+      for (let j = 0; j < 3; j++) {
+        const batch = randomBatch(TINY, rng, 1 + rng.int(5), 2 + rng.int(TINY.maxTokens - 1));
+        const [x, y] = [await a.run(batch), await b.run(batch)];
+        assert.equal(x.length, batch.batch * TINY.numLabels);
+        assert.ok(maxAbsDiff(x, y) < TOLERANCE, `subnet ${a.id}: ${maxAbsDiff(x, y)}`);
+        largest = Math.max(largest, ...y.map(Math.abs));
+      }
+      await a.dispose();
+      await b.dispose();
+    }
+    // The logits are of order 1, so that the tolerance is a real test.
+    assert.ok(largest > 0.5, `largest |logit| ${largest}`);
+    assert.equal(onnx.sessionsCreated, 30);
+  });
+
+  it('gives the logits of the tfjs engine to 1e-4 at the default shape (random weights)', async () => {
+    const weights = randomSupernetWeights(DEFAULT_SHAPE, 3);
+    const onnx = new OnnxEngine();
+    const rng = new Rng(4);
+    const subnets: SubnetConfig[] = [
+      largestSubnet(DEFAULT_SHAPE),
+      {
+        layers: [
+          { layer: 0, heads: 2, ffn: 512 },
+          { layer: 2, heads: 1, ffn: 256 },
+        ],
+      },
+      { layers: [{ layer: 3, heads: 3, ffn: 700 }] },
+    ];
+    for (const subnet of subnets) {
+      const [a, b] = await loadBoth(DEFAULT_SHAPE, weights, subnet, onnx, tfjs);
+      for (const [rows, tokens] of [
+        [1, 128],
+        [3, 37],
+      ] as const) {
+        const batch = randomBatch(DEFAULT_SHAPE, rng, rows, tokens);
+        const [x, y] = [await a.run(batch), await b.run(batch)];
+        assert.ok(maxAbsDiff(x, y) < TOLERANCE, `subnet ${a.id} at ${rows}x${tokens}: ${maxAbsDiff(x, y)}`);
+        assert.ok(
+          y.some((v) => Math.abs(v) > 0.1),
+          'logits of order 1',
+        );
+      }
+      assert.equal(a.memoryBytes, b.memoryBytes);
+      await a.dispose();
+      await b.dispose();
+    }
+  });
+
+  it('reuses one session over 10,000 calls, with the same answer at the end', async () => {
+    const onnx = new OnnxEngine();
+    const subnet = { layers: [{ layer: 0, heads: 1, ffn: 4 }] };
+    const loaded = await onnx.load(TINY, subnet, sliceSubnetWeights(TINY, tinyWeights, subnet));
+    const batches = Array.from({ length: 8 }, (_, i) => randomBatch(TINY, new Rng(10 + i), 1 + (i % 3), 12));
+    const first = await Promise.all(batches.map((b) => loaded.run(b)));
+    for (let i = 0; i < 10_000; i++) await loaded.run(batches[i % batches.length]!);
+    const last = await Promise.all(batches.map((b) => loaded.run(b)));
+    assert.deepEqual(last, first);
+    assert.equal(onnx.sessionsCreated, 1);
+    await loaded.dispose();
+  });
+
+  it('refuses bad input with INVALID_INPUT before onnxruntime sees it', async () => {
+    const onnx = new OnnxEngine();
+    const subnet = largestSubnet(TINY);
+    const loaded = await onnx.load(TINY, subnet, sliceSubnetWeights(TINY, tinyWeights, subnet));
+    const ok = randomBatch(TINY, new Rng(5), 1, 4);
+    const cases: Array<[string, TokenBatch, RegExp]> = [
+      ['id out of range', { ...ok, ids: Int32Array.from([1, 2, 50, 3]) }, /outside the vocabulary/],
+      ['negative id', { ...ok, ids: Int32Array.from([1, -1, 2, 3]) }, /outside/],
+      [
+        'empty batch',
+        { batch: 0, tokens: 4, ids: new Int32Array(0), mask: new Int32Array(0) },
+        /at least one row/,
+      ],
+      ['mask length', { ...ok, mask: new Int32Array(3) }, /mask must be/],
+      ['mask values', { ...ok, mask: Int32Array.from([1, 1, 2, 0]) }, /0 or 1/],
+      ['leading pad', { ...ok, mask: Int32Array.from([0, 1, 1, 1]) }, /row 0/],
+      ['ids as floats', { ...ok, ids: new Float32Array(4) as unknown as Int32Array }, /Int32Array/],
+      [
+        'too long',
+        { batch: 1, tokens: 13, ids: new Int32Array(13), mask: new Int32Array(13).fill(1) },
+        /1 to 12/,
+      ],
+    ];
+    for (const [name, batch, message] of cases) {
+      await assert.rejects(
+        loaded.run(batch),
+        (e: unknown) => e instanceof ModelError && e.code === 'INVALID_INPUT' && message.test(e.message),
+        name,
+      );
+    }
+    // Still healthy after the refusals.
+    assert.equal((await loaded.run(ok)).length, 2);
+    await loaded.dispose();
+  });
+
+  it('refuses subnets and weights that do not fit, with named errors', async () => {
+    const onnx = new OnnxEngine();
+    const subnet = { layers: [{ layer: 0, heads: 2, ffn: 8 }] };
+    const sliced = sliceSubnetWeights(TINY, tinyWeights, subnet);
+    await assert.rejects(
+      onnx.load(TINY, { layers: [{ layer: 0, heads: 9, ffn: 8 }] }, sliced),
+      (e: unknown) => e instanceof ModelError && e.code === 'SUBNET_OUT_OF_RANGE',
+    );
+    const wrong = sliced.map((w) => (w.name === 'layers.0.ffn.input.bias' ? { ...w, shape: [9] } : w));
+    await assert.rejects(
+      onnx.load(TINY, subnet, wrong),
+      (e: unknown) => e instanceof ModelError && e.code === 'WEIGHT_SHAPE_MISMATCH',
+    );
+    assert.throws(
+      () => new OnnxEngine({ intraOpThreads: 0 }),
+      (e: unknown) => e instanceof EngineError && e.code === 'ENGINE_UNAVAILABLE',
+    );
+    assert.equal(onnx.sessionsCreated, 0);
+  });
+
+  it('finishes calls in flight before releasing its session, then refuses new ones', async () => {
+    const onnx = new OnnxEngine({ intraOpThreads: 2 });
+    const subnet = largestSubnet(TINY);
+    const loaded = await onnx.load(TINY, subnet, sliceSubnetWeights(TINY, tinyWeights, subnet));
+    const batch = randomBatch(TINY, new Rng(6), 2, 8);
+    const running = loaded.run(batch);
+    const disposed = loaded.dispose();
+    assert.equal((await running).length, 4);
+    await disposed;
+    await assert.rejects(
+      loaded.run(batch),
+      (e: unknown) => e instanceof EngineError && e.code === 'SUBNET_DISPOSED',
+    );
+    await loaded.dispose();
+  });
+});
