@@ -66,9 +66,14 @@ function parseCommandLine(argv: string[]): Args {
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     // Name the flag as typed (checkpointEverySeconds -> --checkpoint-every) unless the message already does.
-    const flags: Record<string, string> = { checkpointEverySeconds: 'checkpoint-every', maxSteps: 'max-steps' };
+    const flags: Record<string, string> = {
+      checkpointEverySeconds: 'checkpoint-every',
+      maxSteps: 'max-steps',
+    };
     const key = String(issue.path[0] ?? '');
-    const message = issue.message.startsWith('--') ? issue.message : `--${flags[key] ?? key}: ${issue.message}`;
+    const message = issue.message.startsWith('--')
+      ? issue.message
+      : `--${flags[key] ?? key}: ${issue.message}`;
     throw new UsageError(`${message}\n${USAGE}`);
   }
   return parsed.data;

@@ -82,13 +82,7 @@ export async function trainSupernet(
   const teacher = await runStage(ctx, 'teacher', config.teacher, {
     init: initialParams(ctx),
     teacher: null,
-    loss: {
-      hardWeight: 1,
-      labelSmoothing: config.teacher.labelSmoothing,
-      softWeight: 0,
-      temperature: 1,
-      hiddenWeight: 0,
-    },
+    loss: labelLoss(config),
     sampleSubnets: () => [largest],
     evalSubnets: [largest],
   });
@@ -182,6 +176,17 @@ export async function trainSupernet(
   };
   await writeFile(join(ctx.checkpointDir, 'report.json'), JSON.stringify(report, null, 1));
   return report;
+}
+
+// Cross-entropy on the labels alone: the teacher, and a standalone model.
+export function labelLoss(config: TrainingConfig): LossSpec {
+  return {
+    hardWeight: 1,
+    labelSmoothing: config.teacher.labelSmoothing,
+    softWeight: 0,
+    temperature: 1,
+    hiddenWeight: 0,
+  };
 }
 
 function distillLoss(stage: TrainingConfig['width'] | TrainingConfig['depth']): LossSpec {

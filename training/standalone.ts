@@ -10,7 +10,7 @@ import {
   parseSubnetId,
 } from '../src/model/config.ts';
 import { PointEvaluator } from './evaluate.ts';
-import { initialParams } from './pipeline.ts';
+import { initialParams, labelLoss } from './pipeline.ts';
 import { runStage, type TrainingContext } from './run-stage.ts';
 
 export interface StandaloneReport {
@@ -45,13 +45,7 @@ export async function trainStandalone(
     {
       init: initialParams(ctx),
       teacher: null,
-      loss: {
-        hardWeight: 1,
-        labelSmoothing: config.teacher.labelSmoothing,
-        softWeight: 0,
-        temperature: 1,
-        hiddenWeight: 0,
-      },
+      loss: labelLoss(config),
       sampleSubnets: () => [point.subnet],
       evalSubnets: [point.subnet],
     },
