@@ -1,0 +1,275 @@
+// Prints what serving costs on top of the engine, how fast selection is, and how long start-up takes.
+//
+//   npm run bench:serving                   # the bundled default supernet, or a fixture while it is missing
+//   SUPERNET_URI=/path/to/model npm run bench:serving
+//
+// Figures only (medians of repeated runs); no pass/fail. The machine is shared: compare ratios within one run.
+
+import { mkdtemp, rm } from 'node:fs/promises';
+import { Agent, request } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { FileStore } from '../src/storage/file-store.ts';
+import type { ObjectStore } from '../src/storage/object-store.ts';
+import type { S3StoreOptions } from '../src/storage/s3-store.ts';
+import { buildApp, type ServingApp } from '../serving/app.ts';
+import { DEFAULT_SUPERNET_URI, loadConfig, type ServingConfig } from '../serving/config.ts';
+import { selectOperatingPoint } from '../serving/select-operating-point.ts';
+
+const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 400);
+const STARTS = Number(process.env.BENCH_STARTS ?? 3);
+const TEXT =
+  'I went in expecting little and came out moved: the acting is restrained, the script sharp, and the ' +
+  'ending earns every tear, even if the middle drags a little and the score is too loud at times.';
+
+// Runs the whole benchmark and prints its figures.
+export async function benchOverhead(): Promise<void> {
+  const cleanups: Array<() => Promise<void>> = [];
+  try {
+    const source = await chooseArtifact(cleanups);
+    console.log(`supernet: ${source.uri} (${source.kind})`);
+    console.log(
+      `host: ${cpus().length} cores, load average ${loadavg()
+        .map((l) => l.toFixed(1))
+        .join(' ')}`,
+    );
+
+    await timeToReady('folder', { SUPERNET_URI: source.uri });
+    await timeToReadyFromS3(source, cleanups);
+
+    for (const workers of ['0', '2']) await overhead(source.uri, workers);
+    await selectionTime(source.uri);
+  } finally {
+    for (const cleanup of cleanups.reverse()) await cleanup().catch(() => {});
+  }
+}
+
+interface ArtifactChoice {
+  uri: string;
+  kind: 'bundled default' | 'fixture';
+  store: ObjectStore;
+  modelFolder: string;
+}
+
+// The bundled default when it exists (or SUPERNET_URI), else the test fixture published to a temp folder.
+async function chooseArtifact(cleanups: Array<() => Promise<void>>): Promise<ArtifactChoice> {
+  const wanted = process.env.SUPERNET_URI ?? DEFAULT_SUPERNET_URI;
+  const store = new FileStore(wanted);
+  if ((await store.stat('LATEST')) || (await store.stat('manifest.json'))) {
+    return { uri: wanted, kind: 'bundled default', store, modelFolder: wanted };
+  }
+  const { publishFixture, FIXTURE_MODEL } = await import('../test/serving/fixture.ts');
+  const root = await mkdtemp(join(tmpdir(), 'bench-serving-'));
+  cleanups.push(() => rm(root, { recursive: true, force: true }));
+  await publishFixture(new FileStore(root), 'v1');
+  const modelFolder = join(root, FIXTURE_MODEL);
+  return { uri: modelFolder, kind: 'fixture', store: new FileStore(modelFolder), modelFolder };
+}
+
+// Builds the app as `npm start` would (server defaults) and times start to ready, STARTS times.
+async function timeToReady(label: string, env: Record<string, string>, s3?: S3StoreOptions): Promise<void> {
+  const totals: number[] = [];
+  const calibrations: number[] = [];
+  for (let i = 0; i < STARTS; i++) {
+    const config = loadConfig({ LOG_LEVEL: 'silent', RELOAD_INTERVAL_MS: '0', ...env });
+    if (s3) config.s3 = s3;
+    const started = performance.now();
+    const app = await buildApp({ config, autoStart: false });
+    await app.ready();
+    const outcome = await app.host.start();
+    const readyMs = performance.now() - started;
+    if (outcome !== 'loaded') throw new Error(`${label}: ${outcome}: ${app.host.notReadyReason}`);
+    totals.push(readyMs);
+    calibrations.push(app.host.model!.calibration.elapsedMs);
+    await app.close();
+  }
+  const config = loadConfig({ LOG_LEVEL: 'silent', ...env });
+  console.log(
+    `time to ready from ${label}: median ${median(totals).toFixed(0)} ms (runs ${totals.map((t) => t.toFixed(0)).join(', ')}; ` +
+      `calibration ${median(calibrations).toFixed(0)} ms of it; ${config.inferenceWorkers} workers, CALIBRATION_MS ${config.calibrationMs})`,
+  );
+}
+
+// Copies the artifact's current version to a local S3 server (test/helpers' s3rver, or S3_TEST_ENDPOINT) and
+// times start to ready from it.
+async function timeToReadyFromS3(
+  source: ArtifactChoice,
+  cleanups: Array<() => Promise<void>>,
+): Promise<void> {
+  const { startTestS3 } = await import('../test/helpers/s3-server.ts');
+  const s3 = await startTestS3();
+  cleanups.push(() => s3.stop());
+  const target = s3.makeStore('bench/model');
+  const latest = await source.store.stat('LATEST');
+  const version = latest ? new TextDecoder().decode(await source.store.read('LATEST')).trim() : undefined;
+  const prefix = version === undefined ? '' : `${version}/`;
+  for (const file of ['vocab.txt', 'weights.bin', 'manifest.json']) {
+    await target.write(`${prefix}${file}`, await source.store.read(`${prefix}${file}`));
+  }
+  if (version !== undefined) await target.write('LATEST', new TextEncoder().encode(`${version}\n`));
+  await timeToReady(`S3 (${s3.kind})`, { SUPERNET_URI: target.uri }, s3.storeOptions);
+}
+
+// Serving overhead (HTTP, validation, selection, tokenizing, JSON) against the raw engine call, for the
+// cheapest operating point, at the median.
+async function overhead(uri: string, workers: string): Promise<void> {
+  const config: ServingConfig = loadConfig({
+    SUPERNET_URI: uri,
+    LOG_LEVEL: 'silent',
+    RELOAD_INTERVAL_MS: '0',
+    CALIBRATION_MS: '300',
+    INFERENCE_WORKERS: workers,
+  });
+  const app = await buildApp({ config, autoStart: false });
+  try {
+    await app.ready();
+    await app.host.start();
+    const model = app.host.model!;
+    const cheapest = [...model.points].sort(
+      (a, b) => a.cost.flops(1, a.entry.tokens) - b.cost.flops(1, b.entry.tokens),
+    )[0]!;
+    const pieces = [model.tokenizer.encode(TEXT)];
+    const batch = model.tokenizer.packPieces(pieces, {
+      maxTokens: cheapest.entry.tokens,
+      truncation: model.manifest.tokenizer.truncation,
+    });
+    const raw: number[] = [];
+    for (let i = 0; i < REQUESTS + 50; i++) {
+      const t0 = performance.now();
+      await model.pool.run(0, cheapest.subnetIndex, batch);
+      if (i >= 50) raw.push(performance.now() - t0);
+    }
+
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    const port = (app.server.address() as AddressInfo).port;
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    const body = JSON.stringify({ inputs: [TEXT] });
+    const client: number[] = [];
+    const serverTotal: number[] = [];
+    const serverInference: number[] = [];
+    const serverOther: number[] = [];
+    for (let i = 0; i < REQUESTS + 50; i++) {
+      const t0 = performance.now();
+      const { status, timing } = await post(agent, port, `/v1/models/${model.name}/predict`, body, {
+        'subnet-id': cheapest.id,
+      });
+      const ms = performance.now() - t0;
+      if (status !== 200) throw new Error(`status ${status}`);
+      if (i < 50) continue;
+      client.push(ms);
+      const [queue = 0, inference = 0, total = 0] = timing;
+      serverTotal.push(total);
+      serverInference.push(inference);
+      serverOther.push(total - inference - queue);
+    }
+    agent.destroy();
+    const engine = median(raw);
+    const served = median(client);
+    console.log(
+      `overhead, ${workers === '0' ? 'engine in process' : `${workers} engine workers`}, cheapest point ${cheapest.id} (1 text, ${batch.tokens} tokens):\n` +
+        `  raw engine call (pool.run)            median ${engine.toFixed(3)} ms\n` +
+        `  HTTP round trip (keep-alive, client)   median ${served.toFixed(3)} ms  -> overhead ${(served - engine).toFixed(3)} ms (${(served / engine).toFixed(2)}x)\n` +
+        `  Server-Timing total / inference        median ${median(serverTotal).toFixed(3)} / ${median(serverInference).toFixed(3)} ms; ` +
+        `server time outside queue and engine ${median(serverOther).toFixed(3)} ms`,
+    );
+  } finally {
+    await app.close();
+  }
+}
+
+// selectOperatingPoint alone, and with the queue estimate, over a spread of budgets.
+async function selectionTime(uri: string): Promise<void> {
+  const config = loadConfig({
+    SUPERNET_URI: uri,
+    LOG_LEVEL: 'silent',
+    RELOAD_INTERVAL_MS: '0',
+    CALIBRATION_MS: '0',
+    INFERENCE_WORKERS: '0',
+  });
+  const app: ServingApp = await buildApp({ config, autoStart: false });
+  try {
+    await app.ready();
+    await app.host.start();
+    const model = app.host.model!;
+    const budgets = [undefined, 0.5, 1, 2, 5, 10, 50, 1e5];
+    const requests = budgets.flatMap((latencyMs) =>
+      [undefined, 64].flatMap((memoryMb) =>
+        [undefined, 0.8].map((minAccuracy) => ({
+          texts: 1 + (Math.round((latencyMs ?? 3) * 7) % 8),
+          longest: 16 + (Math.round((latencyMs ?? 3) * 13) % 400),
+          elapsedMs: 0.2,
+          waitMs: 0,
+          latencyMs,
+          memoryBytes: memoryMb === undefined ? undefined : memoryMb * 1048576,
+          minAccuracy,
+          mode: 'best-effort' as const,
+          pinned: undefined,
+        })),
+      ),
+    );
+    let sink = 0;
+    const iterations = 200_000;
+    for (let i = 0; i < 20_000; i++)
+      sink += selectOperatingPoint(model.table, requests[i % requests.length]!).kind.length;
+    let t0 = performance.now();
+    for (let i = 0; i < iterations; i++)
+      sink += selectOperatingPoint(model.table, requests[i % requests.length]!).kind.length;
+    const selectUs = ((performance.now() - t0) * 1000) / iterations;
+    t0 = performance.now();
+    for (let i = 0; i < iterations; i++) {
+      const request = requests[i % requests.length]!;
+      const waitMs = model.scheduler.expectedWaitMs(performance.now() + (request.latencyMs ?? 1e4));
+      sink += selectOperatingPoint(model.table, { ...request, waitMs }).kind.length;
+    }
+    const withQueueUs = ((performance.now() - t0) * 1000) / iterations;
+    // `sink` keeps the loops from being optimized away.
+    console.log(
+      `selection over ${model.points.length} operating points: ${selectUs.toFixed(2)} us per request; ` +
+        `with the queue estimate: ${withQueueUs.toFixed(2)} us (target < 50 us) [${sink > 0 ? 'ok' : '?'}]`,
+    );
+  } finally {
+    await app.close();
+  }
+}
+
+function post(
+  agent: Agent,
+  port: number,
+  path: string,
+  body: string,
+  headers: Record<string, string>,
+): Promise<{ status: number; timing: number[] }> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      {
+        host: '127.0.0.1',
+        port,
+        path,
+        method: 'POST',
+        agent,
+        headers: { 'content-type': 'application/json', ...headers },
+      },
+      (res) => {
+        res.resume();
+        res.on('end', () => {
+          const timing = [...String(res.headers['server-timing']).matchAll(/dur=([\d.]+)/g)].map((m) =>
+            Number(m[1]),
+          );
+          resolve({ status: res.statusCode ?? 0, timing });
+        });
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[sorted.length >> 1] ?? Number.NaN;
+}
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href)
+  await benchOverhead();

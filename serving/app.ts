@@ -1,0 +1,175 @@
+import { randomUUID } from 'node:crypto';
+import fastifySwagger from '@fastify/swagger';
+import underPressure from '@fastify/under-pressure';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
+import {
+  jsonSchemaTransform,
+  serializerCompiler,
+  validatorCompiler,
+  type ZodTypeProvider,
+} from 'fastify-type-provider-zod';
+import { type Logger, pino } from 'pino';
+import type { ServingConfig } from './config.ts';
+import { installErrorHandler, sendProblem, toProblem } from './error-handler.ts';
+import { ModelHost, type ModelHostOptions } from './model-host.ts';
+import { oipRoutes } from './oip-routes.ts';
+import { ServingError } from './serving-error.ts';
+import { ServingMetrics, type ServingSnapshot } from './serving-metrics.ts';
+import { v1Routes } from './v1-routes.ts';
+
+// Routes that must answer even under pressure and while shutting down (probes and scrapes).
+const ALWAYS_ANSWERED = new Set(['/v2/health/live', '/metrics']);
+
+// What the app is built from; everything but the config has a default.
+export interface AppDeps {
+  config: ServingConfig;
+  logger?: Logger;
+  // Replaces the engine pool (tests hold calls in flight with it).
+  createPool?: ModelHostOptions['createPool'];
+  // Start loading the supernet when the app is ready (default true); the host is reachable as app.host.
+  autoStart?: boolean;
+}
+
+// The app, with its model host and metrics.
+export type ServingApp = FastifyInstance & { readonly host: ModelHost; readonly metrics: ServingMetrics };
+
+// Builds the HTTP API (not listening): routes, validation, errors, metrics, OpenAPI, load shedding, and the
+// model host that loads, calibrates, hot-reloads and drains the supernet.
+export async function buildApp(deps: AppDeps): Promise<ServingApp> {
+  const { config } = deps;
+  const logger = deps.logger ?? pino({ level: config.logLevel, base: { service: 'serving' } });
+  const base = Fastify({
+    loggerInstance: logger as FastifyBaseLogger,
+    bodyLimit: config.maxBodyBytes,
+    logController: new LogController({ disableRequestLogging: true }),
+    genReqId: () => randomUUID(),
+    return503OnClosing: false,
+    // Router errors (a malformed URL, a path parameter over maxParamLength) get problem+json like the rest.
+    frameworkErrors: (error, request, reply) => sendProblem(reply, toProblem(error, request)),
+  });
+  const app = base.withTypeProvider<ZodTypeProvider>();
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+
+  // Read at scrape time, once the host below exists.
+  const metrics: ServingMetrics = new ServingMetrics((): ServingSnapshot => {
+    const model = modelHost.model;
+    return {
+      queueLength: model?.scheduler.queueLength ?? 0,
+      runningCalls: model?.scheduler.runningCalls ?? 0,
+      model: model?.name,
+      version: model?.version,
+      ready: model !== undefined && !modelHost.isClosed,
+      corrections: model
+        ? model.points.map((p) => ({ subnet: p.id, factor: model.latency.correction(p.index) }))
+        : [],
+    };
+  });
+  const modelHost: ModelHost = new ModelHost({
+    config,
+    log: logger,
+    metrics,
+    ...(deps.createPool ? { createPool: deps.createPool } : {}),
+  });
+  app.decorate('host', modelHost);
+  app.decorate('metrics', metrics);
+
+  let closing = false;
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('request-id', request.id);
+    if (closing && !ALWAYS_ANSWERED.has(request.url)) {
+      reply.header('connection', 'close');
+      throw new ServingError('SHUTTING_DOWN', 'the server is shutting down', { retryAfterS: 1 });
+    }
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url ?? 'unmatched';
+    const subnet = reply.getHeader('subnet-id');
+    metrics.requests.inc({
+      route,
+      status: String(reply.statusCode),
+      subnet: typeof subnet === 'string' ? subnet : 'none',
+    });
+    if (route !== '/metrics' && !route.startsWith('/v2/health')) {
+      request.log.info(
+        {
+          method: request.method,
+          url: request.url.slice(0, 256),
+          status: reply.statusCode,
+          ms: Math.round(reply.elapsedTime * 1000) / 1000,
+          subnet,
+        },
+        'request completed',
+      );
+    }
+  });
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
+  app.addHook('onClose', async () => {
+    await modelHost.close();
+  });
+  if (deps.autoStart ?? true) {
+    app.addHook('onReady', async () => {
+      void modelHost.start();
+    });
+  }
+
+  installErrorHandler(base, (answer) => {
+    if (answer.body.code === 'OVERLOADED') metrics.shed.inc({ reason: 'queue' });
+  });
+
+  // With the engine on worker threads the event loop only does HTTP, so its delay and utilization say when it
+  // drowns. With the engine on the main thread (INFERENCE_WORKERS=0, Lambda) a busy engine is a busy loop by
+  // design: the scheduler's queue bound and MAX_QUEUE_WAIT_MS shed instead.
+  if (config.inferenceWorkers > 0) {
+    await base.register(underPressure, {
+      maxEventLoopDelay: config.maxEventLoopDelayMs,
+      maxEventLoopUtilization: config.maxEventLoopUtilization,
+      pressureHandler: (request, reply, type, value) => {
+        if (ALWAYS_ANSWERED.has(request.url) || request.url.startsWith('/v2/health')) return;
+        metrics.shed.inc({ reason: 'event-loop' });
+        sendProblem(
+          reply,
+          toProblem(
+            new ServingError(
+              'OVERLOADED',
+              `the server is under pressure (${type}: ${Number(value).toFixed(2)})`,
+              { retryAfterS: 1 },
+            ),
+            request,
+          ),
+        );
+      },
+    });
+  }
+
+  await app.register(fastifySwagger, {
+    openapi: {
+      info: {
+        title: 'Elastic supernet serving',
+        description:
+          'Per-request subnet selection from a once-for-all supernet: budgets in headers ' +
+          '(Latency-Budget-Ms, Memory-Budget-Mb, Min-Accuracy, Budget-Mode, Subnet-Id) or parameters. ' +
+          'Errors are RFC 9457 problem+json with a stable code.',
+        version: '0.1.0',
+      },
+    },
+    transform: jsonSchemaTransform,
+  });
+
+  const context = { config, host: modelHost, metrics };
+  await app.register(v1Routes(context));
+  await app.register(oipRoutes(context));
+
+  app.get('/metrics', { schema: { hide: true } }, async (_request, reply) => {
+    reply.header('content-type', metrics.registry.contentType);
+    reply.serializer((payload: string) => payload);
+    return metrics.registry.metrics();
+  });
+  const openApi = async () => app.swagger();
+  app.get('/docs', { schema: { hide: true } }, openApi);
+  app.get('/docs/json', { schema: { hide: true } }, openApi);
+
+  return app as unknown as ServingApp;
+}

@@ -1,0 +1,212 @@
+import type { Logger } from 'pino';
+import { isSupernetError } from '../src/errors.ts';
+import { type ArtifactSource, openArtifactSource } from './artifact-source.ts';
+import type { ServingConfig } from './config.ts';
+import { WorkerSpares } from './inference-pool.ts';
+import type { ServingMetrics } from './serving-metrics.ts';
+import { ServingModel, type ServingModelOptions } from './serving-model.ts';
+
+// How often a host with nothing loaded retries when RELOAD_INTERVAL_MS is 0 (it must become ready some time).
+const INITIAL_RETRY_MS = 5000;
+
+// Errors that condemn a version for good (it is malformed or corrupt); anything else (storage down) is retried.
+const REFUSING_CODES = new Set([
+  'MALFORMED_MANIFEST',
+  'UNSUPPORTED_FORMAT_VERSION',
+  'CHECKSUM_MISMATCH',
+  'TRUNCATED_FILE',
+  'INVALID_ARTIFACT',
+  'INVALID_SUPERNET_CONFIG',
+  'INVALID_SUBNET',
+  'SUBNET_OUT_OF_RANGE',
+  'MISSING_WEIGHT',
+  'UNEXPECTED_WEIGHT',
+  'WEIGHT_SHAPE_MISMATCH',
+  'INVALID_VOCABULARY',
+  'INVALID_TOKENIZER_OPTIONS',
+]);
+
+// What one look at the artifact did.
+export type ReloadOutcome = 'loaded' | 'unchanged' | 'refused' | 'failed' | 'busy' | 'closed';
+
+// What a host needs.
+export interface ModelHostOptions {
+  config: ServingConfig;
+  log: Logger;
+  metrics?: ServingMetrics;
+  createPool?: ServingModelOptions['createPool'];
+}
+
+// Owns the served supernet: loads it at start, polls LATEST and swaps in a verified, calibrated new version
+// atomically (requests in flight finish on the version they started on, which is then retired), refuses a bad
+// version and keeps the old one, and drains everything on close.
+export class ModelHost {
+  private readonly options: ModelHostOptions;
+  private readonly log: Logger;
+  private source: ArtifactSource | undefined;
+  private current: ServingModel | undefined;
+  private readonly refused = new Set<string>();
+  private readonly spares = new WorkerSpares();
+  private readonly retiring = new Set<Promise<void>>();
+  private loading: Promise<ReloadOutcome> | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private closed = false;
+  private readyWaiters: Array<{ resolve(model: ServingModel): void; reject(error: Error): void }> = [];
+  private lastError: string | undefined;
+
+  constructor(options: ModelHostOptions) {
+    this.options = options;
+    this.log = options.log.child({ component: 'model-host' });
+  }
+
+  // The model serving new requests, or undefined before the first load.
+  get model(): ServingModel | undefined {
+    return this.current;
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  // Why the host is not ready, when it is not.
+  get notReadyReason(): string {
+    if (this.closed) return 'the server is shutting down';
+    if (this.current && this.current.scheduler.liveSlots === 0) {
+      return 'no inference worker is alive; the supernet is loaded again at the next poll';
+    }
+    if (this.current) return 'ready';
+    return this.lastError === undefined
+      ? 'the supernet is loading and calibrating'
+      : `the supernet could not be loaded yet: ${this.lastError}`;
+  }
+
+  // Loads the supernet (resolves after the first attempt, loaded or not), then keeps polling for new versions.
+  async start(): Promise<ReloadOutcome> {
+    const outcome = await this.reload();
+    this.schedule();
+    return outcome;
+  }
+
+  // Resolves with the model once one is loaded; rejects when the host closes first.
+  whenReady(): Promise<ServingModel> {
+    if (this.current) return Promise.resolve(this.current);
+    if (this.closed) return Promise.reject(new Error('model host closed'));
+    return new Promise((resolve, reject) => this.readyWaiters.push({ resolve, reject }));
+  }
+
+  // Looks at the artifact once: loads the version LATEST names when it is new (and not refused before).
+  reload(): Promise<ReloadOutcome> {
+    if (this.closed) return Promise.resolve('closed');
+    if (this.loading) return Promise.resolve('busy');
+    this.loading = this.loadIfNew().finally(() => {
+      this.loading = undefined;
+    });
+    return this.loading;
+  }
+
+  // Stops polling, waits for a load in progress, drains and frees every version.
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.timer) clearTimeout(this.timer);
+    for (const waiter of this.readyWaiters.splice(0)) waiter.reject(new Error('model host closed'));
+    await this.loading?.catch(() => {});
+    await this.spares.dispose();
+    const last = this.current;
+    if (last) this.retire(last);
+    await Promise.allSettled([...this.retiring]);
+  }
+
+  private schedule(): void {
+    if (this.closed) return;
+    const interval = this.options.config.reloadIntervalMs;
+    const delay = interval > 0 ? interval : this.current ? 0 : INITIAL_RETRY_MS;
+    if (delay === 0) return;
+    this.timer = setTimeout(() => {
+      void this.reload().finally(() => this.schedule());
+    }, delay);
+    this.timer.unref();
+  }
+
+  private async loadIfNew(): Promise<ReloadOutcome> {
+    const { config } = this.options;
+    let version: string | undefined;
+    // Worker threads boot (modules, onnxruntime) while the artifact is found, read and verified.
+    const prestart = () => {
+      if (config.inferenceWorkers > 0) this.spares.prestart(config.engine, config.inferenceWorkers);
+    };
+    try {
+      if (!this.current) prestart();
+      this.source ??= await openArtifactSource(config.supernetUri, {
+        s3: config.s3,
+        maxWeightBytes: config.maxArtifactBytes,
+        cacheDir: config.artifactCacheDir,
+      });
+      // A version whose engine workers all died is loaded again, as if it were new.
+      const healthy = this.current !== undefined && this.current.scheduler.liveSlots > 0;
+      if (this.source.kind === 'version' && healthy) return 'unchanged';
+      version = await this.source.latestVersion();
+      if (healthy && version === this.current!.version) return 'unchanged';
+      if (version !== undefined && this.refused.has(version)) return 'refused';
+      prestart();
+      const started = performance.now();
+      this.log.info({ uri: this.source.uri, version }, 'loading supernet');
+      const supernet = await this.source.read(version);
+      const model = await ServingModel.create(supernet, {
+        config,
+        spares: this.spares,
+        ...(this.options.createPool ? { createPool: this.options.createPool } : {}),
+        onBatch: (m, report) => {
+          const metrics = this.options.metrics;
+          if (metrics) metrics.batchTexts.observe({ subnet: m.points[report.point]!.id }, report.texts);
+        },
+        log: (message, fields) => this.log.info(fields ?? {}, message),
+      });
+      if (this.closed) {
+        await model.retire();
+        return 'closed';
+      }
+      const previous = this.current;
+      this.current = model;
+      this.lastError = undefined;
+      if (previous) this.retire(previous);
+      this.options.metrics?.reloads.inc({ outcome: 'loaded' });
+      this.log.info(
+        {
+          model: model.name,
+          version: model.version,
+          previous: previous?.version,
+          operatingPoints: model.points.length,
+          calibrationMs: Math.round(model.calibration.elapsedMs),
+          calibrationSamples: model.calibration.samples,
+          readyMs: Math.round(performance.now() - started),
+        },
+        previous ? 'swapped in a new supernet version' : 'supernet ready',
+      );
+      for (const waiter of this.readyWaiters.splice(0)) waiter.resolve(model);
+      return 'loaded';
+    } catch (error) {
+      const code = isSupernetError(error) ? error.code : undefined;
+      const message = error instanceof Error ? error.message : String(error);
+      this.lastError = message;
+      const refuse = version !== undefined && code !== undefined && REFUSING_CODES.has(code);
+      if (refuse) this.refused.add(version!);
+      this.options.metrics?.reloads.inc({ outcome: refuse ? 'refused' : 'failed' });
+      this.log.error(
+        { err: error, code, version, serving: this.current?.version },
+        refuse
+          ? `refused supernet version ${version}; ${this.current ? `still serving ${this.current.version}` : 'nothing to serve'}`
+          : 'could not load the supernet (will retry)',
+      );
+      return refuse ? 'refused' : 'failed';
+    }
+  }
+
+  private retire(model: ServingModel): void {
+    const done: Promise<void> = model
+      .retire()
+      .catch((error: unknown) => this.log.error({ err: error, version: model.version }, 'retiring failed'))
+      .finally(() => this.retiring.delete(done));
+    this.retiring.add(done);
+  }
+}

@@ -1,0 +1,191 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import type { z } from 'zod';
+import { BudgetHeadersSchema, type BudgetParametersSchema, mergeBudget } from './budget.ts';
+import { predict } from './predict.ts';
+import { modelFor, type RouteContext, receivedAt, recordPrediction } from './route-context.ts';
+import {
+  LiveSchema,
+  ModelParamsSchema,
+  ModelReadySchema,
+  OipInferRequestSchema,
+  OipInferResponseSchema,
+  OipModelMetadataSchema,
+  OipServerMetadataSchema,
+  ProblemSchema,
+  ReadySchema,
+} from './schemas.ts';
+import { ServingError } from './serving-error.ts';
+
+const SERVER_VERSION = '0.1.0';
+
+// The Open Inference Protocol (KServe v2): health, server and model metadata, and infer with one BYTES input.
+export function oipRoutes(context: RouteContext): FastifyPluginAsyncZod {
+  const { config, host, metrics } = context;
+  return async (app) => {
+    app.get(
+      '/v2/health/live',
+      { schema: { summary: 'The process is up', tags: ['v2'], response: { 200: LiveSchema } } },
+      async () => ({ live: true }),
+    );
+
+    app.get(
+      '/v2/health/ready',
+      {
+        schema: {
+          summary: 'A supernet is loaded, verified and calibrated (503 until then and while shutting down)',
+          tags: ['v2'],
+          response: { 200: ReadySchema, 503: ProblemSchema },
+        },
+      },
+      async () => {
+        if (host.isClosed || !host.model || host.model.scheduler.liveSlots === 0) {
+          throw new ServingError(host.isClosed ? 'SHUTTING_DOWN' : 'NOT_READY', host.notReadyReason, {
+            retryAfterS: host.isClosed ? 1 : 5,
+          });
+        }
+        return { ready: true };
+      },
+    );
+
+    app.get(
+      '/v2',
+      { schema: { summary: 'Server metadata', tags: ['v2'], response: { 200: OipServerMetadataSchema } } },
+      async () => ({ name: 'elastic-supernet-serving', version: SERVER_VERSION, extensions: [] }),
+    );
+
+    app.get(
+      '/v2/models/:model',
+      {
+        schema: {
+          summary: 'Model metadata: one BYTES input of texts, labels and scores out',
+          tags: ['v2'],
+          params: ModelParamsSchema,
+          response: { 200: OipModelMetadataSchema, 404: ProblemSchema, 503: ProblemSchema },
+        },
+      },
+      async (request) => {
+        const model = modelFor(host, request.params.model);
+        return {
+          name: model.name,
+          versions: [model.version],
+          platform: `elastic-supernet/${config.engine}`,
+          inputs: [{ name: 'text', datatype: 'BYTES', shape: [-1] }],
+          outputs: [
+            { name: 'label', datatype: 'BYTES', shape: [-1] },
+            { name: 'scores', datatype: 'FP32', shape: [-1, model.labels.length] },
+          ],
+        };
+      },
+    );
+
+    app.get(
+      '/v2/models/:model/ready',
+      {
+        schema: {
+          summary: 'The model is ready',
+          tags: ['v2'],
+          params: ModelParamsSchema,
+          response: { 200: ModelReadySchema, 404: ProblemSchema, 503: ProblemSchema },
+        },
+      },
+      async (request) => ({ name: modelFor(host, request.params.model).name, ready: true }),
+    );
+
+    app.post(
+      '/v2/models/:model/infer',
+      {
+        schema: {
+          summary: 'Classify texts (one BYTES input); budgets in headers or parameters',
+          tags: ['v2'],
+          params: ModelParamsSchema,
+          headers: BudgetHeadersSchema,
+          body: OipInferRequestSchema,
+          response: {
+            200: OipInferResponseSchema,
+            400: ProblemSchema,
+            404: ProblemSchema,
+            413: ProblemSchema,
+            422: ProblemSchema,
+            503: ProblemSchema,
+          },
+        },
+      },
+      async (request, reply) => {
+        const body = request.body;
+        const texts = textsOf(body.inputs);
+        const budget = mergeBudget(request.headers, budgetParameters(body.parameters));
+        const model = modelFor(host, request.params.model);
+        const prediction = await predict(model, texts, budget, receivedAt(reply), config);
+        recordPrediction(reply, prediction, metrics, 'infer');
+        const labels = model.labels;
+        const scores: number[] = [];
+        for (const output of prediction.outputs)
+          for (const label of labels) scores.push(output.scores[label]!);
+        return {
+          model_name: model.name,
+          model_version: model.version,
+          ...(body.id === undefined ? {} : { id: body.id }),
+          parameters: {
+            subnet_id: prediction.point.id,
+            subnet_accuracy: prediction.point.entry.devAccuracy,
+            expected_latency_ms: Math.round(prediction.expectedLatencyMs * 1000) / 1000,
+            flops: prediction.flops,
+            memory_bytes: prediction.memoryBytes,
+            budget_mode: prediction.budget.mode,
+            budget_met: prediction.budget.met,
+          },
+          outputs: [
+            {
+              name: 'label',
+              shape: [texts.length],
+              datatype: 'BYTES',
+              data: prediction.outputs.map((o) => o.label),
+            },
+            { name: 'scores', shape: [texts.length, labels.length], datatype: 'FP32', data: scores },
+          ],
+        };
+      },
+    );
+  };
+}
+
+// The texts of an infer request: exactly one BYTES input whose shape ([n] or [n, 1]) matches its data.
+function textsOf(inputs: z.output<typeof OipInferRequestSchema>['inputs']): string[] {
+  if (inputs.length !== 1) {
+    throw new ServingError(
+      'INVALID_REQUEST',
+      `expected one input (a BYTES tensor of texts), got ${inputs.length}`,
+    );
+  }
+  const input = inputs[0]!;
+  if (input.datatype !== 'BYTES') {
+    throw new ServingError(
+      'INVALID_REQUEST',
+      `input '${input.name}' must have datatype BYTES, not ${input.datatype}`,
+    );
+  }
+  const [n, width = 1] = input.shape;
+  if (width !== 1 || n !== input.data.length) {
+    throw new ServingError(
+      'INVALID_REQUEST',
+      `input '${input.name}' has shape [${input.shape.join(', ')}] but ${input.data.length} elements: use [n] or [n, 1] for n texts`,
+    );
+  }
+  const texts: string[] = [];
+  for (const item of input.data) {
+    if (typeof item !== 'string') {
+      throw new ServingError('INVALID_REQUEST', `input '${input.name}' must hold strings (UTF-8 texts)`);
+    }
+    texts.push(item);
+  }
+  return texts;
+}
+
+// The budget parameters of an infer request (other parameters are the client's business and ignored).
+function budgetParameters(
+  parameters: z.output<typeof OipInferRequestSchema>['parameters'],
+): z.output<typeof BudgetParametersSchema> | undefined {
+  if (parameters === undefined) return undefined;
+  const { latency_budget_ms, memory_budget_mb, min_accuracy, budget_mode, subnet_id } = parameters;
+  return { latency_budget_ms, memory_budget_mb, min_accuracy, budget_mode, subnet_id };
+}

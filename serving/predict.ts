@@ -1,0 +1,178 @@
+import { ModelError } from '../src/errors.ts';
+import type { RequestBudget } from './budget.ts';
+import type { ServingConfig } from './config.ts';
+import type { JobOutcome } from './scheduler.ts';
+import { selectOperatingPoint } from './select-operating-point.ts';
+import { ServingError } from './serving-error.ts';
+import type { ServedPoint, ServingModel } from './serving-model.ts';
+
+// One text's answer: the top label, its probability, and every label's.
+export interface TextOutput {
+  label: string;
+  score: number;
+  scores: Record<string, number>;
+}
+
+// The budget as applied (defaults filled in) and whether the answer met it.
+export interface AppliedBudget {
+  latencyMs: number | null;
+  memoryMb: number | null;
+  minAccuracy: number | null;
+  mode: 'best-effort' | 'strict';
+  met: boolean;
+}
+
+// Everything a route needs to answer one inference request.
+export interface Prediction {
+  model: ServingModel;
+  point: ServedPoint;
+  // Tokens the request's rows were padded to.
+  tokens: number;
+  flops: number;
+  memoryBytes: number;
+  expectedLatencyMs: number;
+  budget: AppliedBudget;
+  outputs: TextOutput[];
+  queueMs: number;
+  inferenceMs: number;
+  totalMs: number;
+}
+
+// The clock the pipeline runs on (performance.now milliseconds).
+export type Clock = () => number;
+
+// Runs one request: checks its size limits, tokenizes, selects the operating point for its budget (taking the
+// queue into account), refuses what strict mode or load shedding must refuse, queues it, and turns logits
+// into label probabilities. `receivedAt` is when the server got the request.
+export async function predict(
+  model: ServingModel,
+  texts: readonly string[],
+  requested: RequestBudget,
+  receivedAt: number,
+  config: ServingConfig,
+  now: Clock = () => performance.now(),
+): Promise<Prediction> {
+  if (texts.length === 0) throw new ServingError('INVALID_REQUEST', 'inputs must hold at least one text');
+  if (texts.length > config.maxTexts) {
+    throw new ServingError(
+      'TOO_MANY_TEXTS',
+      `${texts.length} texts in one request; at most ${config.maxTexts} (MAX_TEXTS)`,
+    );
+  }
+  for (let i = 0; i < texts.length; i++) {
+    if (texts[i]!.length > config.maxCharsPerText) {
+      throw new ServingError(
+        'TEXT_TOO_LONG',
+        `text ${i} has ${texts[i]!.length} characters; at most ${config.maxCharsPerText} (MAX_CHARS_PER_TEXT)`,
+      );
+    }
+  }
+  const pinned = requested.subnetId === undefined ? undefined : model.pointById(requested.subnetId);
+  if (requested.subnetId !== undefined && pinned === undefined) {
+    throw new ModelError(
+      'UNKNOWN_SUBNET',
+      `subnet '${requested.subnetId}' is not in the catalog of ${model.name} version ${model.version} (GET /v1/models/${model.name} lists it)`,
+    );
+  }
+
+  const pieces = texts.map((text) => model.tokenizer.encode(text));
+  let longest = 2;
+  const tokenLimit = config.maxTokensPerText ?? model.manifest.tokenizer.maxTokens;
+  for (let i = 0; i < pieces.length; i++) {
+    const tokens = pieces[i]!.length + 2;
+    if (config.tokenLimit === 'reject' && tokens > tokenLimit) {
+      throw new ServingError(
+        'TOO_MANY_TOKENS',
+        `text ${i} is ${tokens} tokens; at most ${tokenLimit} (MAX_TOKENS_PER_TEXT, TOKEN_LIMIT=reject)`,
+      );
+    }
+    if (tokens > longest) longest = tokens;
+  }
+
+  const latencyMs = requested.latencyMs ?? config.defaultLatencyBudgetMs;
+  const mode = requested.mode ?? config.defaultBudgetMode;
+  const memoryBytes = requested.memoryMb === undefined ? undefined : requested.memoryMb * 1024 * 1024;
+  const deadline = receivedAt + (latencyMs ?? config.noBudgetDeadlineMs);
+  const scheduler = model.scheduler;
+  const waitMs = scheduler.expectedWaitMs(deadline);
+  const selectedAt = now();
+  const selection = selectOperatingPoint(model.table, {
+    texts: texts.length,
+    longest,
+    elapsedMs: selectedAt - receivedAt,
+    waitMs,
+    latencyMs,
+    memoryBytes,
+    minAccuracy: requested.minAccuracy,
+    mode,
+    pinned,
+  });
+  if (selection.kind === 'impossible') throw new ServingError('BUDGET_UNSATISFIABLE', selection.reason);
+  if (selection.kind === 'not-now') {
+    throw new ServingError('BUDGET_NOT_MET_NOW', selection.reason, {
+      retryAfterS: Math.max(1, Math.ceil(selection.retryAfterMs / 1000)),
+    });
+  }
+  if (waitMs > config.maxQueueWaitMs) {
+    throw new ServingError(
+      'OVERLOADED',
+      `the queue is about ${Math.round(waitMs)} ms long, more than ${config.maxQueueWaitMs} ms (MAX_QUEUE_WAIT_MS)`,
+      { retryAfterS: Math.max(1, Math.ceil(waitMs / 1000)) },
+    );
+  }
+
+  const point = model.points[selection.point]!;
+  const outcome: JobOutcome = await scheduler.submit({
+    point: selection.point,
+    pieces,
+    tokens: selection.tokens,
+    deadline,
+  });
+  const outputs = toOutputs(outcome.logits, model.labels, texts.length);
+  const totalMs = now() - receivedAt;
+  model.latency.observeOverhead(totalMs - (selectedAt - receivedAt) - outcome.queueMs - outcome.inferenceMs);
+  return {
+    model,
+    point,
+    tokens: selection.tokens,
+    flops: point.cost.flops(texts.length, selection.tokens),
+    memoryBytes: point.cost.memoryBytes(texts.length, selection.tokens),
+    expectedLatencyMs: selection.expectedMs,
+    budget: {
+      latencyMs: latencyMs ?? null,
+      memoryMb: requested.memoryMb ?? null,
+      minAccuracy: requested.minAccuracy ?? null,
+      mode,
+      met: selection.met && (latencyMs === undefined || totalMs <= latencyMs),
+    },
+    outputs,
+    queueMs: outcome.queueMs,
+    inferenceMs: outcome.inferenceMs,
+    totalMs,
+  };
+}
+
+// Softmax of each row of logits [texts, labels], with the top label.
+function toOutputs(logits: Float32Array, labels: readonly string[], texts: number): TextOutput[] {
+  const n = labels.length;
+  const outputs: TextOutput[] = [];
+  for (let r = 0; r < texts; r++) {
+    let max = Number.NEGATIVE_INFINITY;
+    for (let j = 0; j < n; j++) max = Math.max(max, logits[r * n + j]!);
+    let sum = 0;
+    const exp = new Array<number>(n);
+    for (let j = 0; j < n; j++) {
+      exp[j] = Math.exp(logits[r * n + j]! - max);
+      sum += exp[j]!;
+    }
+    const scores: Record<string, number> = {};
+    let top = 0;
+    for (let j = 0; j < n; j++) {
+      exp[j] = exp[j]! / sum;
+      scores[labels[j]!] = exp[j]!;
+      if (exp[j]! > exp[top]!) top = j;
+    }
+    outputs.push({ label: labels[top]!, score: exp[top]!, scores });
+  }
+  return outputs;
+}

@@ -1,0 +1,265 @@
+import type { TokenBatch } from '../src/model/token-batch.ts';
+import type { InferencePool } from './inference-pool.ts';
+import type { LatencyModel } from './latency-model.ts';
+import { ServingError } from './serving-error.ts';
+
+// One request's work for one operating point: its texts (wordpieces), padded token count and deadline.
+export interface ScheduledJob {
+  point: number;
+  pieces: readonly Int32Array[];
+  // Tokens its rows are padded to at this point (the longest text, capped by the point's tokens).
+  tokens: number;
+  // Absolute time (the scheduler's clock, ms) by which it should be answered.
+  deadline: number;
+}
+
+// What a job got: its own rows of logits and where its time went.
+export interface JobOutcome {
+  logits: Float32Array;
+  queueMs: number;
+  inferenceMs: number;
+  // Texts in the batch it ran in (its own and those it was batched with).
+  batchTexts: number;
+}
+
+// A finished engine call, for metrics.
+export interface BatchReport {
+  point: number;
+  texts: number;
+  jobs: number;
+  tokens: number;
+  inferenceMs: number;
+  predictedMs: number;
+}
+
+// Settings of a scheduler.
+export interface SchedulerOptions {
+  pool: InferencePool;
+  latency: LatencyModel;
+  // The pool's subnet index of each operating point.
+  subnetOfPoint: readonly number[];
+  // Packs a batch's wordpieces for a point (its tokens bound the truncation).
+  pack(point: number, pieces: readonly Int32Array[]): TokenBatch;
+  numLabels: number;
+  maxBatch: number;
+  maxQueue: number;
+  now?: () => number;
+  onBatch?: (report: BatchReport) => void;
+}
+
+interface Queued extends ScheduledJob {
+  rows: number;
+  predictedMs: number;
+  enqueuedAt: number;
+  resolve(outcome: JobOutcome): void;
+  reject(error: unknown): void;
+}
+
+// Queues requests earliest deadline first, keeps every pool slot busy, and batches queued requests for the same
+// operating point when the batch still meets every member's deadline (or when the head is late anyway and one
+// batch costs less than separate calls). Each finished call corrects the latency model. `expectedWaitMs` is
+// what selection adds to a point's inference time.
+export class Scheduler {
+  private readonly options: SchedulerOptions;
+  private readonly now: () => number;
+  // Sorted by deadline, ascending (ties: arrival order).
+  private readonly queue: Queued[] = [];
+  private readonly busy: boolean[];
+  private readonly busyUntil: Float64Array;
+  private running = 0;
+  private idleWaiters: Array<() => void> = [];
+
+  constructor(options: SchedulerOptions) {
+    this.options = options;
+    this.now = options.now ?? (() => performance.now());
+    this.busy = Array.from({ length: options.pool.slots }, () => false);
+    this.busyUntil = new Float64Array(options.pool.slots);
+  }
+
+  // Requests waiting (not running).
+  get queueLength(): number {
+    return this.queue.length;
+  }
+
+  // Engine calls running.
+  get runningCalls(): number {
+    return this.running;
+  }
+
+  // Slots that can take work.
+  get liveSlots(): number {
+    let live = 0;
+    for (let s = 0; s < this.busy.length; s++) if (this.options.pool.isAlive(s)) live++;
+    return live;
+  }
+
+  // Expected milliseconds before a new job with this deadline starts: the work queued ahead of it (earlier
+  // deadlines) plus what the running calls have left, spread over the live slots. 0 when a slot is free and
+  // nothing is ahead.
+  expectedWaitMs(deadline: number): number {
+    const now = this.now();
+    let ahead = 0;
+    for (let i = 0; i < this.queue.length; i++) {
+      const job = this.queue[i]!;
+      if (job.deadline > deadline) break;
+      ahead += job.predictedMs;
+    }
+    let remaining = 0;
+    let soonest = Number.POSITIVE_INFINITY;
+    let live = 0;
+    for (let s = 0; s < this.busy.length; s++) {
+      if (!this.options.pool.isAlive(s)) continue;
+      live++;
+      const left = this.busy[s] ? Math.max(0, this.busyUntil[s]! - now) : 0;
+      remaining += left;
+      if (left < soonest) soonest = left;
+    }
+    if (live === 0) return Number.POSITIVE_INFINITY;
+    if (ahead === 0) return soonest;
+    return (remaining + ahead) / live;
+  }
+
+  // Queues a job; resolves when its batch has run. Throws OVERLOADED when the queue is full.
+  submit(job: ScheduledJob): Promise<JobOutcome> {
+    if (this.queue.length >= this.options.maxQueue) {
+      throw new ServingError('OVERLOADED', `the queue is full (${this.options.maxQueue} requests)`, {
+        retryAfterS: Math.max(1, Math.ceil(this.expectedWaitMs(Number.POSITIVE_INFINITY) / 1000)),
+      });
+    }
+    const rows = job.pieces.length;
+    return new Promise<JobOutcome>((resolve, reject) => {
+      const queued: Queued = {
+        ...job,
+        rows,
+        predictedMs: this.options.latency.predictMs(job.point, rows, job.tokens),
+        enqueuedAt: this.now(),
+        resolve,
+        reject,
+      };
+      this.insert(queued);
+      this.dispatch();
+    });
+  }
+
+  // Resolves once nothing is queued or running.
+  whenIdle(): Promise<void> {
+    if (this.queue.length === 0 && this.running === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private insert(job: Queued): void {
+    let lo = 0;
+    let hi = this.queue.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.queue[mid]!.deadline <= job.deadline) lo = mid + 1;
+      else hi = mid;
+    }
+    this.queue.splice(lo, 0, job);
+  }
+
+  private dispatch(): void {
+    for (let slot = 0; slot < this.busy.length && this.queue.length > 0; slot++) {
+      if (this.busy[slot] || !this.options.pool.isAlive(slot)) continue;
+      this.start(slot, this.takeBatch());
+    }
+    if (this.queue.length > 0 && this.liveSlots === 0) {
+      for (const job of this.queue.splice(0)) {
+        job.reject(new ServingError('NOT_READY', 'no inference worker is alive', { retryAfterS: 5 }));
+      }
+    }
+    this.notifyIfIdle();
+  }
+
+  // The head of the queue plus the queued jobs of the same point that can share its call.
+  private takeBatch(): Queued[] {
+    const head = this.queue.shift()!;
+    const members = [head];
+    const { latency, maxBatch } = this.options;
+    const now = this.now();
+    let rows = head.rows;
+    let tokens = head.tokens;
+    let predicted = head.predictedMs;
+    let earliest = head.deadline;
+    for (let i = 0; i < this.queue.length && rows < maxBatch; ) {
+      const job = this.queue[i]!;
+      if (job.point !== head.point || rows + job.rows > maxBatch) {
+        i++;
+        continue;
+      }
+      const together = latency.predictMs(head.point, rows + job.rows, Math.max(tokens, job.tokens));
+      const meetsAll = now + together <= Math.min(earliest, job.deadline);
+      const lateAnyway = now + predicted > earliest && together <= predicted + job.predictedMs;
+      if (!meetsAll && !lateAnyway) {
+        i++;
+        continue;
+      }
+      this.queue.splice(i, 1);
+      members.push(job);
+      rows += job.rows;
+      tokens = Math.max(tokens, job.tokens);
+      predicted = together;
+      earliest = Math.min(earliest, job.deadline);
+    }
+    return members;
+  }
+
+  private start(slot: number, members: Queued[]): void {
+    const point = members[0]!.point;
+    const pieces = members.flatMap((m) => m.pieces);
+    let batch: TokenBatch;
+    try {
+      batch = this.options.pack(point, pieces);
+    } catch (error) {
+      for (const m of members) m.reject(error);
+      return;
+    }
+    const predictedMs = this.options.latency.predictMs(point, batch.batch, batch.tokens);
+    const startedAt = this.now();
+    this.busy[slot] = true;
+    this.busyUntil[slot] = startedAt + predictedMs;
+    this.running++;
+    this.options.pool
+      .run(slot, this.options.subnetOfPoint[point]!, batch)
+      .then(
+        (logits) => {
+          const inferenceMs = this.now() - startedAt;
+          this.options.latency.observe(point, batch.batch, batch.tokens, inferenceMs);
+          this.options.onBatch?.({
+            point,
+            texts: batch.batch,
+            jobs: members.length,
+            tokens: batch.tokens,
+            inferenceMs,
+            predictedMs,
+          });
+          const labels = this.options.numLabels;
+          let row = 0;
+          for (const m of members) {
+            m.resolve({
+              logits: logits.slice(row * labels, (row + m.rows) * labels),
+              queueMs: startedAt - m.enqueuedAt,
+              inferenceMs,
+              batchTexts: batch.batch,
+            });
+            row += m.rows;
+          }
+        },
+        (error: unknown) => {
+          for (const m of members) m.reject(error);
+        },
+      )
+      .finally(() => {
+        this.busy[slot] = false;
+        this.running--;
+        this.dispatch();
+      });
+  }
+
+  private notifyIfIdle(): void {
+    if (this.queue.length > 0 || this.running > 0 || this.idleWaiters.length === 0) return;
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const resolve of waiters) resolve();
+  }
+}

@@ -1,0 +1,193 @@
+import { z } from 'zod';
+import { BudgetParametersSchema } from './budget.ts';
+
+// A model name in a path: what the manifest's model names look like (anything else cannot exist: 404).
+export const ModelParamsSchema = z.object({
+  model: z.string().min(1).max(128).describe('The model name (GET /v1/models lists it)'),
+});
+
+// RFC 9457 problem details, with the stable `code` of the error (and `error`, its detail, on /v2 routes).
+export const ProblemSchema = z.looseObject({
+  type: z.string(),
+  title: z.string(),
+  status: z.number().int(),
+  detail: z.string(),
+  instance: z.string().optional(),
+  code: z.string(),
+  requestId: z.string().optional(),
+  error: z.string().optional(),
+});
+export type Problem = z.infer<typeof ProblemSchema>;
+
+// POST /v1/models/{model}/predict
+export const PredictRequestSchema = z
+  .object({
+    inputs: z
+      .array(z.string())
+      .min(1)
+      .describe('Texts to classify (at most MAX_TEXTS, each at most MAX_CHARS_PER_TEXT characters)'),
+    parameters: BudgetParametersSchema.optional().describe(
+      'Budgets, as an alternative to the budget headers (a budget given both ways must agree)',
+    ),
+  })
+  .strict();
+
+const SubnetLayerOutSchema = z.object({ layer: z.number(), heads: z.number(), ffn: z.number() });
+
+// The operating point chosen for a request; flops and memoryBytes are for this request's batch and tokens.
+export const ChosenSubnetSchema = z.object({
+  id: z
+    .string()
+    .describe('Operating point id: {layer}h{heads}f{ffn} per layer, joined by ".", then -t{tokens}'),
+  config: z.object({ layers: z.array(SubnetLayerOutSchema), tokens: z.number() }),
+  params: z.number(),
+  flops: z.number(),
+  memoryBytes: z.number(),
+  expectedLatencyMs: z
+    .number()
+    .describe('Predicted server time (queueing + inference + overhead) at selection'),
+  accuracy: z.number().describe('Dev accuracy from the catalog'),
+});
+
+// The budget as applied to a request (defaults filled in) and whether it was met.
+export const AppliedBudgetSchema = z.object({
+  latencyMs: z.number().nullable(),
+  memoryMb: z.number().nullable(),
+  minAccuracy: z.number().nullable(),
+  mode: z.enum(['best-effort', 'strict']),
+  met: z.boolean().describe('Whether every budget was met (latency as measured when answering)'),
+});
+
+// One text's answer: the top label, its probability, every label's.
+export const TextOutputSchema = z.object({
+  label: z.string(),
+  score: z.number(),
+  scores: z.record(z.string(), z.number()),
+});
+
+// The answer of POST /v1/models/{model}/predict (DESIGN.md, The HTTP contract).
+export const PredictResponseSchema = z.object({
+  model: z.string(),
+  version: z.string(),
+  subnet: ChosenSubnetSchema,
+  budget: AppliedBudgetSchema,
+  outputs: z.array(TextOutputSchema),
+});
+
+// GET /v1/models
+export const ModelListSchema = z.object({
+  models: z.array(
+    z.object({
+      name: z.string(),
+      version: z.string(),
+      ready: z.boolean(),
+      operatingPoints: z.number(),
+      loadedAt: z.string(),
+    }),
+  ),
+});
+
+// One catalog entry with what this host measured.
+export const CatalogPointSchema = z.object({
+  id: z.string(),
+  config: z.object({ layers: z.array(SubnetLayerOutSchema), tokens: z.number() }),
+  params: z.number(),
+  flops: z.number().describe('FLOPs of one text at the point token length'),
+  memoryBytes: z.number().describe('Memory of one text at the point token length'),
+  devAccuracy: z.number(),
+  testAccuracy: z.number().nullable(),
+  latencyMs: z.number().describe('Predicted on this host now: one text at the point token length'),
+  calibratedLatencyMs: z.number().describe('As calibrated at start-up on this host'),
+  latencyCorrection: z.number().describe('Online correction factor (observed / calibrated, EWMA)'),
+  trainingLatencyMs: z.number().nullable(),
+  trainingLatencyHost: z.string().nullable(),
+});
+
+// GET /v1/models/{model}
+export const ModelCatalogSchema = z.object({
+  name: z.string(),
+  version: z.string(),
+  createdAt: z.string(),
+  loadedAt: z.string(),
+  labels: z.array(z.string()),
+  tokenizer: z.object({ maxTokens: z.number(), truncation: z.enum(['head', 'head-tail']) }),
+  host: z.object({
+    name: z.string(),
+    engine: z.string(),
+    workers: z.number(),
+    calibrationMs: z.number(),
+    calibrationSamples: z.number(),
+  }),
+  catalog: z.array(CatalogPointSchema),
+});
+
+// Open Inference Protocol (KServe v2): one tensor of a request.
+export const OipInputSchema = z.object({
+  name: z.string().min(1).max(256),
+  shape: z.array(z.number().int().nonnegative()).min(1).max(2),
+  datatype: z.string().min(1).max(16),
+  parameters: z.record(z.string(), z.unknown()).optional(),
+  data: z.array(z.unknown()),
+});
+
+// POST /v2/models/{model}/infer: one BYTES input of texts; budgets in `parameters` (other parameters ignored).
+export const OipInferRequestSchema = z.object({
+  id: z.string().max(256).optional(),
+  parameters: BudgetParametersSchema.loose().optional(),
+  inputs: z.array(OipInputSchema).min(1),
+  outputs: z.array(z.looseObject({ name: z.string() })).optional(),
+});
+
+// One output tensor of an OIP answer.
+export const OipOutputSchema = z.object({
+  name: z.string(),
+  shape: z.array(z.number()),
+  datatype: z.string(),
+  data: z.array(z.union([z.string(), z.number()])),
+});
+
+// The answer of POST /v2/models/{model}/infer, with the operating point chosen in `parameters`.
+export const OipInferResponseSchema = z.object({
+  model_name: z.string(),
+  model_version: z.string(),
+  id: z.string().optional(),
+  parameters: z.object({
+    subnet_id: z.string(),
+    subnet_accuracy: z.number(),
+    expected_latency_ms: z.number(),
+    flops: z.number(),
+    memory_bytes: z.number(),
+    budget_mode: z.string(),
+    budget_met: z.boolean(),
+  }),
+  outputs: z.array(OipOutputSchema),
+});
+
+const OipTensorMetadataSchema = z.object({
+  name: z.string(),
+  datatype: z.string(),
+  shape: z.array(z.number()),
+});
+
+// GET /v2/models/{model}
+export const OipModelMetadataSchema = z.object({
+  name: z.string(),
+  versions: z.array(z.string()),
+  platform: z.string(),
+  inputs: z.array(OipTensorMetadataSchema),
+  outputs: z.array(OipTensorMetadataSchema),
+});
+
+// GET /v2
+export const OipServerMetadataSchema = z.object({
+  name: z.string(),
+  version: z.string(),
+  extensions: z.array(z.string()),
+});
+
+// Health answers.
+export const LiveSchema = z.object({ live: z.boolean() });
+// GET /v2/health/ready when ready.
+export const ReadySchema = z.object({ ready: z.boolean() });
+// GET /v2/models/{model}/ready when ready.
+export const ModelReadySchema = z.object({ name: z.string(), ready: z.boolean() });

@@ -1,0 +1,143 @@
+import type { CostTable } from './cost-table.ts';
+import type { LatencyModel } from './latency-model.ts';
+
+// The catalog as selection reads it, precomputed once per model version: points ordered by dev accuracy,
+// most accurate first (ties: fewer FLOPs first).
+export interface SelectionTable {
+  // Operating point indices, most accurate first.
+  order: readonly number[];
+  accuracy: readonly number[];
+  tokens: readonly number[];
+  costs: readonly CostTable[];
+  latency: LatencyModel;
+}
+
+// One request as selection sees it.
+export interface SelectionRequest {
+  // Texts in the request (the batch).
+  texts: number;
+  // Tokens of its longest text, [CLS] and [SEP] included, before truncation.
+  longest: number;
+  // Server time already spent on it.
+  elapsedMs: number;
+  // Expected queueing before it would start (Scheduler.expectedWaitMs).
+  waitMs: number;
+  latencyMs: number | undefined;
+  memoryBytes: number | undefined;
+  minAccuracy: number | undefined;
+  mode: 'best-effort' | 'strict';
+  // A pinned operating point: selection only judges it.
+  pinned: number | undefined;
+}
+
+// What selection decided.
+export type Selection =
+  | {
+      kind: 'chosen';
+      point: number;
+      // Tokens its rows are padded to at this point.
+      tokens: number;
+      inferenceMs: number;
+      // Predicted server time for the whole request: elapsed + queueing + inference + overhead.
+      expectedMs: number;
+      // Whether the prediction meets every budget.
+      met: boolean;
+    }
+  // Strict mode: no point meets the budget even on an idle server (422).
+  | { kind: 'impossible'; reason: string }
+  // Strict mode: a point would meet it on an idle server, none does with the current queue (503).
+  | { kind: 'not-now'; retryAfterMs: number; reason: string };
+
+// Chooses the most accurate operating point whose predicted total time (elapsed, expected queueing, inference
+// for this batch and token count, overhead) fits the latency budget, whose memory (weights + activations for
+// this batch and token count) fits the memory budget and whose dev accuracy meets the floor. When none fits,
+// strict mode refuses (impossible vs not now), best-effort serves the closest fit: the least summed relative
+// violation of the budgets (ties: the more accurate). O(points x layers), no allocation.
+export function selectOperatingPoint(table: SelectionTable, request: SelectionRequest): Selection {
+  const { latencyMs, memoryBytes, minAccuracy } = request;
+  const overhead = request.elapsedMs + table.latency.overheadMs;
+  let idleFits = false;
+  let best = -1;
+  let bestViolation = Number.POSITIVE_INFINITY;
+  let bestTokens = 0;
+  let bestInference = 0;
+  const order = table.order;
+  for (let i = 0; i < order.length; i++) {
+    const p = order[i]!;
+    if (request.pinned !== undefined && p !== request.pinned) continue;
+    const tokens = Math.min(request.longest, table.tokens[p]!);
+    const inference = table.latency.predictMs(p, request.texts, tokens);
+    const idleTotal = overhead + inference;
+    const total = idleTotal + request.waitMs;
+    const memoryOk =
+      memoryBytes === undefined || table.costs[p]!.memoryBytes(request.texts, tokens) <= memoryBytes;
+    const accuracyOk = minAccuracy === undefined || table.accuracy[p]! >= minAccuracy;
+    if (memoryOk && accuracyOk) {
+      if (latencyMs === undefined || total <= latencyMs) {
+        return { kind: 'chosen', point: p, tokens, inferenceMs: inference, expectedMs: total, met: true };
+      }
+      if (idleTotal <= latencyMs) idleFits = true;
+    }
+    if (request.mode === 'strict') continue;
+    let violation = 0;
+    if (latencyMs !== undefined && total > latencyMs) violation += total / latencyMs - 1;
+    if (!memoryOk) violation += table.costs[p]!.memoryBytes(request.texts, tokens) / memoryBytes! - 1;
+    if (!accuracyOk) violation += (minAccuracy! - table.accuracy[p]!) / minAccuracy!;
+    if (violation < bestViolation) {
+      bestViolation = violation;
+      best = p;
+      bestTokens = tokens;
+      bestInference = inference;
+    }
+  }
+  if (request.mode === 'best-effort' && best >= 0) {
+    return {
+      kind: 'chosen',
+      point: best,
+      tokens: bestTokens,
+      inferenceMs: bestInference,
+      expectedMs: overhead + bestInference + request.waitMs,
+      met: false,
+    };
+  }
+  if (idleFits) {
+    return {
+      kind: 'not-now',
+      retryAfterMs: request.waitMs,
+      reason: `no operating point meets the latency budget of ${latencyMs} ms with the current queue (about ${request.waitMs.toFixed(1)} ms)`,
+    };
+  }
+  return { kind: 'impossible', reason: describeImpossible(table, request) };
+}
+
+// Why no point can meet the budget even when idle: the best each budget could get, for the problem detail.
+function describeImpossible(table: SelectionTable, request: SelectionRequest): string {
+  const parts: string[] = [];
+  const candidates =
+    request.pinned === undefined ? table.order : table.order.filter((p) => p === request.pinned);
+  let fastest = Number.POSITIVE_INFINITY;
+  let smallest = Number.POSITIVE_INFINITY;
+  let mostAccurate = 0;
+  for (const p of candidates) {
+    const tokens = Math.min(request.longest, table.tokens[p]!);
+    fastest = Math.min(
+      fastest,
+      request.elapsedMs + table.latency.overheadMs + table.latency.predictMs(p, request.texts, tokens),
+    );
+    smallest = Math.min(smallest, table.costs[p]!.memoryBytes(request.texts, tokens));
+    mostAccurate = Math.max(mostAccurate, table.accuracy[p]!);
+  }
+  if (request.latencyMs !== undefined) {
+    parts.push(`latency budget ${request.latencyMs} ms (fastest: ${fastest.toFixed(2)} ms when idle)`);
+  }
+  if (request.memoryBytes !== undefined) {
+    parts.push(
+      `memory budget ${(request.memoryBytes / 1048576).toFixed(3)} MiB (smallest: ${(smallest / 1048576).toFixed(3)} MiB)`,
+    );
+  }
+  if (request.minAccuracy !== undefined) {
+    parts.push(`accuracy floor ${request.minAccuracy} (best: ${mostAccurate})`);
+  }
+  const scope = request.pinned === undefined ? 'no operating point' : 'the pinned operating point';
+  return `${scope} meets ${parts.join(', ')} together, even on an idle server`;
+}

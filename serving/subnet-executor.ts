@@ -1,0 +1,99 @@
+import type { BackendPreference } from '../src/backend/select-backend.ts';
+import type { Engine } from '../src/engine/engine.ts';
+import { OnnxEngine } from '../src/engine/onnx-engine.ts';
+import { SubnetCache } from '../src/engine/subnet-cache.ts';
+import type { SubnetConfig, SupernetConfig } from '../src/model/config.ts';
+import type { TokenBatch } from '../src/model/token-batch.ts';
+import type { WeightSource } from '../src/model/weight-checks.ts';
+
+// What an executor runs: the engine, its settings, and the catalog's distinct subnets (by index).
+export interface ExecutorSpec {
+  engine: 'onnx' | 'tfjs';
+  tfjsBackend: BackendPreference;
+  onnxThreads: number;
+  cacheBytes: number;
+  config: SupernetConfig;
+  subnets: SubnetConfig[];
+}
+
+// What an executor holds, for leak checks and /metrics.
+export interface ExecutorStats {
+  engine: 'onnx' | 'tfjs';
+  // ONNX sessions created so far (onnx engine).
+  sessionsCreated: number | undefined;
+  // Live tfjs tensors (tfjs engine).
+  tensors: number | undefined;
+  residentSubnets: number;
+  cacheMisses: number;
+}
+
+// One engine with the catalog's subnets resident in a byte-bounded cache: what a worker thread (or, in-process,
+// the main thread) runs. Subnets are materialized at creation so that the first request pays no load.
+export class SubnetExecutor {
+  private readonly engine: Engine;
+  private readonly cache: SubnetCache;
+  private readonly subnets: readonly SubnetConfig[];
+  private readonly tensorCount: (() => number) | undefined;
+
+  private constructor(
+    engine: Engine,
+    cache: SubnetCache,
+    subnets: readonly SubnetConfig[],
+    tensorCount: (() => number) | undefined,
+  ) {
+    this.engine = engine;
+    this.cache = cache;
+    this.subnets = subnets;
+    this.tensorCount = tensorCount;
+  }
+
+  static async create(spec: ExecutorSpec, weights: WeightSource): Promise<SubnetExecutor> {
+    let engine: Engine;
+    let tensorCount: (() => number) | undefined;
+    if (spec.engine === 'onnx') {
+      engine = new OnnxEngine({ intraOpThreads: spec.onnxThreads });
+    } else {
+      // Loaded only when asked for: the onnx path never pays for tfjs.
+      const { TfjsEngine } = await import('../src/engine/tfjs-engine.ts');
+      const tf = await import('@tensorflow/tfjs-core');
+      engine = await TfjsEngine.create(spec.tfjsBackend);
+      tensorCount = () => tf.memory().numTensors;
+    }
+    const cache = new SubnetCache({
+      engine,
+      config: spec.config,
+      supernetWeights: weights,
+      budgetBytes: spec.cacheBytes,
+    });
+    const executor = new SubnetExecutor(engine, cache, spec.subnets, tensorCount);
+    try {
+      for (const subnet of spec.subnets) (await cache.acquire(subnet)).release();
+    } catch (error) {
+      await cache.dispose().catch(() => {});
+      throw error;
+    }
+    return executor;
+  }
+
+  // Logits [batch * labels] of one batch on the subnet with this index.
+  run(subnetIndex: number, batch: TokenBatch): Promise<Float32Array> {
+    const subnet = this.subnets[subnetIndex];
+    if (subnet === undefined) throw new RangeError(`no subnet ${subnetIndex}`);
+    return this.cache.run(subnet, batch);
+  }
+
+  stats(): ExecutorStats {
+    const cache = this.cache.stats();
+    return {
+      engine: this.engine.name,
+      sessionsCreated: this.engine instanceof OnnxEngine ? this.engine.sessionsCreated : undefined,
+      tensors: this.tensorCount?.(),
+      residentSubnets: cache.residentSubnets,
+      cacheMisses: cache.misses,
+    };
+  }
+
+  dispose(): Promise<void> {
+    return this.cache.dispose();
+  }
+}

@@ -1,0 +1,151 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { BudgetHeadersSchema, mergeBudget } from './budget.ts';
+import { predict } from './predict.ts';
+import { modelFor, type RouteContext, receivedAt, recordPrediction } from './route-context.ts';
+import {
+  ModelCatalogSchema,
+  ModelListSchema,
+  ModelParamsSchema,
+  PredictRequestSchema,
+  PredictResponseSchema,
+  ProblemSchema,
+} from './schemas.ts';
+import type { ServingModel } from './serving-model.ts';
+
+const PROBLEMS = {
+  400: ProblemSchema,
+  404: ProblemSchema,
+  413: ProblemSchema,
+  422: ProblemSchema,
+  503: ProblemSchema,
+};
+
+// The v1 API: the models served, a model's catalog as calibrated on this host, and predict with budgets.
+export function v1Routes(context: RouteContext): FastifyPluginAsyncZod {
+  const { config, host, metrics } = context;
+  return async (app) => {
+    app.get(
+      '/v1/models',
+      {
+        schema: {
+          summary: 'The models served',
+          tags: ['v1'],
+          response: { 200: ModelListSchema },
+        },
+      },
+      async () => {
+        const model = host.model;
+        return {
+          models: model
+            ? [
+                {
+                  name: model.name,
+                  version: model.version,
+                  ready: !host.isClosed,
+                  operatingPoints: model.points.length,
+                  loadedAt: model.loadedAt.toISOString(),
+                },
+              ]
+            : [],
+        };
+      },
+    );
+
+    app.get(
+      '/v1/models/:model',
+      {
+        schema: {
+          summary: 'A model and its catalog of operating points, with latencies calibrated on this host',
+          tags: ['v1'],
+          params: ModelParamsSchema,
+          response: { 200: ModelCatalogSchema, 404: ProblemSchema, 503: ProblemSchema },
+        },
+      },
+      async (request) => describeModel(modelFor(host, request.params.model)),
+    );
+
+    app.post(
+      '/v1/models/:model/predict',
+      {
+        schema: {
+          summary: 'Classify texts with the most accurate subnet that fits the budget',
+          description:
+            'Budgets come in headers or in `parameters`. The answer names the operating point chosen ' +
+            '(headers Subnet-Id and Server-Timing too) and whether the budget was met.',
+          tags: ['v1'],
+          params: ModelParamsSchema,
+          headers: BudgetHeadersSchema,
+          body: PredictRequestSchema,
+          response: { 200: PredictResponseSchema, ...PROBLEMS },
+        },
+      },
+      async (request, reply) => {
+        const budget = mergeBudget(request.headers, request.body.parameters);
+        const model = modelFor(host, request.params.model);
+        const prediction = await predict(model, request.body.inputs, budget, receivedAt(reply), config);
+        recordPrediction(reply, prediction, metrics, 'predict');
+        const { point } = prediction;
+        return {
+          model: model.name,
+          version: model.version,
+          subnet: {
+            id: point.id,
+            config: { layers: point.entry.subnet.layers, tokens: point.entry.tokens },
+            params: point.cost.params,
+            flops: prediction.flops,
+            memoryBytes: prediction.memoryBytes,
+            expectedLatencyMs: round(prediction.expectedLatencyMs),
+            accuracy: point.entry.devAccuracy,
+          },
+          budget: prediction.budget,
+          outputs: prediction.outputs,
+        };
+      },
+    );
+  };
+}
+
+// GET /v1/models/{model}: the catalog, most accurate first, with this host's latencies.
+export function describeModel(model: ServingModel) {
+  const catalog = model.table.order.map((index) => {
+    const point = model.points[index]!;
+    const { entry, cost } = point;
+    return {
+      id: point.id,
+      config: { layers: entry.subnet.layers, tokens: entry.tokens },
+      params: cost.params,
+      flops: cost.flops(1, entry.tokens),
+      memoryBytes: cost.memoryBytes(1, entry.tokens),
+      devAccuracy: entry.devAccuracy,
+      testAccuracy: entry.testAccuracy ?? null,
+      latencyMs: round(model.latency.predictMs(index, 1, entry.tokens)),
+      calibratedLatencyMs: round(model.latency.calibratedMs(index, 1, entry.tokens)),
+      latencyCorrection: round(model.latency.correction(index)),
+      trainingLatencyMs: entry.latencyMs ?? null,
+      trainingLatencyHost: entry.latencyHost ?? null,
+    };
+  });
+  return {
+    name: model.name,
+    version: model.version,
+    createdAt: model.manifest.createdAt,
+    loadedAt: model.loadedAt.toISOString(),
+    labels: [...model.labels],
+    tokenizer: {
+      maxTokens: model.manifest.tokenizer.maxTokens,
+      truncation: model.manifest.tokenizer.truncation,
+    },
+    host: {
+      name: model.calibration.host,
+      engine: model.calibration.engine,
+      workers: model.calibration.workers,
+      calibrationMs: Math.round(model.calibration.elapsedMs),
+      calibrationSamples: model.calibration.samples,
+    },
+    catalog,
+  };
+}
+
+function round(value: number): number {
+  return Math.round(value * 1000) / 1000;
+}

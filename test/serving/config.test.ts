@@ -1,0 +1,56 @@
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { DEFAULT_SUPERNET_URI, loadConfig, ServingConfigError } from '../../serving/config.ts';
+
+describe('serving config', () => {
+  it('has defaults, and the default supernet is models/imdb-sentiment under the package root', () => {
+    const config = loadConfig({});
+    assert.equal(config.port, 8080);
+    assert.equal(config.engine, 'onnx');
+    assert.equal(config.defaultLatencyBudgetMs, undefined);
+    assert.equal(config.defaultBudgetMode, 'best-effort');
+    assert.equal(config.reloadIntervalMs, 30_000);
+    assert.equal(config.supernetUri, DEFAULT_SUPERNET_URI);
+    assert.ok(DEFAULT_SUPERNET_URI.endsWith(join('models', 'imdb-sentiment')));
+    assert.ok(existsSync(join(DEFAULT_SUPERNET_URI, '..', '..', 'package.json')));
+  });
+
+  it('uses Lambda defaults: in-process engine, /tmp cache, no polling', () => {
+    const config = loadConfig({}, 'lambda');
+    assert.equal(config.inferenceWorkers, 0);
+    assert.equal(config.artifactCacheDir, '/tmp/supernet-cache');
+    assert.equal(config.reloadIntervalMs, 0);
+  });
+
+  it('parses values and treats empty variables as unset', () => {
+    const config = loadConfig({
+      PORT: '9000',
+      DEFAULT_LATENCY_BUDGET_MS: '25',
+      MAX_BODY_BYTES: '4096',
+      TOKEN_LIMIT: 'reject',
+      MAX_TOKENS_PER_TEXT: '',
+      AWS_ENDPOINT_URL_S3: 'http://127.0.0.1:9',
+      S3_FORCE_PATH_STYLE: 'true',
+    });
+    assert.equal(config.port, 9000);
+    assert.equal(config.defaultLatencyBudgetMs, 25);
+    assert.equal(config.maxBodyBytes, 4096);
+    assert.equal(config.tokenLimit, 'reject');
+    assert.equal(config.maxTokensPerText, undefined);
+    assert.equal(config.s3.endpoint, 'http://127.0.0.1:9');
+    assert.equal(config.s3.forcePathStyle, true);
+  });
+
+  it('names every bad variable', () => {
+    assert.throws(
+      () => loadConfig({ PORT: 'eighty', ENGINE: 'pytorch', MAX_QUEUE: '0' }),
+      (e: unknown) =>
+        e instanceof ServingConfigError &&
+        e.message.includes('PORT') &&
+        e.message.includes('ENGINE') &&
+        e.message.includes('MAX_QUEUE'),
+    );
+  });
+});

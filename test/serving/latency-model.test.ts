@@ -1,0 +1,76 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { calibrateLatency, fitLine } from '../../serving/calibrate-latency.ts';
+import { CostTable } from '../../serving/cost-table.ts';
+import { LatencyModel } from '../../serving/latency-model.ts';
+import { FIXTURE_ARCH, FIXTURE_POINTS } from './fixture.ts';
+
+describe('latency model and calibration', () => {
+  it('fits fixed + per-GFLOP cost by least squares, never negative', () => {
+    const fit = fitLine([1, 2, 3], [3, 5, 7]);
+    assert.ok(Math.abs(fit.fixedMs - 1) < 1e-9 && Math.abs(fit.msPerGflop - 2) < 1e-9);
+    assert.deepEqual(fitLine([1, 2], [5, 3]), { fixedMs: 4, msPerGflop: 0 });
+    const origin = fitLine([1, 2], [1, 5]);
+    assert.equal(origin.fixedMs, 0);
+    assert.ok(origin.msPerGflop > 0);
+  });
+
+  it('calibrates every point at three shapes within the budget, first round always', async () => {
+    const costs = FIXTURE_POINTS.map((p) => new CostTable(FIXTURE_ARCH, p.subnet));
+    const calls: Array<[number, number, number]> = [];
+    let clock = 0;
+    const result = await calibrateLatency({
+      points: costs.map((cost, i) => ({ subnetIndex: i, tokens: FIXTURE_POINTS[i]!.tokens, cost })),
+      // A host where a call costs 0.5 ms + 2 ms per MFLOP.
+      run: async (_slot, subnet, batch) => {
+        calls.push([subnet, batch.batch, batch.tokens]);
+        assert.ok(batch.ids.every((id) => id >= 1000 && id < 30522));
+        const ms = 0.5 + (2 * costs[subnet]!.flops(batch.batch, batch.tokens)) / 1e6;
+        clock += ms;
+        return ms;
+      },
+      budgetMs: 0,
+      maxBatch: 16,
+      firstId: 1000,
+      vocabSize: 30522,
+      now: () => clock,
+    });
+    assert.equal(result.rounds, 1);
+    assert.equal(result.samples, 15);
+    assert.equal(calls.length, 5 + 15);
+    // Two slots share the points: each point is still timed at its three shapes.
+    const slotsSeen = new Set<number>();
+    const parallel = await calibrateLatency({
+      points: costs.map((cost, i) => ({ subnetIndex: i, tokens: FIXTURE_POINTS[i]!.tokens, cost })),
+      run: async (slot) => {
+        slotsSeen.add(slot);
+        return 1;
+      },
+      slots: 2,
+      budgetMs: 0,
+      maxBatch: 16,
+      firstId: 1000,
+      vocabSize: 30522,
+    });
+    assert.equal(parallel.samples, 15);
+    assert.deepEqual([...slotsSeen].sort(), [0, 1]);
+    for (const fit of result.fits) {
+      assert.ok(Math.abs(fit.fixedMs - 0.5) < 1e-6, `${fit.fixedMs}`);
+      assert.ok(Math.abs(fit.msPerGflop - 2000) < 1e-3, `${fit.msPerGflop}`);
+    }
+  });
+
+  it('predicts calibrated x correction, and the correction follows observations within bounds', () => {
+    const costs = [new CostTable(FIXTURE_ARCH, FIXTURE_POINTS[0]!.subnet)];
+    const model = new LatencyModel(costs, [{ fixedMs: 1, msPerGflop: 0 }], 0.5);
+    assert.equal(model.predictMs(0, 1, 16), 1);
+    model.observe(0, 1, 16, 3);
+    assert.equal(model.correction(0), 2);
+    assert.equal(model.predictMs(0, 4, 16), 2);
+    for (let i = 0; i < 60; i++) model.observe(0, 1, 16, 1000);
+    assert.ok(model.correction(0) > 4.999 && model.correction(0) <= 5);
+    const before = model.correction(0);
+    model.observe(0, 1, 16, Number.NaN);
+    assert.equal(model.correction(0), before);
+  });
+});

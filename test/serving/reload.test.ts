@@ -1,0 +1,131 @@
+import assert from 'node:assert/strict';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { publishSupernet } from '../../src/artifact/publish-supernet.ts';
+import {
+  FIXTURE_MODEL,
+  fixtureFolder,
+  fixturePublishOptions,
+  gatedPools,
+  readyApp,
+  testConfig,
+  until,
+} from './fixture.ts';
+
+const PREDICT = `/v1/models/${FIXTURE_MODEL}/predict`;
+
+describe('hot reload', () => {
+  it('swaps in a new version atomically: requests in flight finish on the old one, which is then freed', async (t) => {
+    const { modelRoot, store } = await fixtureFolder(t);
+    const { gates, createPool } = gatedPools();
+    const app = await readyApp(t, testConfig(modelRoot), { createPool });
+    const v1 = app.host.model!;
+    const v1Gate = gates[0]!;
+    let v1Disposed = false;
+    const dispose = v1Gate.dispose.bind(v1Gate);
+    v1Gate.dispose = async () => {
+      v1Disposed = true;
+      await dispose();
+    };
+
+    v1Gate.close();
+    const inFlight = app.inject({ method: 'POST', url: PREDICT, payload: { inputs: ['old version'] } });
+    await until(() => v1Gate.waiting === 1);
+
+    assert.equal(await app.host.reload(), 'unchanged');
+    await publishSupernet(store, fixturePublishOptions('v2', 2));
+    assert.equal(await app.host.reload(), 'loaded');
+    assert.equal(app.host.model!.version, 'v2');
+    assert.notEqual(app.host.model, v1);
+
+    const fresh = await app.inject({ method: 'POST', url: PREDICT, payload: { inputs: ['new version'] } });
+    assert.equal(fresh.statusCode, 200);
+    assert.equal(fresh.json().version, 'v2');
+    assert.equal(v1Disposed, false);
+
+    v1Gate.open();
+    const old = await inFlight;
+    assert.equal(old.statusCode, 200);
+    assert.equal(old.json().version, 'v1');
+    await until(() => v1Disposed);
+    assert.match(
+      (await app.inject({ url: '/metrics' })).body,
+      /serving_model_info\{model="fixture-sentiment",version="v2"\} 1/,
+    );
+  });
+
+  it('refuses a version whose weights fail their checksum, logs it, and keeps serving the old one', async (t) => {
+    const { root, modelRoot, store } = await fixtureFolder(t);
+    const app = await readyApp(t, testConfig(modelRoot));
+    await publishSupernet(store, { ...fixturePublishOptions('v2', 2), updateLatest: false });
+    const weightsPath = join(root, FIXTURE_MODEL, 'v2', 'weights.bin');
+    const weights = await readFile(weightsPath);
+    const middle = weights.length >> 1;
+    weights[middle] = weights[middle]! ^ 0xff;
+    await writeFile(weightsPath, weights);
+    await writeFile(join(modelRoot, 'LATEST'), 'v2\n');
+
+    assert.equal(await app.host.reload(), 'refused');
+    assert.equal(app.host.model!.version, 'v1');
+    const response = await app.inject({ method: 'POST', url: PREDICT, payload: { inputs: ['still here'] } });
+    assert.equal(response.statusCode, 200);
+    assert.equal(response.json().version, 'v1');
+    assert.equal((await app.inject({ url: '/v2/health/ready' })).statusCode, 200);
+    // Refused once and for all: the next poll does not read it again.
+    assert.equal(await app.host.reload(), 'refused');
+    assert.match(
+      (await app.inject({ url: '/metrics' })).body,
+      /serving_reloads_total\{outcome="refused"\} 1\n/,
+    );
+
+    // A good version after it is taken.
+    await publishSupernet(store, fixturePublishOptions('v3', 3));
+    assert.equal(await app.host.reload(), 'loaded');
+    assert.equal(app.host.model!.version, 'v3');
+  });
+
+  it('refuses a malformed manifest and a version that does not fit its catalog; retries a missing one', async (t) => {
+    const { modelRoot, store } = await fixtureFolder(t);
+    const app = await readyApp(t, testConfig(modelRoot));
+
+    await publishSupernet(store, { ...fixturePublishOptions('v2', 2), updateLatest: false });
+    const manifestPath = join(modelRoot, 'v2', 'manifest.json');
+    const manifest = JSON.parse(await readFile(manifestPath, 'utf8'));
+    manifest.catalog[0].devAccuracy = 7;
+    await writeFile(manifestPath, JSON.stringify(manifest));
+    await writeFile(join(modelRoot, 'LATEST'), 'v2\n');
+    assert.equal(await app.host.reload(), 'refused');
+
+    await publishSupernet(store, { ...fixturePublishOptions('v3', 3), catalog: [], updateLatest: false });
+    await writeFile(join(modelRoot, 'LATEST'), 'v3\n');
+    assert.equal(await app.host.reload(), 'refused');
+
+    await writeFile(join(modelRoot, 'LATEST'), 'v9\n');
+    assert.equal(await app.host.reload(), 'failed');
+    assert.equal(await app.host.reload(), 'failed');
+
+    await writeFile(join(modelRoot, 'LATEST'), 'not a version!\n');
+    assert.equal(await app.host.reload(), 'failed');
+    assert.equal(app.host.model!.version, 'v1');
+    assert.equal(
+      (await app.inject({ method: 'POST', url: PREDICT, payload: { inputs: ['ok'] } })).statusCode,
+      200,
+    );
+  });
+
+  it('polls LATEST every RELOAD_INTERVAL_MS', async (t) => {
+    const { modelRoot, store } = await fixtureFolder(t);
+    const app = await readyApp(t, testConfig(modelRoot, { RELOAD_INTERVAL_MS: '20' }));
+    assert.equal(app.host.model!.version, 'v1');
+    await publishSupernet(store, fixturePublishOptions('v2', 2));
+    await until(() => app.host.model?.version === 'v2');
+  });
+
+  it('serves one version folder (no LATEST) and does not reload it', async (t) => {
+    const { modelRoot } = await fixtureFolder(t);
+    const app = await readyApp(t, testConfig(join(modelRoot, 'v1')));
+    assert.equal(app.host.model!.version, 'v1');
+    assert.equal(await app.host.reload(), 'unchanged');
+  });
+});

@@ -1,0 +1,256 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { CostTable } from '../../serving/cost-table.ts';
+import type { InferencePool } from '../../serving/inference-pool.ts';
+import { LatencyModel } from '../../serving/latency-model.ts';
+import { type JobOutcome, Scheduler } from '../../serving/scheduler.ts';
+import { ServingError } from '../../serving/serving-error.ts';
+import type { TokenBatch } from '../../src/model/token-batch.ts';
+import { FIXTURE_ARCH, FIXTURE_POINTS } from './fixture.ts';
+
+interface Call {
+  slot: number;
+  subnet: number;
+  batch: TokenBatch;
+  finish(): void;
+}
+
+// A pool whose calls finish when the test says so; logits are the row's first token id, per label.
+class ManualPool implements InferencePool {
+  readonly slots: number;
+  readonly calls: Call[] = [];
+  dead = new Set<number>();
+
+  constructor(slots: number) {
+    this.slots = slots;
+  }
+
+  isAlive(slot: number): boolean {
+    return !this.dead.has(slot);
+  }
+
+  run(slot: number, subnet: number, batch: TokenBatch): Promise<Float32Array> {
+    return new Promise((resolve) => {
+      const logits = new Float32Array(batch.batch * 2);
+      for (let r = 0; r < batch.batch; r++) logits.fill(batch.ids[r * batch.tokens + 1]!, r * 2, r * 2 + 2);
+      this.calls.push({ slot, subnet, batch, finish: () => resolve(logits) });
+    });
+  }
+
+  async stats() {
+    return [];
+  }
+
+  async dispose() {}
+}
+
+function setup(slots = 1, options: { maxBatch?: number; maxQueue?: number } = {}) {
+  let clock = 1000;
+  const pool = new ManualPool(slots);
+  const costs = FIXTURE_POINTS.map((p) => new CostTable(FIXTURE_ARCH, p.subnet));
+  const latency = new LatencyModel(
+    costs,
+    costs.map(() => ({ fixedMs: 1, msPerGflop: 1000 })),
+    0.5,
+  );
+  const scheduler = new Scheduler({
+    pool,
+    latency,
+    subnetOfPoint: costs.map((_, i) => i),
+    // Row r of the batch is [CLS] id [SEP]: the id tells which job it came from.
+    pack: (_point, pieces) => {
+      const tokens = Math.max(...pieces.map((p) => p.length)) + 2;
+      const ids = new Int32Array(pieces.length * tokens);
+      const mask = new Int32Array(pieces.length * tokens);
+      pieces.forEach((p, r) => {
+        ids.set([101, ...p, 102], r * tokens);
+        mask.fill(1, r * tokens, r * tokens + p.length + 2);
+      });
+      return { batch: pieces.length, tokens, ids, mask };
+    },
+    numLabels: 2,
+    maxBatch: options.maxBatch ?? 8,
+    maxQueue: options.maxQueue ?? 100,
+    now: () => clock,
+  });
+  const job = (point: number, id: number, deadline: number, texts = 1) => ({
+    point,
+    pieces: Array.from({ length: texts }, () => Int32Array.of(id)),
+    tokens: 3,
+    deadline,
+  });
+  return {
+    pool,
+    latency,
+    scheduler,
+    job,
+    advance: (ms: number) => {
+      clock += ms;
+    },
+    now: () => clock,
+  };
+}
+
+const tick = () => new Promise((resolve) => setImmediate(resolve));
+
+describe('Scheduler', () => {
+  it('runs a job at once on a free slot and returns its own logits, queue and inference time', async () => {
+    const { pool, scheduler, job, advance } = setup();
+    const done = scheduler.submit(job(0, 7, 2000));
+    assert.equal(pool.calls.length, 1);
+    advance(3);
+    pool.calls[0]!.finish();
+    const outcome = await done;
+    assert.deepEqual([...outcome.logits], [7, 7]);
+    assert.equal(outcome.queueMs, 0);
+    assert.equal(outcome.inferenceMs, 3);
+    assert.equal(outcome.batchTexts, 1);
+  });
+
+  it('serves the queue earliest deadline first and batches queued jobs of the same point', async () => {
+    const { pool, scheduler, job, now } = setup();
+    const first = scheduler.submit(job(0, 1, now() + 5000));
+    const late = scheduler.submit(job(1, 2, now() + 9000));
+    const urgentA = scheduler.submit(job(2, 3, now() + 100));
+    const urgentB = scheduler.submit(job(2, 4, now() + 200));
+    assert.equal(scheduler.queueLength, 3);
+    pool.calls[0]!.finish();
+    await first;
+    await tick();
+    // The two urgent jobs share point 2: one call of two rows, before the late one.
+    assert.equal(pool.calls.length, 2);
+    assert.equal(pool.calls[1]!.subnet, 2);
+    assert.equal(pool.calls[1]!.batch.batch, 2);
+    pool.calls[1]!.finish();
+    const [a, b] = await Promise.all([urgentA, urgentB]);
+    assert.deepEqual([a.logits[0], b.logits[0], a.batchTexts], [3, 4, 2]);
+    await tick();
+    assert.equal(pool.calls[2]!.subnet, 1);
+    pool.calls[2]!.finish();
+    await late;
+  });
+
+  it('does not batch a job whose deadline the bigger batch would miss', async () => {
+    const { pool, scheduler, job, latency, now, advance } = setup();
+    const blocker = scheduler.submit(job(4, 1, now() + 5000));
+    const single = latency.predictMs(4, 1, 3);
+    const double = latency.predictMs(4, 2, 3);
+    assert.ok(double > single);
+    // Due between the end of a single call and the end of a double one, once the blocker is done.
+    const tight = scheduler.submit(job(4, 2, now() + single + (single + double) / 2));
+    const loose = scheduler.submit(job(4, 3, now() + 5000));
+    advance(single);
+    pool.calls[0]!.finish();
+    await blocker;
+    await tick();
+    assert.equal(pool.calls[1]!.batch.batch, 1);
+    pool.calls[1]!.finish();
+    await tight;
+    await tick();
+    pool.calls[2]!.finish();
+    await loose;
+  });
+
+  it('caps a batch at maxBatch texts', async () => {
+    const { pool, scheduler, job, now } = setup(1, { maxBatch: 3 });
+    const jobs = [scheduler.submit(job(0, 1, now() + 9000))];
+    for (let i = 0; i < 5; i++) jobs.push(scheduler.submit(job(0, 10 + i, now() + 9000)));
+    pool.calls[0]!.finish();
+    await tick();
+    assert.equal(pool.calls[1]!.batch.batch, 3);
+    pool.calls[1]!.finish();
+    await tick();
+    assert.equal(pool.calls[2]!.batch.batch, 2);
+    pool.calls[2]!.finish();
+    await Promise.all(jobs);
+  });
+
+  it('keeps every slot busy', async () => {
+    const { pool, scheduler, job, now } = setup(2);
+    const jobs = [0, 1, 2].map((p) => scheduler.submit(job(p, p, now() + 1000)));
+    assert.deepEqual(
+      pool.calls.map((c) => c.slot),
+      [0, 1],
+    );
+    pool.calls[1]!.finish();
+    await tick();
+    assert.equal(pool.calls[2]!.slot, 1);
+    for (const c of pool.calls) c.finish();
+    await Promise.all(jobs);
+  });
+
+  it('expects the queue ahead (earlier deadlines) plus what running calls have left', async () => {
+    const { pool, scheduler, job, latency, now, advance } = setup();
+    assert.equal(scheduler.expectedWaitMs(now() + 100), 0);
+    const running = scheduler.submit(job(4, 1, now() + 1000));
+    const p4 = latency.predictMs(4, 1, 3);
+    const close = (a: number, b: number) => assert.ok(Math.abs(a - b) < 1e-9, `${a} != ${b}`);
+    close(scheduler.expectedWaitMs(now() + 100), p4);
+    advance(p4 / 2);
+    close(scheduler.expectedWaitMs(now() + 100), p4 / 2);
+    const queued = scheduler.submit(job(0, 2, now() + 500));
+    const p0 = latency.predictMs(0, 1, 3);
+    close(scheduler.expectedWaitMs(now() + 100), p4 / 2);
+    close(scheduler.expectedWaitMs(now() + 600), p4 / 2 + p0);
+    pool.calls[0]!.finish();
+    await running;
+    await tick();
+    pool.calls[1]!.finish();
+    await queued;
+  });
+
+  it('corrects the latency model from what it observes', async () => {
+    const { pool, scheduler, job, latency, now, advance } = setup();
+    const predicted = latency.predictMs(3, 1, 3);
+    const done = scheduler.submit(job(3, 1, now() + 1000));
+    advance(predicted * 3);
+    pool.calls[0]!.finish();
+    await done;
+    assert.ok(latency.correction(3) > 1.5, `correction ${latency.correction(3)}`);
+    assert.ok(latency.predictMs(3, 1, 3) > predicted * 1.5);
+    assert.equal(latency.correction(2), 1);
+  });
+
+  it('refuses with OVERLOADED and a Retry-After when the queue is full', async () => {
+    const { pool, scheduler, job, now } = setup(1, { maxQueue: 2 });
+    const accepted = [0, 1, 2].map((i) => scheduler.submit(job(1, i, now() + 1000)));
+    assert.throws(
+      () => scheduler.submit(job(1, 9, now() + 1000)),
+      (e: unknown) => e instanceof ServingError && e.code === 'OVERLOADED' && (e.retryAfterS ?? 0) >= 1,
+    );
+    pool.calls[0]!.finish();
+    await tick();
+    pool.calls[1]!.finish();
+    await Promise.all(accepted);
+  });
+
+  it('resolves whenIdle once queued and running work is done', async () => {
+    const { pool, scheduler, job, now } = setup();
+    let idle = false;
+    const jobs: Promise<JobOutcome>[] = [
+      scheduler.submit(job(0, 1, now() + 10)),
+      scheduler.submit(job(1, 2, now() + 10)),
+    ];
+    const waiting = scheduler.whenIdle().then(() => {
+      idle = true;
+    });
+    pool.calls[0]!.finish();
+    await tick();
+    assert.equal(idle, false);
+    pool.calls[1]!.finish();
+    await Promise.all(jobs);
+    await waiting;
+    assert.equal(idle, true);
+  });
+
+  it('fails queued work when no slot is alive', async () => {
+    const { pool, scheduler, job, now } = setup(1);
+    const running = scheduler.submit(job(0, 1, now() + 10));
+    const queued = scheduler.submit(job(0, 2, now() + 10));
+    pool.dead.add(0);
+    pool.calls[0]!.finish();
+    await running;
+    await assert.rejects(queued, (e: unknown) => e instanceof ServingError && e.code === 'NOT_READY');
+    assert.equal(scheduler.expectedWaitMs(now()), Number.POSITIVE_INFINITY);
+  });
+});

@@ -1,0 +1,146 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { CostTable } from '../../serving/cost-table.ts';
+import { LatencyModel } from '../../serving/latency-model.ts';
+import {
+  type SelectionRequest,
+  type SelectionTable,
+  selectOperatingPoint,
+} from '../../serving/select-operating-point.ts';
+import { FIXTURE_ARCH, FIXTURE_POINTS } from './fixture.ts';
+
+// The fixture catalog with a latency model of 0.1 ms per call plus 1 ms per MFLOP.
+function table(): SelectionTable {
+  const costs = FIXTURE_POINTS.map((p) => new CostTable(FIXTURE_ARCH, p.subnet));
+  const latency = new LatencyModel(
+    costs,
+    costs.map(() => ({ fixedMs: 0.1, msPerGflop: 1000 })),
+    0.2,
+  );
+  const accuracy = FIXTURE_POINTS.map((p) => p.devAccuracy);
+  return {
+    order: accuracy.map((_, i) => i).sort((a, b) => accuracy[b]! - accuracy[a]!),
+    accuracy,
+    tokens: FIXTURE_POINTS.map((p) => p.tokens),
+    costs,
+    latency,
+  };
+}
+
+const request = (overrides: Partial<SelectionRequest> = {}): SelectionRequest => ({
+  texts: 1,
+  longest: 64,
+  elapsedMs: 0,
+  waitMs: 0,
+  latencyMs: undefined,
+  memoryBytes: undefined,
+  minAccuracy: undefined,
+  mode: 'best-effort',
+  pinned: undefined,
+  ...overrides,
+});
+
+const LARGEST = 4;
+const SMALLEST = 0;
+
+describe('selectOperatingPoint', () => {
+  const t = table();
+  const predicted = (p: number, longest = 64) =>
+    t.latency.overheadMs + t.latency.predictMs(p, 1, Math.min(longest, t.tokens[p]!));
+
+  it('takes the most accurate point when nothing is asked', () => {
+    const s = selectOperatingPoint(t, request());
+    assert.deepEqual(s.kind === 'chosen' && [s.point, s.met], [LARGEST, true]);
+  });
+
+  it('takes the most accurate point that fits a latency budget, smaller for a tighter one', () => {
+    const chosen = (latencyMs: number) => {
+      const s = selectOperatingPoint(t, request({ latencyMs }));
+      assert.equal(s.kind, 'chosen');
+      return s.kind === 'chosen' ? s : undefined!;
+    };
+    const loose = chosen(1000);
+    const tight = chosen(predicted(SMALLEST) + 0.001);
+    assert.equal(loose.point, LARGEST);
+    assert.equal(tight.point, SMALLEST);
+    assert.ok(tight.met);
+    // Every point's own prediction selects it or a more accurate one.
+    for (const p of t.order) {
+      const s = chosen(predicted(p) + 1e-9);
+      assert.ok(t.accuracy[s.point]! >= t.accuracy[p]!, `budget of point ${p} chose ${s.point}`);
+      assert.ok(s.expectedMs <= predicted(p) + 1e-9);
+    }
+  });
+
+  it('counts the expected queueing: the same budget gets a smaller point when there is a queue', () => {
+    const budget = predicted(LARGEST) + 0.01;
+    const idle = selectOperatingPoint(t, request({ latencyMs: budget }));
+    const busy = selectOperatingPoint(
+      t,
+      request({ latencyMs: budget, waitMs: predicted(LARGEST) - predicted(SMALLEST) }),
+    );
+    assert.ok(idle.kind === 'chosen' && busy.kind === 'chosen');
+    assert.equal(idle.point, LARGEST);
+    assert.notEqual(busy.point, LARGEST);
+    assert.ok(busy.expectedMs <= budget);
+  });
+
+  it('short texts make long-token points cheaper (tokens are the request, capped by the point)', () => {
+    const long = selectOperatingPoint(t, request({ latencyMs: predicted(LARGEST, 64) - 0.001 }));
+    const short = selectOperatingPoint(t, request({ longest: 8, latencyMs: predicted(LARGEST, 64) - 0.001 }));
+    assert.ok(long.kind === 'chosen' && short.kind === 'chosen');
+    assert.notEqual(long.point, LARGEST);
+    assert.equal(short.point, LARGEST);
+    assert.equal(short.tokens, 8);
+  });
+
+  it('takes the most accurate point within a memory budget, and one that meets an accuracy floor', () => {
+    const memories = t.costs.map((c, p) => c.memoryBytes(1, Math.min(64, t.tokens[p]!)));
+    for (const budget of memories) {
+      const s = selectOperatingPoint(t, request({ memoryBytes: budget }));
+      const fitting = t.order.filter((p) => memories[p]! <= budget);
+      assert.ok(s.kind === 'chosen' && s.met);
+      assert.equal(s.point, fitting[0]);
+    }
+    const a = selectOperatingPoint(t, request({ minAccuracy: 0.8, latencyMs: predicted(2) + 1e-6 }));
+    assert.ok(a.kind === 'chosen' && a.met);
+    assert.ok(t.accuracy[a.point]! >= 0.8);
+  });
+
+  it('strict: 422 (impossible) for a memory budget below the smallest point, best-effort: closest, met false', () => {
+    const strict = selectOperatingPoint(t, request({ memoryBytes: 1024, mode: 'strict' }));
+    assert.equal(strict.kind, 'impossible');
+    assert.match(strict.kind === 'impossible' ? strict.reason : '', /memory budget/);
+    const best = selectOperatingPoint(t, request({ memoryBytes: 1024 }));
+    assert.ok(best.kind === 'chosen');
+    assert.equal(best.met, false);
+    const memories = t.costs.map((c, p) => c.memoryBytes(1, Math.min(64, t.tokens[p]!)));
+    assert.equal(memories[best.point], Math.min(...memories));
+  });
+
+  it('strict: not now (503) when a point fits an idle server but not the current queue', () => {
+    const latencyMs = predicted(SMALLEST) + 0.01;
+    const idle = selectOperatingPoint(t, request({ latencyMs, mode: 'strict' }));
+    assert.ok(idle.kind === 'chosen' && idle.point === SMALLEST);
+    const busy = selectOperatingPoint(t, request({ latencyMs, mode: 'strict', waitMs: 50 }));
+    assert.equal(busy.kind, 'not-now');
+    assert.equal(busy.kind === 'not-now' && busy.retryAfterMs, 50);
+    const never = selectOperatingPoint(t, request({ latencyMs: 0.001, mode: 'strict' }));
+    assert.equal(never.kind, 'impossible');
+  });
+
+  it('strict: an accuracy floor above the catalog is impossible', () => {
+    assert.equal(selectOperatingPoint(t, request({ minAccuracy: 0.99, mode: 'strict' })).kind, 'impossible');
+    const best = selectOperatingPoint(t, request({ minAccuracy: 0.99 }));
+    assert.ok(best.kind === 'chosen' && best.point === LARGEST && !best.met);
+  });
+
+  it('judges only a pinned point', () => {
+    const s = selectOperatingPoint(t, request({ pinned: SMALLEST }));
+    assert.ok(s.kind === 'chosen' && s.point === SMALLEST && s.met);
+    const missed = selectOperatingPoint(t, request({ pinned: LARGEST, latencyMs: 0.001 }));
+    assert.ok(missed.kind === 'chosen' && missed.point === LARGEST && !missed.met);
+    const strict = selectOperatingPoint(t, request({ pinned: LARGEST, latencyMs: 0.001, mode: 'strict' }));
+    assert.equal(strict.kind, 'impossible');
+  });
+});
