@@ -3,6 +3,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { registerGradients } from '../../src/backend/register-gradients.ts';
 import { selectBackend } from '../../src/backend/select-backend.ts';
 import { largestSubnet, type SubnetConfig } from '../../src/model/config.ts';
+import type { EncoderOutput } from '../../src/model/encoder.ts';
 import { Supernet } from '../../src/model/supernet.ts';
 import type { TokenBatch } from '../../src/model/token-batch.ts';
 import { FlatLayout } from '../flat-params.ts';
@@ -37,27 +38,39 @@ function inputs(batch: TokenBatch): { ids: tf.Tensor2D; mask: tf.Tensor2D; rowMa
   return { ids, mask, rowMask: tf.reshape(mask, [batch.batch * batch.tokens, 1]) as tf.Tensor2D };
 }
 
+// Gradients of the summed subnet losses. One subnet at a time, accumulated: peak memory is one subnet's
+// activations plus the teacher's outputs, not every subnet's at once (4 subnets at 256 tokens overflow the
+// 4 GB wasm heap).
 function step(batch: TokenBatch, labels: Int32Array, subnets: SubnetConfig[], spec: LossSpec) {
   const variables = student.variables();
+  const { ids, mask, rowMask } = inputs(batch);
+  const oneHot = tf.oneHot(tf.tensor1d(labels, 'int32'), init.config.numLabels) as tf.Tensor2D;
+  const needTeacher = teacher !== undefined && (spec.softWeight > 0 || spec.hiddenWeight > 0);
+  // The teacher's logits (and hidden states) once per step, kept until the step ends.
+  const target: EncoderOutput | undefined = needTeacher
+    ? (tf.tidy(
+        () =>
+          teacher!.apply(ids, mask, largestSubnet(init.config), {
+            returnHidden: spec.hiddenWeight > 0,
+          }) as unknown as tf.TensorContainer,
+      ) as unknown as EncoderOutput)
+    : undefined;
+  const sums = new Map<string, tf.Tensor>();
   const perSubnet: Array<{ loss: number; correct: number }> = [];
-  const scalars: tf.Scalar[] = [];
-  const predictions: tf.Tensor[] = [];
-  const { value, grads: named } = tf.variableGrads(
-    () =>
-      tf.tidy(() => {
-        const { ids, mask, rowMask } = inputs(batch);
-        const oneHot = tf.oneHot(tf.tensor1d(labels, 'int32'), init.config.numLabels) as tf.Tensor2D;
-        const needTeacher = teacher !== undefined && (spec.softWeight > 0 || spec.hiddenWeight > 0);
-        const target = needTeacher
-          ? teacher!.apply(ids, mask, largestSubnet(init.config), { returnHidden: spec.hiddenWeight > 0 })
-          : undefined;
-        const losses = subnets.map((subnet) => {
+  let total = 0;
+  for (const subnet of subnets) {
+    let predicted: tf.Tensor | undefined;
+    const { value, grads: named } = tf.variableGrads(
+      () =>
+        tf.tidy(() => {
           const out = student.apply(ids, mask, subnet, {
             returnHidden: spec.hiddenWeight > 0 && needTeacher,
           });
+          predicted = tf.keep(tf.argMax(out.logits, 1));
           let loss = tf.scalar(0);
-          if (spec.hardWeight > 0)
+          if (spec.hardWeight > 0) {
             loss = tf.add(loss, tf.mul(hardLoss(out.logits, oneHot, spec.labelSmoothing), spec.hardWeight));
+          }
           if (target && spec.softWeight > 0) {
             loss = tf.add(
               loss,
@@ -70,29 +83,34 @@ function step(batch: TokenBatch, labels: Int32Array, subnets: SubnetConfig[], sp
               tf.mul(hiddenLoss(out.hidden, target.hidden, subnet, rowMask), spec.hiddenWeight),
             );
           }
-          scalars.push(tf.keep(loss as tf.Scalar));
-          predictions.push(tf.keep(tf.argMax(out.logits, 1)));
-          return loss;
-        });
-        return tf.addN(losses) as tf.Scalar;
-      }),
-    variables,
-  );
+          return loss as tf.Scalar;
+        }),
+      variables,
+    );
+    for (const [name, g] of Object.entries(named)) {
+      const previous = sums.get(name);
+      if (previous) {
+        sums.set(name, tf.add(previous, g));
+        tf.dispose([previous, g]);
+      } else sums.set(name, g);
+    }
+    const loss = value.dataSync()[0]!;
+    const labelsPredicted = predicted!.dataSync();
+    let correct = 0;
+    for (let r = 0; r < labels.length; r++) if (labelsPredicted[r] === labels[r]) correct++;
+    perSubnet.push({ loss, correct });
+    total += loss;
+    tf.dispose([value, predicted!]);
+  }
   // Gradients into the shared buffer, zeros where a variable got none (the optimizer expects every one).
   layout.specs.forEach((_, i) => {
     const view = layout.view(grads, i);
-    const g = named[variables[i]!.name];
+    const g = sums.get(variables[i]!.name);
     if (g) view.set(g.dataSync() as Float32Array);
     else view.fill(0);
   });
-  for (let k = 0; k < subnets.length; k++) {
-    const predicted = predictions[k]!.dataSync();
-    let correct = 0;
-    for (let r = 0; r < labels.length; r++) if (predicted[r] === labels[r]) correct++;
-    perSubnet.push({ loss: scalars[k]!.dataSync()[0]!, correct });
-  }
-  const total = value.dataSync()[0]!;
-  tf.dispose([value, ...Object.values(named), ...scalars, ...predictions]);
+  tf.dispose([...sums.values(), ids, mask, rowMask, oneHot]);
+  if (target) tf.dispose([target.logits, ...(target.hidden ?? [])]);
   return { loss: total, perSubnet };
 }
 
