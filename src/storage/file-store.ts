@@ -75,7 +75,13 @@ export class FileStore implements ObjectStore {
     const name = (key.split('/').at(-1) ?? '').slice(0, 100);
     const temp = join(folder, `${TEMP_PREFIX}${name}-${randomBytes(6).toString('hex')}`);
     try {
-      await mkdir(folder, { recursive: true });
+      await makeFolders(folder).catch((error: NodeJS.ErrnoException) => {
+        throw new StorageError(
+          'ACCESS_DENIED',
+          `cannot create folder ${folder} for "${key}" in ${this.uri} (${error.code ?? error.message})`,
+          { cause: error },
+        );
+      });
       const handle = await open(temp, 'wx');
       try {
         if (body instanceof Readable) {
@@ -179,6 +185,7 @@ export class FileStore implements ObjectStore {
     key: string,
     action: 'read' | 'write' | 'stat' | 'list' | 'remove',
   ): StorageError {
+    if (error instanceof StorageError) return error;
     const where = `${JSON.stringify(key)} in ${this.uri}`;
     const code = errnoCode(error);
     if (action === 'write' && (code === 'EISDIR' || code === 'ENOTDIR' || code === 'EEXIST')) {
@@ -207,5 +214,26 @@ export class FileStore implements ObjectStore {
           cause: error,
         });
     }
+  }
+}
+
+// mkdir -p, one level at a time: Node's own recursive mkdir never settles on some paths (under /proc it
+// loops), which would hang a write instead of failing it.
+async function makeFolders(folder: string): Promise<void> {
+  const missing: string[] = [];
+  for (let current = folder; ; current = dirname(current)) {
+    try {
+      if ((await stat(current)).isDirectory()) break;
+      throw Object.assign(new Error(`ENOTDIR: not a directory, '${current}'`), { code: 'ENOTDIR' });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      missing.push(current);
+      if (dirname(current) === current) break;
+    }
+  }
+  for (const path of missing.reverse()) {
+    await mkdir(path).catch((error: NodeJS.ErrnoException) => {
+      if (error.code !== 'EEXIST') throw error;
+    });
   }
 }

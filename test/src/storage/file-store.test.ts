@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { after, before, test } from 'node:test';
 import { pathToFileURL } from 'node:url';
+import { StorageError } from '../../../src/errors.ts';
 import { FileStore } from '../../../src/storage/file-store.ts';
 import { assertStorageError, objectStoreContract } from './object-store-contract.ts';
 
@@ -84,4 +85,14 @@ test('FileStore: a key segment longer than the file system allows is INVALID_KEY
   const longest = `${'n'.repeat(251)}.bin`;
   await store.write(longest, new Uint8Array([1]));
   assert.deepEqual(await store.list(''), [{ key: longest, sizeBytes: 1 }]);
+});
+
+test('FileStore on a folder it cannot create fails the write at once with ACCESS_DENIED instead of hanging', async () => {
+  // Node's recursive mkdir never settles under /proc.
+  const store = new FileStore('/proc/no-such-folder/models');
+  await assert.rejects(
+    store.write('a/b.txt', new TextEncoder().encode('x')),
+    (e: unknown) =>
+      e instanceof StorageError && e.code === 'ACCESS_DENIED' && /cannot create folder/.test(e.message),
+  );
 });
