@@ -76,6 +76,8 @@ export class FileStore implements ObjectStore {
     const temp = join(folder, `${TEMP_PREFIX}${name}-${randomBytes(6).toString('hex')}`);
     try {
       await makeFolders(folder).catch((error: NodeJS.ErrnoException) => {
+        // A file where a folder should be is a key clash (mapped below); anything else is a folder we may not make.
+        if (error.code === 'ENOTDIR' || error.code === 'EEXIST') throw error;
         throw new StorageError(
           'ACCESS_DENIED',
           `cannot create folder ${folder} for "${key}" in ${this.uri} (${error.code ?? error.message})`,
