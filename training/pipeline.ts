@@ -80,7 +80,7 @@ export async function trainSupernet(
   const largest = largestSubnet(arch);
 
   const teacher = await runStage(ctx, 'teacher', config.teacher, {
-    init: initialParams(ctx),
+    init: () => initialParams(ctx),
     teacher: null,
     loss: labelLoss(config),
     sampleSubnets: () => [largest],
@@ -92,7 +92,7 @@ export async function trainSupernet(
   const widths = [...config.width.widthChoices].sort((a, b) => b - a);
   const widthLoss = distillLoss(config.width);
   const widthModel = await runStage(ctx, 'width', config.width, {
-    init: rewired,
+    init: () => rewired,
     teacher: rewired,
     loss: widthLoss,
     sampleSubnets: (rng) => [
@@ -106,7 +106,7 @@ export async function trainSupernet(
   const space = config.searchSpace;
   const smallest = extremeSubnet(space, arch, 'smallest');
   const supernet = await runStage(ctx, 'depth', config.depth, {
-    init: widthModel,
+    init: () => widthModel,
     teacher: widthModel,
     loss: distillLoss(config.depth),
     sampleSubnets: (rng) => [

@@ -41,8 +41,8 @@ export interface StageSpec {
 }
 
 export interface StagePlan {
-  // Parameters the stage starts from (ignored when resuming).
-  init: Float32Array;
+  // Parameters the stage starts from, computed only when the stage starts fresh.
+  init: () => Float32Array;
   // The frozen teacher's parameters, or null.
   teacher: Float32Array | null;
   loss: LossSpec;
@@ -74,7 +74,7 @@ export async function runStage(
     adam.step = resumed.state.step;
     step = resumed.state.step;
   } else {
-    pool.params.set(plan.init);
+    pool.params.set(plan.init());
   }
   pool.paramsChanged();
   await pool.setTeacher(plan.teacher);

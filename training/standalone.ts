@@ -43,7 +43,7 @@ export async function trainStandalone(
     `standalone-${id}`,
     { ...config.teacher, examples, tokens: { choices: [point.tokens] } },
     {
-      init: initialParams(ctx),
+      init: () => initialParams(ctx),
       teacher: null,
       loss: labelLoss(config),
       sampleSubnets: () => [point.subnet],
