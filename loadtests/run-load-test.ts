@@ -1,0 +1,450 @@
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import { join, resolve } from 'node:path';
+import { ApiClient, batchCounters } from './api-client.ts';
+import { checkSlo } from './check-slo.ts';
+import { type DriveLoadOptions, driveLoad } from './drive-load.ts';
+import type { LoadTestArgs } from './load-test-args.ts';
+import { makeFixture } from './make-fixture.ts';
+import { measureCapacity } from './measure-capacity.ts';
+import { measureOverhead } from './measure-overhead.ts';
+import type { ProgressBar } from './progress-bar.ts';
+import { renderReportHtml } from './render-report-html.ts';
+import { type LoadTestReport, LoadTestReportSchema, type RunResult } from './report-schema.ts';
+import { loadReviewTexts } from './review-texts.ts';
+import { runSoak } from './run-soak.ts';
+import { REPO_ROOT, type SpawnedServer, spawnServer } from './spawn-server.ts';
+import { buildTrafficMix } from './traffic-mix.ts';
+
+// How long each phase runs, by mode.
+export interface LoadTestPlan {
+  runS: number;
+  loads: number[];
+  probeS: number;
+  stepS: number;
+  maxSteps: number;
+  texts: number;
+  warmS: number;
+  overheadRequests: number;
+  readyTimeoutMs: number;
+}
+
+export const QUICK_PLAN: LoadTestPlan = {
+  runS: 2,
+  loads: [0.25, 0.5, 0.8, 1.5],
+  probeS: 2,
+  stepS: 2,
+  maxSteps: 4,
+  texts: 64,
+  warmS: 1,
+  overheadRequests: 20,
+  readyTimeoutMs: 180_000,
+};
+
+export const FULL_PLAN: LoadTestPlan = {
+  runS: 10,
+  loads: [0.25, 0.5, 0.8, 1, 1.5, 2],
+  probeS: 5,
+  stepS: 5,
+  maxSteps: 7,
+  texts: 256,
+  warmS: 3,
+  overheadRequests: 50,
+  readyTimeoutMs: 300_000,
+};
+
+// The soak's offered load, as a fraction of capacity.
+const SOAK_LOAD = 0.7;
+
+// What the harness needs besides its arguments.
+export interface RunLoadTestContext {
+  // The harness's environment (passed on to a spawned server).
+  env: Record<string, string | undefined>;
+  progress: ProgressBar | undefined;
+  // Where progress lines go without a progress bar (default: stderr).
+  log?: (line: string) => void;
+  // Overrides the plan (tests make it tiny).
+  plan?: Partial<LoadTestPlan>;
+  // Fixture shape when the harness publishes one (--fixture).
+  fixtureShape?: 'default' | 'small';
+}
+
+// Where the report went.
+export interface LoadTestOutcome {
+  report: LoadTestReport;
+  jsonPath: string;
+  htmlPath: string;
+}
+
+const round3 = (x: number) => Math.round(x * 1000) / 1000;
+const load3 = () => os.loadavg().map((x) => Math.round(x * 100) / 100) as [number, number, number];
+
+// Engine calls and mean texts per call of each operating point between two scrapes of /metrics.
+function batchesBetween(
+  before: ReadonlyMap<string, number> | undefined,
+  after: ReadonlyMap<string, number> | undefined,
+): RunResult['batches'] {
+  if (before === undefined || after === undefined) return null;
+  const start = batchCounters(before);
+  const out: NonNullable<RunResult['batches']> = {};
+  for (const [subnet, end] of batchCounters(after)) {
+    const calls = end.calls - (start.get(subnet)?.calls ?? 0);
+    const texts = end.texts - (start.get(subnet)?.texts ?? 0);
+    if (calls > 0) out[subnet] = { calls, meanTexts: Math.round((texts / calls) * 100) / 100 };
+  }
+  return out;
+}
+
+// Resolves what the spawned server serves: --supernet, SUPERNET_URI, --fixture, or the bundled default.
+async function chooseSupernet(
+  args: LoadTestArgs,
+  env: Record<string, string | undefined>,
+  fixtureDir: () => Promise<string>,
+  shape: 'default' | 'small',
+): Promise<string | undefined> {
+  if (args.supernet !== undefined)
+    return /^[a-z0-9]+:\/\//i.test(args.supernet) ? args.supernet : resolve(args.supernet);
+  if (args.fixture) return makeFixture(await fixtureDir(), shape);
+  if (env.SUPERNET_URI !== undefined && env.SUPERNET_URI !== '') return env.SUPERNET_URI;
+  const bundled = join(REPO_ROOT, 'models', 'imdb-sentiment');
+  if (!existsSync(join(bundled, 'LATEST'))) {
+    throw new Error(
+      `the bundled supernet ${bundled} has no LATEST yet (the trained model is not published); ` +
+        'run with --fixture (a random-weight supernet of a realistic shape), --supernet DIR or --url URL',
+    );
+  }
+  return undefined;
+}
+
+// Waits until the server's queue is empty and no engine call runs (from /metrics), at most `maxMs`; without
+// /metrics, a fixed pause.
+async function settle(api: ApiClient, maxMs = 10_000): Promise<void> {
+  const until = Date.now() + maxMs;
+  for (;;) {
+    const metrics = await api.scrapeMetrics();
+    if (metrics === undefined) {
+      await new Promise((r) => setTimeout(r, 1000));
+      return;
+    }
+    const busy = (metrics.get('serving_queue_length') ?? 0) + (metrics.get('serving_running_calls') ?? 0);
+    if (busy === 0 || Date.now() > until) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  await new Promise((r) => setTimeout(r, 200));
+}
+
+// Runs the whole load test and writes DIR/report.json and DIR/report.html: start (or reach) the server, derive
+// the budget classes from its catalog, measure capacity, drive every policy (elastic selection and three pinned
+// baselines) at every offered load, optionally soak, and check the SLO target.
+export async function runLoadTest(args: LoadTestArgs, context: RunLoadTestContext): Promise<LoadTestOutcome> {
+  const plan: LoadTestPlan = { ...(args.quick ? QUICK_PLAN : FULL_PLAN), ...context.plan };
+  if (args.loads) plan.loads = [...args.loads].sort((a, b) => a - b);
+  if (args.duration) plan.runS = args.duration;
+  const progress = context.progress;
+  const say = (line: string) => (progress ? progress.log(line) : (context.log ?? console.error)(line));
+  const outDir = resolve(args.out);
+  await mkdir(outDir, { recursive: true });
+  const loadAvgStart = load3();
+  let loadAvgMax = loadAvgStart[0];
+  const noteLoad = () => {
+    const now = load3();
+    loadAvgMax = Math.max(loadAvgMax, now[0]);
+    return now;
+  };
+
+  let fixtureDir: string | undefined;
+  let server: SpawnedServer | undefined;
+  try {
+    const textsPromise = loadReviewTexts(plan.texts, args.seed);
+    let url = args.url;
+    let supernet: string | null = null;
+    if (url === undefined) {
+      const chosen = await chooseSupernet(
+        args,
+        context.env,
+        async () => {
+          fixtureDir = await mkdtemp(join(os.tmpdir(), 'loadtest-fixture-'));
+          return fixtureDir;
+        },
+        context.fixtureShape ?? 'default',
+      );
+      supernet = chosen ?? join(REPO_ROOT, 'models', 'imdb-sentiment');
+      progress?.update(0, 'starting the server');
+      server = await spawnServer({
+        supernetUri: chosen,
+        env: context.env,
+        logPath: join(outDir, 'server.log'),
+        readyTimeoutMs: plan.readyTimeoutMs,
+      });
+      url = server.url;
+      say(`server pid ${server.pid} at ${url} serving ${supernet} (log: ${server.logPath})`);
+    }
+    const api = new ApiClient(url);
+    if (server === undefined) await api.waitUntilReady(30_000);
+    const model = await api.modelName(args.model);
+    const description = await api.describeModel(model);
+    const { texts, words } = await textsPromise;
+
+    const baseLoad = (classes: DriveLoadOptions['classes']) => ({
+      url: url!,
+      model,
+      classes,
+      texts,
+      seed: args.seed,
+    });
+
+    // Warm up (JIT, sessions, the latency model's corrections), then measure the idle overhead.
+    const warmMix = buildTrafficMix(description.catalog, 0);
+    progress?.update(0, 'warming up');
+    if (plan.warmS > 0) {
+      await driveLoad({
+        ...baseLoad(warmMix.classes),
+        rps: undefined,
+        connections: 4,
+        durationS: plan.warmS,
+      });
+    }
+    await settle(api);
+    const overheadMs = await measureOverhead(
+      api,
+      model,
+      warmMix.baselines.smallest.id,
+      texts,
+      plan.overheadRequests,
+    );
+    const mix = buildTrafficMix(description.catalog, overheadMs);
+    const snapshots: LoadTestReport['latencySnapshots'] = [];
+    const snapshot = async (phase: string) => {
+      const now = await api.describeModel(model).catch(() => undefined);
+      if (now)
+        snapshots.push({
+          phase,
+          latencyMs: Object.fromEntries(now.catalog.map((p) => [p.id, p.latencyMs ?? null])),
+        });
+    };
+    await snapshot('after warm-up');
+    say(`budgets: ${mix.classes.map((c) => `${c.name} ${JSON.stringify(c.headers)}`).join(', ')}`);
+    say(`derivation: ${mix.derivation}`);
+
+    const policies = [
+      ...new Set(['elastic', mix.baselines.largest.id, mix.baselines.middle.id, mix.baselines.smallest.id]),
+    ];
+    const runSeconds = plan.loads.length * policies.length * plan.runS;
+    const capacitySeconds = args.capacity === undefined ? plan.probeS + plan.stepS * plan.maxSteps : 0;
+    const soakSeconds = (args.soak ?? 0) * 60;
+    progress?.setTotal(capacitySeconds + runSeconds + soakSeconds);
+    let spent = 0;
+
+    // Capacity of the mix under elastic selection.
+    const loose = mix.classes.find((c) => c.name === 'loose')?.latencyBudgetMs ?? 100;
+    let capacity: LoadTestReport['capacity'];
+    let capacityRps: number;
+    if (args.capacity !== undefined) {
+      capacityRps = args.capacity;
+      capacity = { method: 'given (--capacity)', probeRps: 0, given: true, capped: false, steps: [] };
+    } else {
+      const measured = await measureCapacity({
+        load: baseLoad(mix.classes),
+        probeS: plan.probeS,
+        stepS: plan.stepS,
+        maxSteps: plan.maxSteps,
+        latencyCapMs: Math.max(100, 4 * loose),
+        settle: () => settle(api),
+        onProgress: (label, done) => progress?.update(done, label),
+      });
+      noteLoad();
+      capacityRps = measured.capacityRps;
+      capacity = {
+        method: measured.method,
+        probeRps: measured.probeRps,
+        given: false,
+        capped: measured.capped,
+        steps: measured.steps,
+      };
+      spent = capacitySeconds;
+      await snapshot('after the capacity search');
+      for (const s of measured.steps) {
+        say(
+          `  capacity step ${s.offeredRps.toFixed(0)} req/s: ${s.reason} (ok ${s.okRps.toFixed(0)}/s, p99 ${s.p99Ms?.toFixed(1) ?? '-'} ms, load ${s.loadAvg[0]})`,
+        );
+      }
+      say(
+        `capacity: ${capacityRps.toFixed(0)} req/s${measured.capped ? ' (the search never failed a step: at least this)' : ''}`,
+      );
+    }
+
+    // Elastic selection at every load first, then the pinned baselines: a pinned run feeds the server's online
+    // latency corrections of its point (heavily, when it overloads the server), which elastic selection reads
+    // and baselines do not.
+    const schedule: Array<[string, number]> = [
+      ...plan.loads.map((load): [string, number] => ['elastic', load]),
+      ...plan.loads.flatMap((load) =>
+        policies.filter((p) => p !== 'elastic').map((policy): [string, number] => [policy, load]),
+      ),
+    ];
+    const runs: RunResult[] = [];
+    for (const [policy, loadFraction] of schedule) {
+      await settle(api);
+      const offeredRps = Math.max(1, Math.round(loadFraction * capacityRps));
+      const label = `${policy === 'elastic' ? 'elastic' : `pinned ${policy}`} at ${loadFraction}x (${offeredRps} req/s)`;
+      const before = spent;
+      const countersBefore = await api.scrapeMetrics();
+      const m = await driveLoad({
+        ...baseLoad(mix.classes),
+        rps: offeredRps,
+        durationS: plan.runS,
+        ...(policy === 'elastic' ? {} : { pin: policy }),
+        onProgress: (f) => progress?.update(before + f * plan.runS, label),
+      });
+      spent += plan.runS;
+      if (m.unmatched > 0 || m.unparsed > 0) {
+        say(`  warning: ${m.unmatched} answers not matched to a class, ${m.unparsed} 2xx bodies not parsed`);
+      }
+      runs.push({
+        policy,
+        loadFraction,
+        offeredRps,
+        sentRps: round3(m.sentRps),
+        okRps: round3(m.okRps),
+        durationS: m.durationS,
+        connections: m.connections,
+        errors: m.errors,
+        timeouts: m.timeouts,
+        unmatched: m.unmatched + m.unparsed,
+        statusCounts: m.statusCounts,
+        loadAvg: noteLoad(),
+        batches: batchesBetween(countersBefore, await api.scrapeMetrics()),
+        classes: m.classes,
+      });
+      if (policy === 'elastic' && loadFraction === plan.loads.at(-1))
+        await snapshot('after the elastic runs');
+    }
+
+    let soak: LoadTestReport['soak'] = null;
+    if (args.soak !== undefined) {
+      await settle(api);
+      const offeredRps = Math.max(1, Math.round(SOAK_LOAD * capacityRps));
+      const before = spent;
+      const label = `soak at ${SOAK_LOAD}x (${offeredRps} req/s) for ${args.soak} min`;
+      const result = await runSoak({
+        load: { ...baseLoad(mix.classes), rps: offeredRps },
+        minutes: args.soak,
+        api,
+        rssBytes: server ? () => server!.rssBytes() : undefined,
+        onProgress: (f) => progress?.update(before + f * soakSeconds, label),
+      });
+      soak = {
+        minutes: args.soak,
+        offeredRps,
+        rssSource: result.rssSource,
+        samples: result.samples,
+        slopeMbPerMin: result.slopeMbPerMin,
+        growthMb: result.growthMb,
+        flat: result.flat,
+        run: {
+          policy: 'elastic',
+          loadFraction: SOAK_LOAD,
+          offeredRps,
+          sentRps: round3(result.run.sentRps),
+          okRps: round3(result.run.okRps),
+          durationS: result.run.durationS,
+          connections: result.run.connections,
+          errors: result.run.errors,
+          timeouts: result.run.timeouts,
+          unmatched: result.run.unmatched + result.run.unparsed,
+          statusCounts: result.run.statusCounts,
+          loadAvg: noteLoad(),
+          batches: null,
+          classes: result.run.classes,
+        },
+      };
+    }
+
+    await snapshot('at the end');
+    const sorted = [...words].sort((a, b) => a - b);
+    const report: LoadTestReport = {
+      formatVersion: 1,
+      createdAt: new Date().toISOString(),
+      machine: {
+        hostname: os.hostname(),
+        platform: os.platform(),
+        arch: os.arch(),
+        cpus: os.availableParallelism(),
+        cpuModel: os.cpus()[0]?.model ?? 'unknown',
+        totalMemoryBytes: os.totalmem(),
+        node: process.version,
+        loadAvgStart,
+        loadAvgEnd: noteLoad(),
+        loadAvgMax1m: loadAvgMax,
+      },
+      target: {
+        url,
+        spawned: server !== undefined,
+        supernet,
+        model,
+        modelVersion: description.version,
+        engine: description.host.engine,
+        workers: description.host.workers,
+      },
+      settings: {
+        quick: args.quick,
+        runDurationS: plan.runS,
+        loadFractions: plan.loads,
+        seed: args.seed,
+        texts: {
+          count: texts.length,
+          words: {
+            min: sorted[0] ?? 0,
+            median: sorted[Math.floor(sorted.length / 2)] ?? 0,
+            max: sorted.at(-1) ?? 0,
+          },
+          tokensEstimate:
+            "about 1.3 wordpieces per word: most texts exceed 128 tokens and are cut to each point's length",
+        },
+      },
+      catalog: description.catalog.map((p) => ({
+        id: p.id,
+        flops: p.flops,
+        memoryBytes: p.memoryBytes,
+        devAccuracy: p.devAccuracy,
+        calibratedLatencyMs: p.calibratedLatencyMs,
+      })),
+      budgets: {
+        derivation: mix.derivation,
+        overheadMs: round3(overheadMs),
+        classes: mix.classes.map((c) => ({
+          name: c.name,
+          latencyBudgetMs: c.latencyBudgetMs ?? null,
+          memoryBudgetMb: c.memoryBudgetMb ?? null,
+          weight: c.weight,
+          inSlo: c.inSlo,
+        })),
+      },
+      latencySnapshots: snapshots,
+      baselines: {
+        largest: mix.baselines.largest.id,
+        middle: mix.baselines.middle.id,
+        smallest: mix.baselines.smallest.id,
+      },
+      capacityRps,
+      capacity,
+      runs,
+      slo: checkSlo(
+        runs,
+        mix.classes.filter((c) => c.inSlo).map((c) => c.name),
+      ),
+      soak,
+    };
+    const checked = LoadTestReportSchema.parse(report);
+    const jsonPath = join(outDir, 'report.json');
+    const htmlPath = join(outDir, 'report.html');
+    await writeFile(jsonPath, `${JSON.stringify(checked, null, 2)}\n`);
+    await writeFile(htmlPath, renderReportHtml(checked));
+    return { report: checked, jsonPath, htmlPath };
+  } finally {
+    progress?.update(0, 'stopping the server');
+    await server?.stop();
+    if (fixtureDir !== undefined) await rm(fixtureDir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,105 @@
+import type { CatalogPoint } from './api-client.ts';
+
+// One budget class of the mix: the headers its requests carry and its share of the traffic.
+export interface TrafficClass {
+  name: string;
+  latencyBudgetMs: number | undefined;
+  memoryBudgetMb: number | undefined;
+  weight: number;
+  // Whether the SLO target covers it: a best-effort latency budget above the smallest point's latency.
+  inSlo: boolean;
+  headers: Record<string, string>;
+}
+
+// The three operating points pinned as baselines: most FLOPs, the median, fewest FLOPs.
+export interface Baselines {
+  largest: CatalogPoint;
+  middle: CatalogPoint;
+  smallest: CatalogPoint;
+}
+
+// The mix, and how its budgets were derived.
+export interface TrafficMix {
+  classes: TrafficClass[];
+  baselines: Baselines;
+  overheadMs: number;
+  derivation: string;
+}
+
+const MIB = 1024 * 1024;
+// Rounds up to a multiple of `step` (a power of ten), without binary fractions left over (23.4, not 23.400000000000002).
+const ceilTo = (value: number, step: number) => {
+  const digits = Math.max(0, -Math.round(Math.log10(step)));
+  return Number((Math.ceil(value / step - 1e-9) * step).toFixed(digits));
+};
+
+// Picks the baselines by FLOPs (one text at each point's own token length).
+export function pickBaselines(catalog: readonly CatalogPoint[]): Baselines {
+  const byFlops = [...catalog].sort((a, b) => a.flops - b.flops || a.id.localeCompare(b.id));
+  return {
+    smallest: byFlops[0]!,
+    middle: byFlops[Math.floor((byFlops.length - 1) / 2)]!,
+    largest: byFlops[byFlops.length - 1]!,
+  };
+}
+
+// Derives the budget classes from the catalog latencies calibrated on the server's host plus the per-request
+// overhead measured when idle (HTTP, JSON, tokenizing: what no catalog latency includes):
+//   tight  = 1.5 x (smallest point's calibrated latency + overhead): just above what the smallest point needs;
+//   medium = 1.5 x (middle point's + overhead);
+//   loose  = 2 x (largest point's + overhead): above what the largest needs, so an idle server serves it;
+//   memory = the middle point's memory (one text at its tokens): no latency budget;
+//   none   = no budget header at all.
+export function buildTrafficMix(catalog: readonly CatalogPoint[], overheadMs: number): TrafficMix {
+  const baselines = pickBaselines(catalog);
+  const smallestMs = Math.min(...catalog.map((p) => p.calibratedLatencyMs));
+  const tight = ceilTo(1.5 * (baselines.smallest.calibratedLatencyMs + overheadMs), 0.1);
+  const medium = Math.max(
+    ceilTo(1.5 * (baselines.middle.calibratedLatencyMs + overheadMs), 0.1),
+    ceilTo(tight * 1.5, 0.1),
+  );
+  const loose = Math.max(
+    ceilTo(2 * (baselines.largest.calibratedLatencyMs + overheadMs), 0.1),
+    ceilTo(medium * 1.5, 0.1),
+  );
+  const memoryMb = ceilTo(baselines.middle.memoryBytes / MIB, 0.01);
+  const latencyClass = (name: string, budgetMs: number, weight: number): TrafficClass => ({
+    name,
+    latencyBudgetMs: budgetMs,
+    memoryBudgetMb: undefined,
+    weight,
+    inSlo: budgetMs > smallestMs,
+    headers: { 'latency-budget-ms': budgetMs.toFixed(1) },
+  });
+  return {
+    classes: [
+      latencyClass('tight', tight, 0.2),
+      latencyClass('medium', medium, 0.25),
+      latencyClass('loose', loose, 0.2),
+      {
+        name: 'memory',
+        latencyBudgetMs: undefined,
+        memoryBudgetMb: memoryMb,
+        weight: 0.15,
+        inSlo: false,
+        headers: { 'memory-budget-mb': memoryMb.toFixed(2) },
+      },
+      {
+        name: 'none',
+        latencyBudgetMs: undefined,
+        memoryBudgetMb: undefined,
+        weight: 0.2,
+        inSlo: false,
+        headers: {},
+      },
+    ],
+    baselines,
+    overheadMs,
+    derivation:
+      `overhead ${overheadMs.toFixed(2)} ms (median Server-Timing total - queue - inference of idle requests pinned to ${baselines.smallest.id}); ` +
+      `tight = 1.5 x (${baselines.smallest.id} ${baselines.smallest.calibratedLatencyMs} ms + overhead); ` +
+      `medium = 1.5 x (${baselines.middle.id} ${baselines.middle.calibratedLatencyMs} ms + overhead); ` +
+      `loose = 2 x (${baselines.largest.id} ${baselines.largest.calibratedLatencyMs} ms + overhead); ` +
+      `memory = ${baselines.middle.id}'s memory (${(baselines.middle.memoryBytes / MIB).toFixed(2)} MiB); none = no budget`,
+  };
+}
