@@ -310,6 +310,7 @@ async function searchCatalog(
     front,
     entries,
     `${config.model}: dev accuracy against FLOPs (${evaluated.length} points)`,
+    { searchExamples: searchDev.length, devExamples: ctx.data.dev.length },
   );
   const summary = {
     evaluated: evaluated.length,

@@ -7,6 +7,8 @@ export function plotFront(
   front: readonly ScoredPoint[],
   catalog: readonly ScoredPoint[],
   title: string,
+  // The front is measured on a slice of dev during the search; the catalog on all of dev.
+  sizes: { searchExamples: number; devExamples: number },
 ): string {
   const width = 720;
   const height = 440;
@@ -61,7 +63,7 @@ export function plotFront(
       `<circle cx="${sx(p)}" cy="${sy(p)}" r="5" fill="#dc2626"><title>${escapeXml(p.id)}: ${(p.accuracy * 100).toFixed(2)}%, ${formatFlops(p.flops)}</title></circle>`,
     );
   }
-  const legendX = width - margin.right - 170;
+  const legendX = width - margin.right - 250;
   parts.push(
     `<circle cx="${legendX}" cy="${margin.top + 250}" r="3" fill="#bbb"/><text x="${legendX + 10}" y="${margin.top + 254}">evaluated</text>`,
   );
