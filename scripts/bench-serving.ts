@@ -11,12 +11,12 @@ import type { AddressInfo } from 'node:net';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { FileStore } from '../src/storage/file-store.ts';
-import type { ObjectStore } from '../src/storage/object-store.ts';
-import type { S3StoreOptions } from '../src/storage/s3-store.ts';
 import { buildApp, type ServingApp } from '../serving/app.ts';
 import { DEFAULT_SUPERNET_URI, loadConfig, type ServingConfig } from '../serving/config.ts';
 import { selectOperatingPoint } from '../serving/select-operating-point.ts';
+import { FileStore } from '../src/storage/file-store.ts';
+import type { ObjectStore } from '../src/storage/object-store.ts';
+import type { S3StoreOptions } from '../src/storage/s3-store.ts';
 
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 400);
 const STARTS = Number(process.env.BENCH_STARTS ?? 3);
