@@ -8,6 +8,16 @@ export interface LatencyFit {
 
 const MIN_CORRECTION = 0.2;
 const MAX_CORRECTION = 5;
+// Relative spread of a call's time around its prediction before any is observed.
+const INITIAL_SPREAD = 0.2;
+
+// How budget checks and stale corrections behave (defaults: the server's).
+export interface LatencyModelOptions {
+  // How many spreads above the prediction a budget check allows for (1.5: about the 90th percentile).
+  headroomSpreads?: number;
+  // Points not being served drift toward the host-wide correction this much slower than a served point moves.
+  stalePull?: number;
+}
 
 // Predicted inference time per operating point for any batch and token count: the host calibration (fit) times
 // a correction factor kept up to date from observed runs (EWMA of observed / calibrated), so that predictions
@@ -16,16 +26,30 @@ export class LatencyModel {
   private readonly costs: readonly CostTable[];
   private readonly fits: readonly LatencyFit[];
   private readonly corrections: Float64Array;
+  // EWMA of |observed / predicted - 1| per point: how far calls stray from their prediction.
+  private readonly spreads: Float64Array;
   private readonly alpha: number;
+  // EWMA of observed / calibrated over every call: how fast the host runs now, all points together.
+  private hostCorrection = 1;
+  private readonly headroomSpreads: number;
+  private readonly stalePull: number;
   // Server time outside the queue and the engine (parsing, tokenizing, answering), EWMA.
   private overhead = 0.3;
 
-  constructor(costs: readonly CostTable[], fits: readonly LatencyFit[], alpha: number) {
+  constructor(
+    costs: readonly CostTable[],
+    fits: readonly LatencyFit[],
+    alpha: number,
+    options: LatencyModelOptions = {},
+  ) {
     if (costs.length !== fits.length) throw new RangeError('one latency fit per operating point');
     this.costs = costs;
     this.fits = fits;
     this.corrections = new Float64Array(costs.length).fill(1);
+    this.spreads = new Float64Array(costs.length).fill(INITIAL_SPREAD);
     this.alpha = alpha;
+    this.headroomSpreads = options.headroomSpreads ?? 1.5;
+    this.stalePull = options.stalePull ?? 1 / 8;
   }
 
   // The calibrated time, without the online correction.
@@ -39,13 +63,34 @@ export class LatencyModel {
     return this.calibratedMs(point, batch, tokens) * this.corrections[point]!;
   }
 
-  // Folds one observed call into the point's correction factor.
+  // A pessimistic prediction for budget checks: the prediction plus headroom for this point's observed spread,
+  // so that jitter does not turn a pick that just fits into a miss.
+  budgetMs(point: number, batch: number, tokens: number): number {
+    return this.predictMs(point, batch, tokens) * (1 + this.headroomSpreads * this.spreads[point]!);
+  }
+
+  // Folds one observed call into the point's correction factor and spread; points not being served drift
+  // slowly toward the host-wide correction, so a correction learned once does not stick forever.
   observe(point: number, batch: number, tokens: number, observedMs: number): void {
     const calibrated = this.calibratedMs(point, batch, tokens);
     if (!(calibrated > 0) || !Number.isFinite(observedMs) || observedMs < 0) return;
-    const ratio = Math.min(MAX_CORRECTION, Math.max(MIN_CORRECTION, observedMs / calibrated));
-    const next = (1 - this.alpha) * this.corrections[point]! + this.alpha * ratio;
-    this.corrections[point] = Math.min(MAX_CORRECTION, Math.max(MIN_CORRECTION, next));
+    const ratio = clampCorrection(observedMs / calibrated);
+    const surprise = Math.abs(ratio / this.corrections[point]! - 1);
+    this.spreads[point] = (1 - this.alpha) * this.spreads[point]! + this.alpha * Math.min(surprise, 4);
+    this.corrections[point] = clampCorrection(
+      (1 - this.alpha) * this.corrections[point]! + this.alpha * ratio,
+    );
+    this.hostCorrection = clampCorrection((1 - this.alpha) * this.hostCorrection + this.alpha * ratio);
+    const pull = this.alpha * this.stalePull;
+    for (let q = 0; q < this.corrections.length; q++) {
+      if (q !== point)
+        this.corrections[q] = this.corrections[q]! + pull * (this.hostCorrection - this.corrections[q]!);
+    }
+  }
+
+  // How far calls of a point stray from their prediction (EWMA of the relative error).
+  spread(point: number): number {
+    return this.spreads[point]!;
   }
 
   // The current correction factor of a point (1 = as calibrated).
@@ -66,4 +111,8 @@ export class LatencyModel {
     if (!Number.isFinite(ms) || ms < 0) return;
     this.overhead = (1 - this.alpha) * this.overhead + this.alpha * Math.min(ms, 1000);
   }
+}
+
+function clampCorrection(value: number): number {
+  return Math.min(MAX_CORRECTION, Math.max(MIN_CORRECTION, value));
 }

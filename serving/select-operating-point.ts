@@ -49,7 +49,7 @@ export type Selection =
   | { kind: 'not-now'; retryAfterMs: number; reason: string };
 
 // Chooses the most accurate operating point whose predicted total time (elapsed, expected queueing, inference
-// for this batch and token count, overhead) fits the latency budget, whose memory (weights + activations for
+// for this batch and token count with headroom for its observed spread, overhead) fits the latency budget, whose memory (weights + activations for
 // this batch and token count) fits the memory budget and whose dev accuracy meets the floor. When none fits,
 // strict mode refuses (impossible vs not now), best-effort serves the closest fit: the least summed relative
 // violation of the budgets (ties: the more accurate). O(points x layers), no allocation.
@@ -67,16 +67,17 @@ export function selectOperatingPoint(table: SelectionTable, request: SelectionRe
     if (request.pinned !== undefined && p !== request.pinned) continue;
     const tokens = Math.min(request.longest, table.tokens[p]!);
     const inference = table.latency.predictMs(p, request.texts, tokens);
-    const idleTotal = overhead + inference;
-    const total = idleTotal + request.waitMs;
+    const total = overhead + inference + request.waitMs;
+    // Budgets are checked against a pessimistic prediction (headroom for the point's observed spread).
+    const guardedIdle = overhead + table.latency.budgetMs(p, request.texts, tokens);
     const memoryOk =
       memoryBytes === undefined || table.costs[p]!.memoryBytes(request.texts, tokens) <= memoryBytes;
     const accuracyOk = minAccuracy === undefined || table.accuracy[p]! >= minAccuracy;
     if (memoryOk && accuracyOk) {
-      if (latencyMs === undefined || total <= latencyMs) {
+      if (latencyMs === undefined || guardedIdle + request.waitMs <= latencyMs) {
         return { kind: 'chosen', point: p, tokens, inferenceMs: inference, expectedMs: total, met: true };
       }
-      if (idleTotal <= latencyMs) idleFits = true;
+      if (guardedIdle <= latencyMs) idleFits = true;
     }
     if (request.mode === 'strict') continue;
     let violation = 0;

@@ -73,4 +73,38 @@ describe('latency model and calibration', () => {
     model.observe(0, 1, 16, Number.NaN);
     assert.equal(model.correction(0), before);
   });
+
+  it('adds headroom for the spread it observes to budget checks, not to predictions', () => {
+    const costs = [new CostTable(FIXTURE_ARCH, FIXTURE_POINTS[0]!.subnet)];
+    const model = new LatencyModel(costs, [{ fixedMs: 1, msPerGflop: 0 }], 0.5);
+    assert.equal(model.spread(0), 0.2);
+    assert.ok(Math.abs(model.budgetMs(0, 1, 16) - 1.3) < 1e-9);
+    // Calls that land exactly on the prediction shrink the spread and the headroom with it.
+    for (let i = 0; i < 20; i++) model.observe(0, 1, 16, 1);
+    assert.ok(model.spread(0) < 1e-6);
+    assert.ok(model.budgetMs(0, 1, 16) - model.predictMs(0, 1, 16) < 1e-6);
+    // Jittery calls (0.5 and 1.5 ms around 1) widen it again.
+    for (let i = 0; i < 20; i++) model.observe(0, 1, 16, i % 2 ? 1.5 : 0.5);
+    assert.ok(model.spread(0) > 0.3, `spread ${model.spread(0)}`);
+    assert.ok(model.budgetMs(0, 1, 16) > 1.4 * model.predictMs(0, 1, 16));
+  });
+
+  it('pulls the correction of a point that is not served toward the host-wide one', () => {
+    const costs = [0, 1].map((k) => new CostTable(FIXTURE_ARCH, FIXTURE_POINTS[k]!.subnet));
+    const model = new LatencyModel(
+      costs,
+      [
+        { fixedMs: 1, msPerGflop: 0 },
+        { fixedMs: 1, msPerGflop: 0 },
+      ],
+      0.5,
+    );
+    // Point 1 once ran 4x slow (a burst of contention) and is then never chosen again.
+    for (let i = 0; i < 10; i++) model.observe(1, 1, 16, 4);
+    assert.ok(model.correction(1) > 3.9);
+    // The host is back to normal: point 0 runs as calibrated for a while.
+    for (let i = 0; i < 200; i++) model.observe(0, 1, 16, 1);
+    assert.ok(model.correction(1) < 1.2, `stale correction ${model.correction(1)}`);
+    assert.ok(Math.abs(model.correction(0) - 1) < 1e-6);
+  });
 });

@@ -52,6 +52,8 @@ function setup(slots = 1, options: { maxBatch?: number; maxQueue?: number } = {}
     costs,
     costs.map(() => ({ fixedMs: 1, msPerGflop: 1000 })),
     0.5,
+    // Exact predictions: these tests check queueing, memory and accuracy rules at the budget boundaries.
+    { headroomSpreads: 0, stalePull: 0 },
   );
   const scheduler = new Scheduler({
     pool,

@@ -16,6 +16,8 @@ function table(): SelectionTable {
     costs,
     costs.map(() => ({ fixedMs: 0.1, msPerGflop: 1000 })),
     0.2,
+    // Exact predictions: these tests check queueing, memory and accuracy rules at the budget boundaries.
+    { headroomSpreads: 0, stalePull: 0 },
   );
   const accuracy = FIXTURE_POINTS.map((p) => p.devAccuracy);
   return {
