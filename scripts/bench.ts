@@ -24,21 +24,10 @@ import { supernetWeightLayout } from '../src/model/weight-layout.ts';
 import type { WeightTensor } from '../src/model/weights.ts';
 import { openStore } from '../src/storage/open-store.ts';
 import { s3OptionsFromEnv } from '../src/storage/s3-options-from-env.ts';
+import { DEFAULT_SHAPE, randomSupernetWeights } from '../test/helpers/random-weights.ts';
 
 const USAGE = 'usage: npm run bench -- [--artifact URI] [--json FILE] [--quick] [--threads N]';
 
-// The default serving shape (DESIGN.md): 4 layers, hidden 256, 4 heads of 64, FFN 1024, BERT's vocabulary.
-const DEFAULT_SHAPE: SupernetConfig = {
-  vocabSize: 30522,
-  hiddenSize: 256,
-  maxTokens: 512,
-  maxLayers: 4,
-  maxHeads: 4,
-  headSize: 64,
-  maxFfn: 1024,
-  numLabels: 2,
-  layerNormEps: 1e-5,
-};
 const SHAPES: ReadonlyArray<readonly [number, number]> = [
   [1, 32],
   [1, 128],
@@ -144,17 +133,6 @@ export function defaultBenchCatalog(config: SupernetConfig): SubnetConfig[] {
   ];
   const ids = new Set<string>();
   return all.filter((s) => !ids.has(formatSubnetId(s)) && ids.add(formatSubnetId(s)));
-}
-
-// Random weights (BERT's normal(0, 0.02) init): timing does not depend on what they are.
-function randomWeights(config: SupernetConfig, seed: number): WeightTensor[] {
-  const rng = new Rng(seed);
-  return supernetWeightLayout(config).map((spec) => {
-    const data = new Float32Array(spec.shape.reduce((a, b) => a * b, 1));
-    if (spec.init === 'ones') data.fill(1);
-    else if (spec.init === 'normal') for (let i = 0; i < data.length; i++) data[i] = rng.normal() * 0.02;
-    return { name: spec.name, shape: spec.shape, data };
-  });
 }
 
 function fullBatch(config: SupernetConfig, rng: Rng, batch: number, tokens: number): TokenBatch {
@@ -288,7 +266,7 @@ export async function runBench(args: BenchArgs, env: Record<string, string | und
     if (catalog.length === 0) catalog = defaultBenchCatalog(config);
     source = `${loaded.manifest.model}/${loaded.manifest.version}`;
   } else {
-    weights = randomWeights(config, 1);
+    weights = randomSupernetWeights(config, 1);
     catalog = defaultBenchCatalog(config);
   }
   catalog.sort((a, b) => countFlops(config, b, 1, 128) - countFlops(config, a, 1, 128));

@@ -15,6 +15,7 @@ import { supernetWeightLayout } from '../src/model/weight-layout.ts';
 import type { WeightTensor } from '../src/model/weights.ts';
 import { FileStore } from '../src/storage/file-store.ts';
 import { loadBertUncasedVocabulary } from '../src/tokenizer/vocabulary.ts';
+import { randomSupernetWeights } from '../test/helpers/random-weights.ts';
 
 const USAGE =
   'usage: node --import tsx scripts/make-fixture-supernet.ts --out <folder> [--shape default|small] [--model NAME] [--version V] [--seed N]';
@@ -91,24 +92,6 @@ const ArgsSchema = z
   .strict();
 export type MakeFixtureSupernetArgs = z.output<typeof ArgsSchema>;
 
-// Kernels ~ N(0, 1/fan_in), embeddings ~ N(0, 1), norms and biases near their init: logits of order 1.
-function randomWeights(config: SupernetConfig, seed: number): WeightTensor[] {
-  const rng = new Rng(seed);
-  return supernetWeightLayout(config).map((spec) => {
-    const size = spec.shape.reduce((a, b) => a * b, 1);
-    const data = new Float32Array(size);
-    const scale =
-      spec.shape.length === 2
-        ? spec.name.startsWith('embeddings.')
-          ? 1
-          : 1 / Math.sqrt(spec.shape[0]!)
-        : 0.1;
-    const offset = spec.init === 'ones' ? 1 : 0;
-    for (let i = 0; i < size; i++) data[i] = offset + rng.normal() * scale;
-    return { name: spec.name, shape: spec.shape, data };
-  });
-}
-
 // Publishes the fixture into `out` and returns the model root (what SUPERNET_URI names).
 export async function makeFixtureSupernet(args: MakeFixtureSupernetArgs): Promise<string> {
   const shape = FIXTURE_SHAPES[args.shape];
@@ -127,7 +110,7 @@ export async function makeFixtureSupernet(args: MakeFixtureSupernetArgs): Promis
       specialTokens: { pad: '[PAD]', unk: '[UNK]', cls: '[CLS]', sep: '[SEP]' },
     },
     labels: ['negative', 'positive'],
-    weights: randomWeights(arch, args.seed),
+    weights: randomSupernetWeights(arch, args.seed),
     vocabText: loadBertUncasedVocabulary().toVocabText(),
     catalog: shape.points.map((p) => {
       const subnet: SubnetConfig = {
