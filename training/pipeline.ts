@@ -15,6 +15,7 @@ import type { TrainingConfig } from './config.ts';
 import { deriveSeed, type EncodedExample, pack } from './data/batcher.ts';
 import { PointEvaluator } from './evaluate.ts';
 import { gloveTokenEmbeddings } from './glove.ts';
+import { addInto } from './parallel/gradient-pool.ts';
 import type { LossSpec } from './parallel/losses.ts';
 import { plotFront } from './plot-front.ts';
 import { Progress } from './progress.ts';
@@ -339,10 +340,6 @@ async function readJson<T>(path: string): Promise<T | undefined> {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw error;
   }
-}
-
-function addInto(sums: Float32Array[], values: Float32Array[]): void {
-  for (const [k, v] of values.entries()) for (let i = 0; i < v.length; i++) sums[k]![i]! += v[i]!;
 }
 
 export function gitCommit(): string {

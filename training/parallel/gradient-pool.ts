@@ -247,6 +247,7 @@ export class GradientPool {
   }
 }
 
-function addInto(sums: Float32Array[], values: Float32Array[]): void {
+// Adds per-layer score arrays into running sums, in place.
+export function addInto(sums: Float32Array[], values: Float32Array[]): void {
   for (const [k, v] of values.entries()) for (let i = 0; i < v.length; i++) sums[k]![i]! += v[i]!;
 }
