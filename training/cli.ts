@@ -8,7 +8,13 @@ import { isSupernetError } from '../src/errors.ts';
 import { openStore, s3OptionsFromEnv } from '../src/storage/index.ts';
 import { loadBertUncasedVocabulary, WordPieceTokenizer } from '../src/tokenizer/index.ts';
 import { CheckpointMismatchError } from './checkpoint.ts';
-import { ConfigError, configDigest, loadTrainingConfig, type TrainingConfig } from './config.ts';
+import {
+  ConfigError,
+  configDigest,
+  loadTrainingConfig,
+  stageDigests,
+  type TrainingConfig,
+} from './config.ts';
 import type { EncodedExample } from './data/batcher.ts';
 import { type Example, loadImdbSplits } from './data/imdb.ts';
 import { FlatLayout } from './flat-params.ts';
@@ -79,7 +85,8 @@ function parseCommandLine(argv: string[]): Args {
   return parsed.data;
 }
 
-// Refuses to start when the checkpoint folder belongs to another config (unless --fresh, which empties it).
+// Refuses to start when the checkpoint folder belongs to another run: another model, seed, architecture, data or
+// batch size (unless --fresh, which empties it). Stages edited since are rerun under their new digests.
 async function prepareCheckpoints(dir: string, digest: string, fresh: boolean): Promise<{ seconds: number }> {
   if (fresh) await rm(dir, { recursive: true, force: true });
   await mkdir(dir, { recursive: true });
@@ -92,7 +99,7 @@ async function prepareCheckpoints(dir: string, digest: string, fresh: boolean): 
   }
   if (run && run.configDigest !== digest) {
     throw new CheckpointMismatchError(
-      `checkpoints in ${dir} belong to config ${run.configDigest}, not this one (${digest}); pass another --checkpoints folder, or --fresh to discard them`,
+      `checkpoints in ${dir} belong to another run (${run.configDigest}: model, seed, architecture, data or batch size differ from this config's ${digest}); pass another --checkpoints folder, or --fresh to discard them`,
     );
   }
   await writeFile(runFile, JSON.stringify({ configDigest: digest, seconds: run?.seconds ?? 0 }));
@@ -128,10 +135,11 @@ async function main(argv: string[]): Promise<number> {
   const args = parseCommandLine(argv);
   const config: TrainingConfig = await loadTrainingConfig(args.config);
   const digest = configDigest(config);
+  const digests = stageDigests(config);
   const checkpointDir = resolve(
-    args.checkpoints ?? join(homedir(), '.cache', 'elastic-supernet', `${config.model}-${digest}`),
+    args.checkpoints ?? join(homedir(), '.cache', 'elastic-supernet', `${config.model}-${digests.run}`),
   );
-  const run = await prepareCheckpoints(checkpointDir, digest, args.fresh);
+  const run = await prepareCheckpoints(checkpointDir, digests.run, args.fresh);
   const store = await probeOutput(args.out);
   const logFile = join(checkpointDir, 'log.jsonl');
   const log = (line: string) => {
@@ -145,7 +153,7 @@ async function main(argv: string[]): Promise<number> {
   const clock = setInterval(() => {
     writeFile(
       join(checkpointDir, 'run.json'),
-      JSON.stringify({ configDigest: digest, seconds: elapsedSeconds() }),
+      JSON.stringify({ configDigest: digests.run, seconds: elapsedSeconds() }),
     ).catch(() => {});
   }, 30_000);
 
@@ -182,6 +190,7 @@ async function main(argv: string[]): Promise<number> {
   const ctx: TrainingContext = {
     config,
     digest,
+    digests,
     checkpointDir,
     logFile,
     pool,
@@ -217,7 +226,7 @@ async function main(argv: string[]): Promise<number> {
     clearInterval(clock);
     await writeFile(
       join(checkpointDir, 'run.json'),
-      JSON.stringify({ configDigest: digest, seconds: elapsedSeconds() }),
+      JSON.stringify({ configDigest: digests.run, seconds: elapsedSeconds() }),
     );
     await pool.close();
   }

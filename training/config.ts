@@ -176,9 +176,37 @@ export function parseTrainingConfig(json: unknown, where: string): TrainingConfi
   return parsed.data;
 }
 
-// A short digest of the config: checkpoints record it, and refuse to resume under another config.
+// A short digest of the whole config: it names the published version.
 export function configDigest(config: TrainingConfig): string {
-  return createHash('sha256').update(stableStringify(config)).digest('hex').slice(0, 16);
+  return digestOf(config);
+}
+
+// What each stage's result depends on, as a digest: the run (data, architecture, seed), then every stage chained
+// to the ones before it. A stage's checkpoints are kept under its digest, so editing the width stage reuses the
+// finished teacher, and no edit can resume a checkpoint that another config wrote. Worker count is left out: it
+// splits a batch but does not change the sum.
+export interface StageDigests {
+  run: string;
+  teacher: string;
+  rewired: string;
+  width: string;
+  depth: string;
+  search: string;
+}
+
+export function stageDigests(config: TrainingConfig): StageDigests {
+  const { model, seed, architecture, labels, data, embeddings, batchSize } = config;
+  const run = digestOf({ model, seed, architecture, labels, data, embeddings, batchSize });
+  const teacher = digestOf({ run, teacher: config.teacher });
+  const rewired = digestOf({ teacher, rewire: config.rewire });
+  const width = digestOf({ rewired, width: config.width });
+  const depth = digestOf({ width, depth: config.depth, searchSpace: config.searchSpace });
+  const search = digestOf({ depth, search: config.search });
+  return { run, teacher, rewired, width, depth, search };
+}
+
+function digestOf(value: unknown): string {
+  return createHash('sha256').update(stableStringify(value)).digest('hex').slice(0, 16);
 }
 
 function stableStringify(value: unknown): string {

@@ -20,8 +20,15 @@ import type { LossSpec } from './parallel/losses.ts';
 import { plotFront } from './plot-front.ts';
 import { Progress } from './progress.ts';
 import { rewireWeights } from './rewire.ts';
-import { runStage, type TrainingContext } from './run-stage.ts';
-import { paretoFront, type ScoredPoint, searchFront, spreadCatalog } from './search.ts';
+import { runStage, stageFolder, type TrainingContext } from './run-stage.ts';
+import {
+  nearFront,
+  paretoFront,
+  type ScoredPoint,
+  searchFront,
+  spreadCatalog,
+  standardError,
+} from './search.ts';
 import { extremeSubnet, sampleSubnet, widthSubnet } from './search-space.ts';
 
 // One catalog entry as measured at the end of training.
@@ -81,6 +88,7 @@ export async function trainSupernet(
   const largest = largestSubnet(arch);
 
   const teacher = await runStage(ctx, 'teacher', config.teacher, {
+    digest: ctx.digests.teacher,
     init: () => initialParams(ctx),
     teacher: null,
     loss: labelLoss(config),
@@ -93,6 +101,7 @@ export async function trainSupernet(
   const widths = [...config.width.widthChoices].sort((a, b) => b - a);
   const widthLoss = distillLoss(config.width);
   const widthModel = await runStage(ctx, 'width', config.width, {
+    digest: ctx.digests.width,
     init: () => rewired,
     teacher: rewired,
     loss: widthLoss,
@@ -107,6 +116,7 @@ export async function trainSupernet(
   const space = config.searchSpace;
   const smallest = extremeSubnet(space, arch, 'smallest');
   const supernet = await runStage(ctx, 'depth', config.depth, {
+    digest: ctx.digests.depth,
     init: () => widthModel,
     teacher: widthModel,
     loss: distillLoss(config.depth),
@@ -120,8 +130,10 @@ export async function trainSupernet(
 
   const catalog = await searchCatalog(ctx, supernet);
   const stages: Record<string, unknown> = {};
-  for (const name of ['teacher', 'width', 'depth']) {
-    stages[name] = (await loadCheckpoint(ctx.checkpointDir, `${name}-final`, ctx.digest))?.state.extra;
+  for (const name of ['teacher', 'width', 'depth'] as const) {
+    const digest = ctx.digests[name];
+    const final = await loadCheckpoint(ctx.checkpointDir, stageFolder(`${name}-final`, digest), digest);
+    stages[name] = { ...final?.state.extra, digest };
   }
   const trainingSeconds = ctx.elapsedSeconds();
   const version = `${new Date()
@@ -202,7 +214,8 @@ function distillLoss(stage: TrainingConfig['width'] | TrainingConfig['depth']): 
 
 // DynaBERT rewiring: importance of every head and neuron on dev data, then important units first.
 async function rewire(ctx: TrainingContext, teacher: Float32Array): Promise<Float32Array> {
-  const done = await loadCheckpoint(ctx.checkpointDir, 'rewired', ctx.digest);
+  const digest = ctx.digests.rewired;
+  const done = await loadCheckpoint(ctx.checkpointDir, stageFolder('rewired', digest), digest);
   if (done) return done.arrays.get('params')!;
   const { config, pool, layout } = ctx;
   pool.params.set(teacher);
@@ -233,8 +246,8 @@ async function rewire(ctx: TrainingContext, teacher: Float32Array): Promise<Floa
   );
   await saveCheckpoint(
     ctx.checkpointDir,
-    'rewired',
-    { configDigest: ctx.digest, stage: 'rewired', step: 0, totalSteps: 0, rngState: 0, extra: {} },
+    stageFolder('rewired', digest),
+    { configDigest: digest, stage: 'rewired', step: 0, totalSteps: 0, rngState: 0, extra: {} },
     { params: flat },
   );
   return flat;
@@ -246,7 +259,7 @@ async function searchCatalog(
   supernet: Float32Array,
 ): Promise<{ entries: CatalogResult[]; svg: string; summary: Record<string, unknown> }> {
   const cached = await readJson<{ entries: CatalogResult[]; svg: string; summary: Record<string, unknown> }>(
-    join(ctx.checkpointDir, 'search.json'),
+    join(ctx.checkpointDir, `search.${ctx.digests.search}.json`),
   );
   if (cached) return cached;
   const { config } = ctx;
@@ -271,33 +284,35 @@ async function searchCatalog(
       progress.update(Math.min(n, budget), { acc: scored.accuracy, mflops: scored.flops / 1e6 }),
   });
   const front = paretoFront(evaluated);
-  const candidates = spreadCatalog(front, config.search.catalogSize.max);
+  // Candidates: the points within one standard error of the front on the search slice (twice as many as the
+  // catalog may hold, spread over log-cost), measured on all of dev; the catalog is the front of that measure.
+  const tolerance = standardError(front[front.length - 1]!.accuracy, searchDev.length);
+  const candidates = spreadCatalog(nearFront(evaluated, tolerance), 2 * config.search.catalogSize.max);
   progress.note(
-    `${evaluated.length} points evaluated, ${front.length} on the front, ${candidates.length} to measure`,
+    `${evaluated.length} points evaluated, ${front.length} on the front, ${candidates.length} within ${(tolerance * 100).toFixed(1)} points of it to measure on all of dev`,
   );
+  const onDev: ScoredPoint[] = [];
+  for (const c of candidates) onDev.push({ ...c, accuracy: await evaluator.accuracy(c.point, ctx.data.dev) });
+  const chosen = spreadCatalog(paretoFront(onDev), config.search.catalogSize.max);
   const longest = longestExample(ctx.data.dev);
-  const measured: CatalogResult[] = [];
-  for (const c of candidates) {
-    const devAccuracy = await evaluator.accuracy(c.point, ctx.data.dev);
+  const entries: CatalogResult[] = [];
+  for (const c of chosen) {
     const testAccuracy = await evaluator.accuracy(c.point, ctx.data.test);
     const latencyMs = await evaluator.latencyMs(c.point, longest);
-    measured.push({
+    entries.push({
       ...c,
       params: countParams(arch, c.point.subnet),
-      accuracy: devAccuracy,
-      devAccuracy,
+      devAccuracy: c.accuracy,
       testAccuracy,
       latencyMs,
     });
     progress.note(
-      `${c.id}: dev ${(devAccuracy * 100).toFixed(2)}%  test ${(testAccuracy * 100).toFixed(2)}%  ${(c.flops / 1e6).toFixed(1)} MFLOPs  ${latencyMs.toFixed(2)} ms`,
+      `${c.id}: dev ${(c.accuracy * 100).toFixed(2)}%  test ${(testAccuracy * 100).toFixed(2)}%  ${(c.flops / 1e6).toFixed(1)} MFLOPs  ${latencyMs.toFixed(2)} ms`,
     );
   }
-  // On all of dev a candidate may turn out dominated: keep the front of the measured points.
-  const entries = paretoFront(measured) as CatalogResult[];
   if (entries.length < config.search.catalogSize.min) {
     progress.note(
-      `only ${entries.length} catalog points (asked for at least ${config.search.catalogSize.min})`,
+      `only ${entries.length} catalog points (asked for at least ${config.search.catalogSize.min}): larger subnets measured no better than cheaper ones on dev`,
     );
   }
   const reference = bowBaseline(ctx.data.train, ctx.data.dev, ctx.data.test, config.searchSpace.tokenChoices);
@@ -323,9 +338,11 @@ async function searchCatalog(
       results: reference,
     },
     points: evaluated.map((p) => ({ id: p.id, flops: p.flops, accuracy: p.accuracy })),
+    // The candidates near the front, measured on all of dev: the catalog is their front.
+    candidates: onDev.map((p) => ({ id: p.id, flops: p.flops, devAccuracy: p.accuracy })),
   };
   const result = { entries, svg, summary };
-  await writeFile(join(ctx.checkpointDir, 'search.json'), JSON.stringify(result));
+  await writeFile(join(ctx.checkpointDir, `search.${ctx.digests.search}.json`), JSON.stringify(result));
   return result;
 }
 

@@ -3,7 +3,7 @@ import { Rng } from '../src/model/random.ts';
 import type { WordPieceTokenizer } from '../src/tokenizer/index.ts';
 import { adamwStep, createAdamState, learningRateAt } from './adamw.ts';
 import { loadCheckpoint, saveCheckpoint } from './checkpoint.ts';
-import type { TrainingConfig } from './config.ts';
+import type { StageDigests, TrainingConfig } from './config.ts';
 import { Batcher, deriveSeed, type EncodedExample, pack } from './data/batcher.ts';
 import type { FlatLayout } from './flat-params.ts';
 import type { GradientPool } from './parallel/gradient-pool.ts';
@@ -13,7 +13,9 @@ import { Progress } from './progress.ts';
 // What every stage shares: the run's config, data, workers and where it keeps its state.
 export interface TrainingContext {
   config: TrainingConfig;
+  // Digest of the whole config (it names the published version) and of what each stage depends on.
   digest: string;
+  digests: StageDigests;
   checkpointDir: string;
   logFile: string;
   pool: GradientPool;
@@ -41,6 +43,8 @@ export interface StageSpec {
 }
 
 export interface StagePlan {
+  // What the stage's result depends on (`stageDigests`): its checkpoints are kept under it.
+  digest: string;
   // Parameters the stage starts from, computed only when the stage starts fresh.
   init: () => Float32Array;
   // The frozen teacher's parameters, or null.
@@ -52,19 +56,21 @@ export interface StagePlan {
   evalSubnets: SubnetConfig[];
 }
 
-// Runs one resumable training stage and returns its final parameters. The final parameters are kept under
-// `<name>-final`, so a finished stage is never run twice.
+// Runs one resumable training stage and returns its final parameters. Checkpoints go to `<name>.<digest>`, the
+// final parameters to `<name>-final.<digest>`, so a finished stage is never run twice.
 export async function runStage(
   ctx: TrainingContext,
   name: string,
   spec: StageSpec,
   plan: StagePlan,
 ): Promise<Float32Array> {
-  const done = await loadCheckpoint(ctx.checkpointDir, `${name}-final`, ctx.digest);
+  const folder = stageFolder(name, plan.digest);
+  const finalFolder = stageFolder(`${name}-final`, plan.digest);
+  const done = await loadCheckpoint(ctx.checkpointDir, finalFolder, plan.digest);
   if (done) return done.arrays.get('params')!;
   const { config, pool, layout } = ctx;
   const totalSteps = Math.max(1, Math.ceil(spec.examples / config.batchSize));
-  const resumed = await loadCheckpoint(ctx.checkpointDir, name, ctx.digest);
+  const resumed = await loadCheckpoint(ctx.checkpointDir, folder, plan.digest);
   const adam = createAdamState(layout.total);
   let step = 0;
   if (resumed) {
@@ -90,9 +96,9 @@ export async function runStage(
   const save = () =>
     saveCheckpoint(
       ctx.checkpointDir,
-      name,
+      folder,
       {
-        configDigest: ctx.digest,
+        configDigest: plan.digest,
         stage: name,
         step,
         totalSteps,
@@ -146,11 +152,16 @@ export async function runStage(
   const devAccuracy = await reportDev(ctx, progress, plan.evalSubnets, step);
   await saveCheckpoint(
     ctx.checkpointDir,
-    `${name}-final`,
-    { configDigest: ctx.digest, stage: name, step, totalSteps, rngState: 0, extra: { devAccuracy } },
+    finalFolder,
+    { configDigest: plan.digest, stage: name, step, totalSteps, rngState: 0, extra: { devAccuracy } },
     { params: pool.params },
   );
   return pool.params.slice();
+}
+
+// The checkpoint folder of a stage under a digest.
+export function stageFolder(name: string, digest: string): string {
+  return `${name}.${digest}`;
 }
 
 // Dev accuracy of some subnets on a slice of dev (at most 1,024 examples, the longest token choice).

@@ -85,6 +85,25 @@ export function paretoFront(points: readonly ScoredPoint[]): ScoredPoint[] {
   return front;
 }
 
+// Points that the search's small dev slice cannot tell from the front: within `tolerance` of the best accuracy of
+// every point at most as costly. The catalog is chosen among them once they are measured on all of dev, so that a
+// point a noisy slice put just behind a cheaper one still gets its chance. Cheapest first.
+export function nearFront(points: readonly ScoredPoint[], tolerance: number): ScoredPoint[] {
+  const sorted = [...points].sort((a, b) => a.flops - b.flops || b.accuracy - a.accuracy);
+  const near: ScoredPoint[] = [];
+  let best = Number.NEGATIVE_INFINITY;
+  for (const p of sorted) {
+    if (p.accuracy >= best - tolerance) near.push(p);
+    best = Math.max(best, p.accuracy);
+  }
+  return near;
+}
+
+// One standard error of an accuracy near `accuracy` measured on `examples` examples.
+export function standardError(accuracy: number, examples: number): number {
+  return Math.sqrt((accuracy * (1 - accuracy)) / Math.max(1, examples));
+}
+
 // Up to `max` points of the front spread evenly in log-cost from cheapest to most accurate (both kept).
 export function spreadCatalog(front: readonly ScoredPoint[], max: number): ScoredPoint[] {
   if (front.length <= max) return [...front];

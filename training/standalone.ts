@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { OnnxEngine } from '../src/engine/index.ts';
@@ -38,18 +39,18 @@ export async function trainStandalone(
   assertSubnetFits(config.architecture, point.subnet);
   const id = formatOperatingPointId(point);
   const examples = config.teacher.examples + config.width.examples + config.depth.examples;
-  const params = await runStage(
-    ctx,
-    `standalone-${id}`,
-    { ...config.teacher, examples, tokens: { choices: [point.tokens] } },
-    {
-      init: () => initialParams(ctx),
-      teacher: null,
-      loss: labelLoss(config),
-      sampleSubnets: () => [point.subnet],
-      evalSubnets: [point.subnet],
-    },
-  );
+  const spec = { ...config.teacher, examples, tokens: { choices: [point.tokens] } };
+  const params = await runStage(ctx, `standalone-${id}`, spec, {
+    digest: createHash('sha256')
+      .update(JSON.stringify([ctx.digests.run, spec]))
+      .digest('hex')
+      .slice(0, 16),
+    init: () => initialParams(ctx),
+    teacher: null,
+    loss: labelLoss(config),
+    sampleSubnets: () => [point.subnet],
+    evalSubnets: [point.subnet],
+  });
   const evaluator = new PointEvaluator(
     config.architecture,
     ctx.layout.toWeights(params),

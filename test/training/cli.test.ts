@@ -165,6 +165,45 @@ describe('training CLI', () => {
     assert.equal(await weights(join(dir, 'out-b')), await weights(join(dir, 'out-a')));
   });
 
+  it('after an edit to a later stage, reruns only that stage and the ones after it', {
+    timeout: 240_000,
+  }, async () => {
+    // Runs after the resume test, whose ckpt-a holds every stage of micro.json.
+    const edited = join(dir, 'edited.json');
+    await writeFile(edited, JSON.stringify({ ...micro, depth: { ...micro.depth, examples: 96 } }));
+    const before = (await readFile(join(dir, 'ckpt-a', 'log.jsonl'), 'utf8')).split('\n').length;
+    const run = await train([
+      '--config',
+      edited,
+      '--out',
+      join(dir, 'out-c'),
+      '--checkpoints',
+      join(dir, 'ckpt-a'),
+    ]);
+    assert.equal(run.code, 0, run.stderr);
+    const stagesRun = new Set(
+      (await readFile(join(dir, 'ckpt-a', 'log.jsonl'), 'utf8'))
+        .split('\n')
+        .slice(before - 1)
+        .filter(Boolean)
+        .map((line) => JSON.parse(line) as { stage: string; step?: number })
+        .filter((e) => e.step !== undefined && e.stage !== 'data' && e.stage !== 'search')
+        .map((e) => e.stage),
+    );
+    assert.deepEqual([...stagesRun], ['depth']);
+    // The run before, under the original config, is still whole.
+    const again = await train([
+      '--config',
+      join(dir, 'micro.json'),
+      '--out',
+      join(dir, 'out-d'),
+      '--checkpoints',
+      join(dir, 'ckpt-a'),
+      '--quiet',
+    ]);
+    assert.equal(again.code, 0, again.stderr);
+  });
+
   it('refuses bad input with one line before any work', { timeout: 300_000 }, async () => {
     const badConfig = join(dir, 'bad.json');
     await writeFile(badConfig, JSON.stringify({ ...micro, batchSize: 31 }));
@@ -186,7 +225,7 @@ describe('training CLI', () => {
       ],
       [
         ['--config', other, '--out', join(dir, 'x'), '--checkpoints', join(dir, 'ckpt-a')],
-        /^error: checkpoints in .* belong to config [0-9a-f]+, not this one/,
+        /^error: checkpoints in .* belong to another run \([0-9a-f]+: model, seed/,
       ],
       [
         ['--config', join(dir, 'micro.json'), '--out', join(dir, 'x'), '--bogus'],

@@ -10,13 +10,20 @@ import { Supernet } from '../../src/model/supernet.ts';
 import { loadBertUncasedVocabulary, WordPieceTokenizer } from '../../src/tokenizer/index.ts';
 import { adamwStep, createAdamState, learningRateAt } from '../../training/adamw.ts';
 import { CheckpointMismatchError, loadCheckpoint, saveCheckpoint } from '../../training/checkpoint.ts';
-import { ConfigError, configDigest, parseTrainingConfig } from '../../training/config.ts';
+import { ConfigError, configDigest, parseTrainingConfig, stageDigests } from '../../training/config.ts';
 import tinyConfig from '../../training/configs/tiny.json' with { type: 'json' };
 import { Batcher } from '../../training/data/batcher.ts';
 import { cleanReview, splitExamples } from '../../training/data/imdb.ts';
 import type { FlatLayout } from '../../training/flat-params.ts';
 import { rewireWeights } from '../../training/rewire.ts';
-import { paretoFront, type ScoredPoint, searchFront, spreadCatalog } from '../../training/search.ts';
+import {
+  nearFront,
+  paretoFront,
+  type ScoredPoint,
+  searchFront,
+  spreadCatalog,
+  standardError,
+} from '../../training/search.ts';
 import { layersForDepth } from '../../training/search-space.ts';
 import { maxAbsDiff, randomBatch, TINY } from '../helpers/tiny-model.ts';
 
@@ -27,6 +34,24 @@ describe('training config', () => {
       const config = parseTrainingConfig(json, name);
       assert.equal(configDigest(config), configDigest(parseTrainingConfig(structuredClone(json), name)));
     }
+  });
+
+  it('chains stage digests: an edit changes its stage and the ones after it, nothing before', async () => {
+    const json = (await import('../../training/configs/tiny.json', { with: { type: 'json' } })).default;
+    const base = stageDigests(parseTrainingConfig(structuredClone(json), 'tiny'));
+    const edit = (change: (c: Record<string, any>) => void) => {
+      const copy = structuredClone(json) as Record<string, any>;
+      change(copy);
+      return stageDigests(parseTrainingConfig(copy, 'edited'));
+    };
+    const changed = (d: ReturnType<typeof stageDigests>) =>
+      (Object.keys(base) as Array<keyof typeof base>).filter((k) => d[k] !== base[k]);
+    assert.deepEqual(changed(edit((c) => (c.width.examples += 32))), ['width', 'depth', 'search']);
+    assert.deepEqual(changed(edit((c) => (c.search.generations += 1))), ['search']);
+    assert.deepEqual(changed(edit((c) => (c.rewire.examples += 1))), ['rewired', 'width', 'depth', 'search']);
+    assert.deepEqual(changed(edit((c) => (c.seed += 1))), Object.keys(base));
+    // The worker count splits a batch without changing its sum: no stage is invalidated.
+    assert.deepEqual(changed(edit((c) => (c.workers = 1))), []);
   });
 
   it('refuses a bad config with one line naming the field', () => {
@@ -236,6 +261,26 @@ describe('search', () => {
         [5, 0.85],
       ],
     );
+  });
+
+  it('keeps the points a noisy slice cannot tell from the front as catalog candidates', () => {
+    const pts = [
+      scored(1, 0.8, 0),
+      scored(2, 0.795, 1),
+      scored(3, 0.7, 2),
+      scored(4, 0.85, 3),
+      scored(5, 0.845, 4),
+    ];
+    // Within 0.01 of the best cheaper point: 2 (0.795 vs 0.8) and 5 (0.845 vs 0.85); 3 is far behind.
+    assert.deepEqual(
+      nearFront(pts, 0.01).map((p) => p.flops),
+      [1, 2, 4, 5],
+    );
+    assert.deepEqual(
+      nearFront(pts, 0).map((p) => p.flops),
+      [1, 4],
+    );
+    assert.ok(Math.abs(standardError(0.86, 1500) - 0.00896) < 1e-4);
   });
 
   it('spreads the catalog over log-cost and keeps both ends', () => {
