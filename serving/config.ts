@@ -31,6 +31,7 @@ export const ServingEnvSchema = z.object({
   MAX_QUEUE_WAIT_MS: positive(3_600_000).default(2000),
   NO_BUDGET_DEADLINE_MS: positive(3_600_000).default(10_000),
   LATENCY_EWMA_ALPHA: z.coerce.number().min(0).max(1).default(0.1),
+  LATENCY_TARGET_QUANTILE: z.coerce.number().gt(0).lt(1).default(0.99),
   MAX_BODY_BYTES: int(1024, 1024 * 1024 * 1024).default(1024 * 1024),
   MAX_TEXTS: int(1, 100_000).default(64),
   MAX_CHARS_PER_TEXT: int(1, 100_000_000).default(50_000),
@@ -66,6 +67,8 @@ export interface ServingConfig {
   maxQueueWaitMs: number;
   noBudgetDeadlineMs: number;
   latencyEwmaAlpha: number;
+  // The share of latency-budgeted requests the budget check's margin is sized to cover.
+  latencyTargetQuantile: number;
   maxBodyBytes: number;
   maxTexts: number;
   maxCharsPerText: number;
@@ -131,6 +134,7 @@ export function loadConfig(
     maxQueueWaitMs: v.MAX_QUEUE_WAIT_MS,
     noBudgetDeadlineMs: v.NO_BUDGET_DEADLINE_MS,
     latencyEwmaAlpha: v.LATENCY_EWMA_ALPHA,
+    latencyTargetQuantile: v.LATENCY_TARGET_QUANTILE,
     maxBodyBytes: v.MAX_BODY_BYTES,
     maxTexts: v.MAX_TEXTS,
     maxCharsPerText: v.MAX_CHARS_PER_TEXT,

@@ -17,7 +17,13 @@ export interface LatencyModelOptions {
   headroomSpreads?: number;
   // Points not being served drift toward the host-wide correction this much slower than a served point moves.
   stalePull?: number;
+  // The share of latency-budgeted requests whose server time the budget check should cover (0.99: 99%).
+  targetQuantile?: number;
 }
+
+// Requests whose error is remembered for the margin, and how many must be seen before it replaces the headroom.
+const RESIDUAL_WINDOW = 1024;
+const RESIDUAL_WARMUP = 64;
 
 // Predicted inference time per operating point for any batch and token count: the host calibration (fit) times
 // a correction factor kept up to date from observed runs (EWMA of observed / calibrated), so that predictions
@@ -35,6 +41,13 @@ export class LatencyModel {
   private readonly stalePull: number;
   // Server time outside the queue and the engine (parsing, tokenizing, answering), EWMA.
   private overhead = 0.3;
+  // How much later than predicted the last latency-budgeted requests finished (ring buffer), and the
+  // targetQuantile of it, recomputed every few observations.
+  private readonly residuals = new Float64Array(RESIDUAL_WINDOW);
+  private residualCount = 0;
+  private residualsSinceSort = 0;
+  private margin = 0;
+  private readonly targetQuantile: number;
 
   constructor(
     costs: readonly CostTable[],
@@ -50,6 +63,7 @@ export class LatencyModel {
     this.alpha = alpha;
     this.headroomSpreads = options.headroomSpreads ?? 1.5;
     this.stalePull = options.stalePull ?? 1 / 8;
+    this.targetQuantile = options.targetQuantile ?? 0.99;
   }
 
   // The calibrated time, without the online correction.
@@ -63,10 +77,33 @@ export class LatencyModel {
     return this.calibratedMs(point, batch, tokens) * this.corrections[point]!;
   }
 
-  // A pessimistic prediction for budget checks: the prediction plus headroom for this point's observed spread,
-  // so that jitter does not turn a pick that just fits into a miss.
+  // A pessimistic prediction for budget checks, so that jitter does not turn a pick that just fits into a miss.
+  // Once enough latency-budgeted requests have been answered, the prediction plus the margin (the targetQuantile
+  // of how much later than predicted requests finished: queueing, overhead and engine errors together, an
+  // empirical quantile in the manner of split conformal prediction); before that, the prediction plus headroom
+  // for this point's observed spread.
   budgetMs(point: number, batch: number, tokens: number): number {
-    return this.predictMs(point, batch, tokens) * (1 + this.headroomSpreads * this.spreads[point]!);
+    const predicted = this.predictMs(point, batch, tokens);
+    if (this.residualCount >= RESIDUAL_WARMUP) return predicted + this.margin;
+    return predicted * (1 + this.headroomSpreads * this.spreads[point]!);
+  }
+
+  // Folds in one answered latency-budgeted request: its predicted and its actual server time.
+  observeRequest(predictedMs: number, actualMs: number): void {
+    if (!Number.isFinite(predictedMs) || !Number.isFinite(actualMs)) return;
+    this.residuals[this.residualCount % RESIDUAL_WINDOW] = Math.min(actualMs - predictedMs, 60_000);
+    this.residualCount++;
+    if (++this.residualsSinceSort >= 16 || this.residualCount === RESIDUAL_WARMUP) {
+      this.residualsSinceSort = 0;
+      const seen = this.residuals.slice(0, Math.min(this.residualCount, RESIDUAL_WINDOW)).sort();
+      const rank = Math.min(seen.length - 1, Math.ceil(this.targetQuantile * (seen.length + 1)) - 1);
+      this.margin = Math.max(0, seen[rank]!);
+    }
+  }
+
+  // The margin budget checks add to predictions (0 until enough requests were seen).
+  get marginMs(): number {
+    return this.residualCount >= RESIDUAL_WARMUP ? this.margin : 0;
   }
 
   // Folds one observed call into the point's correction factor and spread; points not being served drift

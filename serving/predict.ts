@@ -131,6 +131,8 @@ export async function predict(
   const outputs = toOutputs(outcome.logits, model.labels, texts.length);
   const totalMs = now() - receivedAt;
   model.latency.observeOverhead(totalMs - (selectedAt - receivedAt) - outcome.queueMs - outcome.inferenceMs);
+  // Only deadline-driven requests: those without a latency budget queue behind every budgeted one by design.
+  if (latencyMs !== undefined) model.latency.observeRequest(selection.expectedMs, totalMs);
   return {
     model,
     point,

@@ -117,6 +117,10 @@ export const ModelCatalogSchema = z.object({
     workers: z.number(),
     calibrationMs: z.number(),
     calibrationSamples: z.number(),
+    overheadMs: z.number().describe('Server time outside queue and engine per request (EWMA)'),
+    budgetMarginMs: z
+      .number()
+      .describe('Margin budget checks add to predictions: LATENCY_TARGET_QUANTILE of recent lateness'),
   }),
   catalog: z.array(CatalogPointSchema),
 });

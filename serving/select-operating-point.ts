@@ -80,8 +80,10 @@ export function selectOperatingPoint(table: SelectionTable, request: SelectionRe
       if (guardedIdle <= latencyMs) idleFits = true;
     }
     if (request.mode === 'strict') continue;
+    // Judged on the guarded prediction too: the closest fit is the one likeliest to come near the budget.
+    const guarded = guardedIdle + request.waitMs;
     let violation = 0;
-    if (latencyMs !== undefined && total > latencyMs) violation += total / latencyMs - 1;
+    if (latencyMs !== undefined && guarded > latencyMs) violation += guarded / latencyMs - 1;
     if (!memoryOk) violation += table.costs[p]!.memoryBytes(request.texts, tokens) / memoryBytes! - 1;
     if (!accuracyOk) violation += (minAccuracy! - table.accuracy[p]!) / minAccuracy!;
     if (violation < bestViolation) {

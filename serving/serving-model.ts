@@ -207,6 +207,7 @@ export class ServingModel {
         points.map((p) => p.cost),
         calibration.fits,
         config.latencyEwmaAlpha,
+        { targetQuantile: config.latencyTargetQuantile },
       );
       let model: ServingModel | undefined;
       model = new ServingModel({

@@ -141,6 +141,8 @@ export function describeModel(model: ServingModel) {
       workers: model.calibration.workers,
       calibrationMs: Math.round(model.calibration.elapsedMs),
       calibrationSamples: model.calibration.samples,
+      overheadMs: round(model.latency.overheadMs),
+      budgetMarginMs: round(model.latency.marginMs),
     },
     catalog,
   };

@@ -89,6 +89,26 @@ describe('latency model and calibration', () => {
     assert.ok(model.budgetMs(0, 1, 16) > 1.4 * model.predictMs(0, 1, 16));
   });
 
+  it('sizes the budget margin to the target quantile of how late budgeted requests finished', () => {
+    const costs = [new CostTable(FIXTURE_ARCH, FIXTURE_POINTS[0]!.subnet)];
+    const model = new LatencyModel(costs, [{ fixedMs: 1, msPerGflop: 0 }], 0.5, { targetQuantile: 0.9 });
+    // Before enough requests: the spread headroom.
+    for (let i = 0; i < 63; i++) model.observeRequest(2, 2 + (i % 10));
+    assert.equal(model.marginMs, 0);
+    assert.ok(Math.abs(model.budgetMs(0, 1, 16) - 1.3) < 1e-9);
+    // Requests finished 0..9 ms late, evenly: 90% of them within about 9 ms.
+    for (let i = 63; i < 1000; i++) model.observeRequest(2, 2 + (i % 10));
+    assert.equal(model.marginMs, 9);
+    assert.equal(model.budgetMs(0, 1, 16), model.predictMs(0, 1, 16) + 9);
+    // A quieter host: requests now finish on time, and the margin follows within the window.
+    for (let i = 0; i < 1024; i++) model.observeRequest(2, 2);
+    assert.equal(model.marginMs, 0);
+    // Early answers never make the margin negative; bad numbers are ignored.
+    for (let i = 0; i < 100; i++) model.observeRequest(5, 1);
+    model.observeRequest(Number.NaN, 1);
+    assert.equal(model.marginMs, 0);
+  });
+
   it('pulls the correction of a point that is not served toward the host-wide one', () => {
     const costs = [0, 1].map((k) => new CostTable(FIXTURE_ARCH, FIXTURE_POINTS[k]!.subnet));
     const model = new LatencyModel(
