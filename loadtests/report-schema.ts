@@ -141,6 +141,8 @@ export const LoadTestReportSchema = z.object({
   budgets: z.object({
     derivation: z.string(),
     overheadMs: z.number().nonnegative(),
+    // The 99th percentile of an idle server's time for the smallest point (the tight budget's floor).
+    idleP99Ms: z.number().nonnegative(),
     classes: z.array(
       z.object({
         name: z.string(),

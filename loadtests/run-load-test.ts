@@ -38,7 +38,7 @@ export const QUICK_PLAN: LoadTestPlan = {
   maxSteps: 4,
   texts: 64,
   warmS: 1,
-  overheadRequests: 20,
+  overheadRequests: 300,
   readyTimeoutMs: 180_000,
 };
 
@@ -50,7 +50,7 @@ export const FULL_PLAN: LoadTestPlan = {
   maxSteps: 7,
   texts: 256,
   warmS: 3,
-  overheadRequests: 50,
+  overheadRequests: 500,
   readyTimeoutMs: 300_000,
 };
 
@@ -206,14 +206,14 @@ export async function runLoadTest(args: LoadTestArgs, context: RunLoadTestContex
       });
     }
     await settle(api);
-    const overheadMs = await measureOverhead(
+    const idle = await measureOverhead(
       api,
       model,
       warmMix.baselines.smallest.id,
       texts,
       plan.overheadRequests,
     );
-    const mix = buildTrafficMix(description.catalog, overheadMs);
+    const mix = buildTrafficMix(description.catalog, idle.overheadMs, idle.idleP99Ms);
     const snapshots: LoadTestReport['latencySnapshots'] = [];
     const snapshot = async (phase: string) => {
       const now = await api.describeModel(model).catch(() => undefined);
@@ -412,7 +412,8 @@ export async function runLoadTest(args: LoadTestArgs, context: RunLoadTestContex
       })),
       budgets: {
         derivation: mix.derivation,
-        overheadMs: round3(overheadMs),
+        overheadMs: round3(idle.overheadMs),
+        idleP99Ms: round3(idle.idleP99Ms),
         classes: mix.classes.map((c) => ({
           name: c.name,
           latencyBudgetMs: c.latencyBudgetMs ?? null,

@@ -45,15 +45,24 @@ export function pickBaselines(catalog: readonly CatalogPoint[]): Baselines {
 
 // Derives the budget classes from the catalog latencies calibrated on the server's host plus the per-request
 // overhead measured when idle (HTTP, JSON, tokenizing: what no catalog latency includes):
-//   tight  = 1.5 x (smallest point's calibrated latency + overhead): just above what the smallest point needs;
-//   medium = 1.5 x (middle point's + overhead);
+//   tight  = 1.5 x (smallest point's calibrated latency + overhead), but at least the idle p99 (the 99th
+//            percentile of an idle server's time for the smallest point: below it not even an idle server meets
+//            99%, so the class would measure the host's jitter rather than the serving policy);
+//   medium = 1.5 x (middle point's + overhead), at least 1.5 x tight;
 //   loose  = 2 x (largest point's + overhead): above what the largest needs, so an idle server serves it;
 //   memory = the middle point's memory (one text at its tokens): no latency budget;
 //   none   = no budget header at all.
-export function buildTrafficMix(catalog: readonly CatalogPoint[], overheadMs: number): TrafficMix {
+export function buildTrafficMix(
+  catalog: readonly CatalogPoint[],
+  overheadMs: number,
+  idleP99Ms = 0,
+): TrafficMix {
   const baselines = pickBaselines(catalog);
   const smallestMs = Math.min(...catalog.map((p) => p.calibratedLatencyMs));
-  const tight = ceilTo(1.5 * (baselines.smallest.calibratedLatencyMs + overheadMs), 0.1);
+  const tight = Math.max(
+    ceilTo(1.5 * (baselines.smallest.calibratedLatencyMs + overheadMs), 0.1),
+    ceilTo(idleP99Ms, 0.1),
+  );
   const medium = Math.max(
     ceilTo(1.5 * (baselines.middle.calibratedLatencyMs + overheadMs), 0.1),
     ceilTo(tight * 1.5, 0.1),
@@ -97,9 +106,9 @@ export function buildTrafficMix(catalog: readonly CatalogPoint[], overheadMs: nu
     overheadMs,
     derivation:
       `overhead ${overheadMs.toFixed(2)} ms (median Server-Timing total - queue - inference of idle requests pinned to ${baselines.smallest.id}); ` +
-      `tight = 1.5 x (${baselines.smallest.id} ${baselines.smallest.calibratedLatencyMs} ms + overhead); ` +
-      `medium = 1.5 x (${baselines.middle.id} ${baselines.middle.calibratedLatencyMs} ms + overhead); ` +
-      `loose = 2 x (${baselines.largest.id} ${baselines.largest.calibratedLatencyMs} ms + overhead); ` +
+      `tight = 1.5 x (${baselines.smallest.id} ${baselines.smallest.calibratedLatencyMs} ms + overhead), at least the idle p99 ${idleP99Ms.toFixed(2)} ms (Server-Timing total of those idle requests); ` +
+      `medium = 1.5 x (${baselines.middle.id} ${baselines.middle.calibratedLatencyMs} ms + overhead), at least 1.5 x tight; ` +
+      `loose = 2 x (${baselines.largest.id} ${baselines.largest.calibratedLatencyMs} ms + overhead), at least 1.5 x medium; ` +
       `memory = ${baselines.middle.id}'s memory (${(baselines.middle.memoryBytes / MIB).toFixed(2)} MiB); none = no budget`,
   };
 }

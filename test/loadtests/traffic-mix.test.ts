@@ -46,6 +46,13 @@ describe('buildTrafficMix', () => {
     assert.ok(Math.abs(mix.classes.reduce((s, c) => s + c.weight, 0) - 1) < 1e-9);
   });
 
+  it('floors the tight budget at the idle p99, and the others above it', () => {
+    const byName = Object.fromEntries(buildTrafficMix(CATALOG, 0.4, 4.02).classes.map((c) => [c.name, c]));
+    assert.equal(byName.tight?.latencyBudgetMs, 4.1);
+    assert.equal(byName.medium?.latencyBudgetMs, 6.2);
+    assert.equal(byName.loose?.latencyBudgetMs, 23.2);
+  });
+
   it('keeps the latency classes apart when the catalog latencies are close', () => {
     const flat = [point('a-t32', 1, 1, 1e6), point('b-t32', 2, 1, 1e6), point('c-t32', 3, 1, 1e6)];
     const [tight, medium, loose] = buildTrafficMix(flat, 0).classes;
