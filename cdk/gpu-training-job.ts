@@ -20,14 +20,26 @@ export interface GpuTrainingJobProps {
   // Defaults of the job definition's parameters; `aws batch submit-job --parameters` overrides them.
   readonly configPath: string;
   readonly outputUri: string;
+  // Where the CLI mirrors its checkpoints (--mirror), so that a retried job resumes instead of starting over.
+  readonly checkpointUri: string;
   readonly backend: string;
   readonly jobRole: iam.IRole;
   readonly logRetention: logs.RetentionDays;
 }
 
 // The image's ENTRYPOINT is `npm run train --`: the job adds these arguments, so a container runs
-// `npm run train -- --config <config> --out <out> --backend <backend>`, Batch substituting the Ref:: parameters.
-export const TRAINING_COMMAND = ['--config', 'Ref::config', '--out', 'Ref::out', '--backend', 'Ref::backend'];
+// `npm run train -- --config <config> --out <out> --mirror <checkpoints> --backend <backend>`, Batch substituting
+// the Ref:: parameters.
+export const TRAINING_COMMAND = [
+  '--config',
+  'Ref::config',
+  '--out',
+  'Ref::out',
+  '--mirror',
+  'Ref::checkpoints',
+  '--backend',
+  'Ref::backend',
+];
 
 // AWS Batch on NVIDIA GPU instances (AL2023 NVIDIA AMI, scaled from zero): a compute environment, a job
 // queue and a job definition that runs the training image with one GPU.
@@ -79,10 +91,16 @@ export class GpuTrainingJob extends Construct {
     });
     this.jobDefinition = new batch.EcsJobDefinition(this, 'JobDefinition', {
       container,
-      parameters: { config: props.configPath, out: props.outputUri, backend: props.backend },
+      parameters: {
+        config: props.configPath,
+        out: props.outputUri,
+        checkpoints: props.checkpointUri,
+        backend: props.backend,
+      },
       timeout: props.timeout,
-      // A reclaimed spot host or a failed image pull is retried (from the start: the CLI keeps its
-      // checkpoints on the host's disk); a run that fails by itself is not.
+      // A reclaimed spot host or a failed image pull is retried, and the retry resumes from the checkpoints the
+      // CLI mirrored to S3 (the SIGTERM of a reclaim makes it save and upload one more); a run that fails by
+      // itself is not retried.
       retryAttempts: 3,
       retryStrategies: [
         batch.RetryStrategy.of(batch.Action.RETRY, batch.Reason.SPOT_INSTANCE_RECLAIMED),

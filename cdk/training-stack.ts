@@ -70,6 +70,7 @@ export class TrainingStack extends Stack {
       timeout: Duration.hours(props.timeoutHours),
       configPath: props.configPath,
       outputUri,
+      checkpointUri: `s3://${bucket.bucketName}/${props.modelPrefix}/checkpoints`,
       backend: props.backend,
       jobRole: this.jobRole,
       logRetention: props.logRetention,

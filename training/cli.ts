@@ -8,6 +8,7 @@ import { isSupernetError } from '../src/errors.ts';
 import { openStore, s3OptionsFromEnv } from '../src/storage/index.ts';
 import { loadBertUncasedVocabulary, WordPieceTokenizer } from '../src/tokenizer/index.ts';
 import { CheckpointMismatchError } from './checkpoint.ts';
+import { CheckpointMirror } from './checkpoint-mirror.ts';
 import {
   ConfigError,
   configDigest,
@@ -25,7 +26,7 @@ import { Interrupted, type TrainingContext } from './run-stage.ts';
 import { parseStandaloneTarget, trainStandalone } from './standalone.ts';
 
 const USAGE =
-  'usage: npm run train -- --config <file> --out <folder|s3://bucket/prefix> [--checkpoints <folder>] [--backend auto|wasm|cpu|node|node-gpu] [--standalone <id>] [--max-steps N] [--checkpoint-every SECONDS] [--fresh] [--quiet]';
+  'usage: npm run train -- --config <file> --out <folder|s3://bucket/prefix> [--checkpoints <folder>] [--mirror <folder|s3://bucket/prefix>] [--backend auto|wasm|cpu|node|node-gpu] [--standalone <id>] [--max-steps N] [--checkpoint-every SECONDS] [--fresh] [--quiet]';
 
 // The command line, parsed in this one place.
 const ArgsSchema = z
@@ -33,6 +34,7 @@ const ArgsSchema = z
     config: z.string({ error: '--config <file> is required' }).min(1),
     out: z.string({ error: '--out <folder|s3://bucket/prefix> is required' }).min(1),
     checkpoints: z.string().min(1).optional(),
+    mirror: z.string().min(1).optional(),
     backend: z.enum(BACKEND_PREFERENCES as [BackendPreference, ...BackendPreference[]]).default('wasm'),
     standalone: z.string().min(1).optional(),
     fresh: z.boolean().default(false),
@@ -54,6 +56,7 @@ function parseCommandLine(argv: string[]): Args {
         config: { type: 'string' },
         out: { type: 'string' },
         checkpoints: { type: 'string' },
+        mirror: { type: 'string' },
         backend: { type: 'string' },
         standalone: { type: 'string' },
         fresh: { type: 'boolean' },
@@ -106,6 +109,13 @@ async function prepareCheckpoints(dir: string, digest: string, fresh: boolean): 
   return { seconds: run?.seconds ?? 0 };
 }
 
+// A mirror that cannot be read or written stops the run before any work, in one line.
+function mirrorFailed(uri: string) {
+  return (error: unknown): never => {
+    throw new UsageError(`--mirror ${uri}: ${(error as Error).message}`);
+  };
+}
+
 // Writes and removes a probe object, so an unwritable output fails now rather than after hours of training.
 async function probeOutput(out: string) {
   const store = openStore(out, { s3: s3OptionsFromEnv(process.env) });
@@ -139,6 +149,19 @@ async function main(argv: string[]): Promise<number> {
   const checkpointDir = resolve(
     args.checkpoints ?? join(homedir(), '.cache', 'elastic-supernet', `${config.model}-${digests.run}`),
   );
+  // --mirror: checkpoints are copied there after every save and brought back from there on start (a retried
+  // AWS Batch job starts on a new host with an empty disk).
+  const mirror = args.mirror
+    ? new CheckpointMirror(
+        openStore(`${args.mirror.replace(/\/+$/, '')}/${config.model}-${digests.run}`, {
+          s3: s3OptionsFromEnv(process.env),
+        }),
+        checkpointDir,
+        (error) => process.stderr.write(`warning: --mirror ${args.mirror}: ${error.message}\n`),
+      )
+    : undefined;
+  if (mirror && args.fresh) await mirror.clear().catch(mirrorFailed(args.mirror!));
+  const restored = mirror && !args.fresh ? await mirror.restore().catch(mirrorFailed(args.mirror!)) : [];
   const run = await prepareCheckpoints(checkpointDir, digests.run, args.fresh);
   const store = await probeOutput(args.out);
   const logFile = join(checkpointDir, 'log.jsonl');
@@ -147,6 +170,11 @@ async function main(argv: string[]): Promise<number> {
   };
   await selectBackend(args.backend, log);
   log(`config ${args.config} (digest ${digest}); checkpoints in ${checkpointDir}`);
+  if (mirror) {
+    log(
+      `checkpoints mirrored to ${mirror.store.uri}${restored.length > 0 ? `; restored from it: ${restored.join(', ')}` : ''}`,
+    );
+  }
 
   const started = performance.now();
   const elapsedSeconds = () => run.seconds + (performance.now() - started) / 1000;
@@ -202,6 +230,7 @@ async function main(argv: string[]): Promise<number> {
     // --max-steps: stop (with a checkpoint) after that many optimizer steps in this invocation.
     afterStep: () => stop || (args.maxSteps !== undefined && ++stepsTaken >= args.maxSteps),
     checkpointEverySeconds: args.checkpointEverySeconds,
+    mirror,
     elapsedSeconds,
   };
   try {

@@ -188,6 +188,7 @@ export async function trainSupernet(
     trainingSeconds,
   };
   await writeFile(join(ctx.checkpointDir, 'report.json'), JSON.stringify(report, null, 1));
+  await ctx.mirror?.pushFile('report.json');
   return report;
 }
 
@@ -250,6 +251,7 @@ async function rewire(ctx: TrainingContext, teacher: Float32Array): Promise<Floa
     { configDigest: digest, stage: 'rewired', step: 0, totalSteps: 0, rngState: 0, extra: {} },
     { params: flat },
   );
+  await ctx.mirror?.pushCheckpoint(stageFolder('rewired', digest));
   return flat;
 }
 
@@ -343,6 +345,7 @@ async function searchCatalog(
   };
   const result = { entries, svg, summary };
   await writeFile(join(ctx.checkpointDir, `search.${ctx.digests.search}.json`), JSON.stringify(result));
+  await ctx.mirror?.pushFile(`search.${ctx.digests.search}.json`);
   return result;
 }
 

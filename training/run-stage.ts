@@ -3,6 +3,7 @@ import { Rng } from '../src/model/random.ts';
 import type { WordPieceTokenizer } from '../src/tokenizer/index.ts';
 import { adamwStep, createAdamState, learningRateAt } from './adamw.ts';
 import { loadCheckpoint, saveCheckpoint } from './checkpoint.ts';
+import type { CheckpointMirror } from './checkpoint-mirror.ts';
 import type { StageDigests, TrainingConfig } from './config.ts';
 import { Batcher, deriveSeed, type EncodedExample, pack } from './data/batcher.ts';
 import type { FlatLayout } from './flat-params.ts';
@@ -30,6 +31,8 @@ export interface TrainingContext {
   // stage then saves a checkpoint and throws Interrupted.
   afterStep: () => boolean;
   checkpointEverySeconds: number;
+  // Where checkpoints are copied after every save (--mirror), if anywhere.
+  mirror?: CheckpointMirror | undefined;
 }
 
 // Thrown after a checkpoint was saved because a stop was requested; the same command resumes.
@@ -93,8 +96,8 @@ export async function runStage(
     ctx.tokenizer,
     config.data.truncation,
   );
-  const save = () =>
-    saveCheckpoint(
+  const save = async () => {
+    await saveCheckpoint(
       ctx.checkpointDir,
       folder,
       {
@@ -107,6 +110,8 @@ export async function runStage(
       },
       { params: pool.params, m: adam.m, v: adam.v },
     );
+    await ctx.mirror?.pushCheckpoint(folder);
+  };
   let lastSave = performance.now();
   let emaLoss = Number.NaN;
   let emaAccuracy = Number.NaN;
@@ -156,6 +161,7 @@ export async function runStage(
     { configDigest: plan.digest, stage: name, step, totalSteps, rngState: 0, extra: { devAccuracy } },
     { params: pool.params },
   );
+  await ctx.mirror?.pushCheckpoint(finalFolder);
   return pool.params.slice();
 }
 

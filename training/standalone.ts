@@ -67,5 +67,6 @@ export async function trainStandalone(
     testAccuracy: await evaluator.accuracy(point, ctx.data.test),
   };
   await writeFile(join(ctx.checkpointDir, `standalone-${id}.json`), JSON.stringify(report, null, 1));
+  await ctx.mirror?.pushFile(`standalone-${id}.json`);
   return report;
 }

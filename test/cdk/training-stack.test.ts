@@ -17,11 +17,20 @@ describe('TrainingStack', () => {
   const template = app.template(app.training);
   const jobRoleId = app.training.getLogicalId(app.training.jobRole.node.defaultChild as never);
 
-  it('defines a job with one GPU that runs `npm run train -- --config <config> --out <s3 prefix> --backend node-gpu`', () => {
+  it('defines a job with one GPU that runs `npm run train -- --config <config> --out <s3 prefix> --mirror <s3 prefix> --backend node-gpu`', () => {
     template.hasResourceProperties('AWS::Batch::JobDefinition', {
       Type: 'container',
       ContainerProperties: Match.objectLike({
-        Command: ['--config', 'Ref::config', '--out', 'Ref::out', '--backend', 'Ref::backend'],
+        Command: [
+          '--config',
+          'Ref::config',
+          '--out',
+          'Ref::out',
+          '--mirror',
+          'Ref::checkpoints',
+          '--backend',
+          'Ref::backend',
+        ],
         JobRoleArn: { 'Fn::GetAtt': [jobRoleId, 'Arn'] },
         LinuxParameters: { InitProcessEnabled: true },
       }),
@@ -36,7 +45,17 @@ describe('TrainingStack', () => {
       job.Properties.ContainerProperties.ResourceRequirements.map((r) => [r.Type, r.Value]),
     );
     assert.deepEqual(resources, { GPU: '1', VCPU: '4', MEMORY: '14336' });
-    assert.deepEqual(Object.keys(job.Properties.Parameters).sort(), ['backend', 'config', 'out']);
+    assert.deepEqual(Object.keys(job.Properties.Parameters).sort(), [
+      'backend',
+      'checkpoints',
+      'config',
+      'out',
+    ]);
+    // Checkpoints are mirrored under the job's own prefix, beside the published models.
+    assert.equal(
+      flatten(job.Properties.Parameters.checkpoints),
+      's3://import(Supernet-dev-Storage-ModelBucketName)/supernet/checkpoints',
+    );
     assert.equal(job.Properties.Parameters.config, 'training/configs/default.json');
     assert.equal(job.Properties.Parameters.backend, 'node-gpu');
     // The CLI publishes to <out>/<model>/..., the prefix SUPERNET_URI names.

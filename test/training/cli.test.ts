@@ -165,6 +165,63 @@ describe('training CLI', () => {
     assert.equal(await weights(join(dir, 'out-b')), await weights(join(dir, 'out-a')));
   });
 
+  it('mirrors checkpoints to S3 and resumes from there on a host with an empty disk', {
+    timeout: 240_000,
+  }, async () => {
+    const s3 = await startTestS3();
+    try {
+      const env = {
+        AWS_ENDPOINT_URL_S3: s3.endpoint,
+        AWS_REGION: s3.region,
+        AWS_ACCESS_KEY_ID: s3.credentials.accessKeyId,
+        AWS_SECRET_ACCESS_KEY: s3.credentials.secretAccessKey,
+        S3_FORCE_PATH_STYLE: 'true',
+      };
+      const common = ['--config', join(dir, 'micro.json'), '--mirror', `s3://${s3.bucket}/checkpoints`];
+      const first = await train(
+        [...common, '--out', join(dir, 'out-m'), '--checkpoints', join(dir, 'host-1'), '--max-steps', '6'],
+        env,
+      );
+      assert.equal(first.code, 130, first.stderr);
+      const mirrored = (await s3.makeStore('checkpoints').list('')).map((o) => o.key);
+      assert.ok(
+        mirrored.some((k) => /\/teacher\.[0-9a-f]+\/step-6\/params\.f32$/.test(k)),
+        mirrored.join(' '),
+      );
+      assert.ok(mirrored.some((k) => /\/run\.json$/.test(k)));
+      // The first host is gone with its disk; the retry starts on another.
+      await rm(join(dir, 'host-1'), { recursive: true });
+      const second = await train(
+        [...common, '--out', join(dir, 'out-m'), '--checkpoints', join(dir, 'host-2')],
+        env,
+      );
+      assert.equal(second.code, 0, second.stderr);
+      assert.match(second.stderr, /restored from it: .*teacher\./);
+      assert.match(second.stderr, /\[teacher\] resuming at step 6\//);
+      // Each checkpoint keeps one step's arrays in the mirror, the one its state.json names.
+      const after = (await s3.makeStore('checkpoints').list('')).map((o) => o.key);
+      const steps = new Map<string, Set<string>>();
+      for (const key of after) {
+        const m = /^(.*)\/step-(\d+)\//.exec(key);
+        if (m) steps.set(m[1]!, (steps.get(m[1]!) ?? new Set()).add(m[2]!));
+      }
+      assert.ok(steps.size >= 4, [...steps.keys()].join(' '));
+      for (const [name, seen] of steps) assert.equal(seen.size, 1, `${name}: steps ${[...seen].join(', ')}`);
+      // Same weights as the run that was never interrupted.
+      const sha = async (root: string) => {
+        const store = new FileStore(root);
+        const version = new TextDecoder().decode(await store.read('imdb-tiny/LATEST')).trim();
+        const manifest = JSON.parse(
+          new TextDecoder().decode(await store.read(`imdb-tiny/${version}/manifest.json`)),
+        );
+        return manifest.files['weights.bin'].sha256 as string;
+      };
+      assert.equal(await sha(join(dir, 'out-m')), await sha(join(dir, 'out-a')));
+    } finally {
+      await s3.stop();
+    }
+  });
+
   it('after an edit to a later stage, reruns only that stage and the ones after it', {
     timeout: 240_000,
   }, async () => {
