@@ -71,7 +71,7 @@ describe('TrainingStack', () => {
     assert.deepEqual(entrypoints.at(-1), ['npm', 'run', 'train', '--']);
     assert.deepEqual(
       [...entrypoints.at(-1), ...TRAINING_COMMAND].join(' '),
-      'npm run train -- --config Ref::config --out Ref::out --backend Ref::backend',
+      'npm run train -- --config Ref::config --out Ref::out --mirror Ref::checkpoints --backend Ref::backend',
     );
   });
 
