@@ -20,7 +20,6 @@ import { formatSubnetId, type SubnetConfig, type SupernetConfig } from '../src/m
 import { Rng } from '../src/model/random.ts';
 import { sliceSubnetWeights } from '../src/model/slice-subnet-weights.ts';
 import type { TokenBatch } from '../src/model/token-batch.ts';
-import { supernetWeightLayout } from '../src/model/weight-layout.ts';
 import type { WeightTensor } from '../src/model/weights.ts';
 import { openStore } from '../src/storage/open-store.ts';
 import { s3OptionsFromEnv } from '../src/storage/s3-options-from-env.ts';

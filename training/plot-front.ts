@@ -65,13 +65,13 @@ export function plotFront(
   }
   const legendX = width - margin.right - 250;
   parts.push(
-    `<circle cx="${legendX}" cy="${margin.top + 250}" r="3" fill="#bbb"/><text x="${legendX + 10}" y="${margin.top + 254}">evaluated</text>`,
+    `<circle cx="${legendX}" cy="${margin.top + 250}" r="3" fill="#bbb"/><text x="${legendX + 10}" y="${margin.top + 254}">evaluated (${sizes.searchExamples} dev reviews)</text>`,
   );
   parts.push(
-    `<line x1="${legendX - 6}" y1="${margin.top + 270}" x2="${legendX + 6}" y2="${margin.top + 270}" stroke="#2563eb" stroke-width="2"/><text x="${legendX + 10}" y="${margin.top + 274}">Pareto front</text>`,
+    `<line x1="${legendX - 6}" y1="${margin.top + 270}" x2="${legendX + 6}" y2="${margin.top + 270}" stroke="#2563eb" stroke-width="2"/><text x="${legendX + 10}" y="${margin.top + 274}">Pareto front (${sizes.searchExamples} dev reviews)</text>`,
   );
   parts.push(
-    `<circle cx="${legendX}" cy="${margin.top + 290}" r="5" fill="#dc2626"/><text x="${legendX + 10}" y="${margin.top + 294}">catalog</text>`,
+    `<circle cx="${legendX}" cy="${margin.top + 290}" r="5" fill="#dc2626"/><text x="${legendX + 10}" y="${margin.top + 294}">catalog (all ${sizes.devExamples} dev reviews)</text>`,
   );
   parts.push('</svg>');
   return parts.join('\n');

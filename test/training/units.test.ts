@@ -27,6 +27,10 @@ import {
 import { layersForDepth } from '../../training/search-space.ts';
 import { maxAbsDiff, randomBatch, TINY } from '../helpers/tiny-model.ts';
 
+// A config as plain JSON, any field of which a test may edit.
+// biome-ignore lint/suspicious/noExplicitAny: tests reach into arbitrary fields of a JSON document
+type EditableConfig = Record<string, any>;
+
 describe('training config', () => {
   it('accepts the committed configs and gives a stable digest', async () => {
     for (const name of ['tiny', 'quick', 'default']) {
@@ -39,8 +43,8 @@ describe('training config', () => {
   it('chains stage digests: an edit changes its stage and the ones after it, nothing before', async () => {
     const json = (await import('../../training/configs/tiny.json', { with: { type: 'json' } })).default;
     const base = stageDigests(parseTrainingConfig(structuredClone(json), 'tiny'));
-    const edit = (change: (c: Record<string, any>) => void) => {
-      const copy = structuredClone(json) as Record<string, any>;
+    const edit = (change: (c: EditableConfig) => void) => {
+      const copy = structuredClone(json) as EditableConfig;
       change(copy);
       return stageDigests(parseTrainingConfig(copy, 'edited'));
     };
@@ -55,7 +59,7 @@ describe('training config', () => {
   });
 
   it('refuses a bad config with one line naming the field', () => {
-    const cases: Array<[(c: Record<string, any>) => void, RegExp]> = [
+    const cases: Array<[(c: EditableConfig) => void, RegExp]> = [
       [(c) => (c.batchSize = 33), /batchSize: must be a multiple of workers/],
       [(c) => (c.searchSpace.headChoices = [9]), /searchSpace.headChoices: 9 exceeds the supernet's 2/],
       [(c) => (c.teacher.optimizer.learningRate = -1), /teacher.optimizer.learningRate/],
@@ -63,7 +67,7 @@ describe('training config', () => {
       [(c) => (c.unknown = true), /Unrecognized key/],
     ];
     for (const [edit, message] of cases) {
-      const json = structuredClone(tinyConfig) as Record<string, any>;
+      const json = structuredClone(tinyConfig) as EditableConfig;
       edit(json);
       assert.throws(
         () => parseTrainingConfig(json, 'x.json'),
