@@ -63,6 +63,8 @@ export async function buildApp(deps: AppDeps): Promise<ServingApp> {
       corrections: model
         ? model.points.map((p) => ({ subnet: p.id, factor: model.latency.correction(p.index) }))
         : [],
+      engineStats: () => (model ? model.pool.stats() : Promise.resolve([])),
+      budgetMarginMs: model?.latency.marginMs ?? 0,
     };
   });
   const modelHost: ModelHost = new ModelHost({

@@ -19,10 +19,14 @@ export interface LatencyModelOptions {
   stalePull?: number;
   // The share of latency-budgeted requests whose server time the budget check should cover (0.99: 99%).
   targetQuantile?: number;
+  // The clock residual ages are measured on (tests inject one).
+  now?: () => number;
 }
 
-// Requests whose error is remembered for the margin, and how many must be seen before it replaces the headroom.
+// How many latency-budgeted requests the margin remembers, for how long, and how many it needs (within that
+// time) before it replaces the headroom.
 const RESIDUAL_WINDOW = 1024;
+const RESIDUAL_MAX_AGE_MS = 30_000;
 const RESIDUAL_WARMUP = 64;
 
 // Predicted inference time per operating point for any batch and token count: the host calibration (fit) times
@@ -41,13 +45,17 @@ export class LatencyModel {
   private readonly stalePull: number;
   // Server time outside the queue and the engine (parsing, tokenizing, answering), EWMA.
   private overhead = 0.3;
-  // How much later than predicted the last latency-budgeted requests finished (ring buffer), and the
-  // targetQuantile of it, recomputed every few observations.
+  // How much later than predicted recent requests that were predicted to fit their budget finished (ring
+  // buffer, with when), and the targetQuantile of those at most RESIDUAL_MAX_AGE_MS old, refreshed every few
+  // observations or every second; undefined while too few are recent.
   private readonly residuals = new Float64Array(RESIDUAL_WINDOW);
+  private readonly residualTimes = new Float64Array(RESIDUAL_WINDOW);
   private residualCount = 0;
-  private residualsSinceSort = 0;
-  private margin = 0;
+  private residualsSinceRefresh = 0;
+  private refreshedAt = Number.NEGATIVE_INFINITY;
+  private margin: number | undefined;
   private readonly targetQuantile: number;
+  private readonly now: () => number;
 
   constructor(
     costs: readonly CostTable[],
@@ -64,6 +72,7 @@ export class LatencyModel {
     this.headroomSpreads = options.headroomSpreads ?? 1.5;
     this.stalePull = options.stalePull ?? 1 / 8;
     this.targetQuantile = options.targetQuantile ?? 0.99;
+    this.now = options.now ?? (() => performance.now());
   }
 
   // The calibrated time, without the online correction.
@@ -78,32 +87,55 @@ export class LatencyModel {
   }
 
   // A pessimistic prediction for budget checks, so that jitter does not turn a pick that just fits into a miss.
-  // Once enough latency-budgeted requests have been answered, the prediction plus the margin (the targetQuantile
-  // of how much later than predicted requests finished: queueing, overhead and engine errors together, an
-  // empirical quantile in the manner of split conformal prediction); before that, the prediction plus headroom
-  // for this point's observed spread.
+  // When enough recent requests were predicted to fit their budget, the prediction plus the margin: the
+  // targetQuantile of how much later than predicted they finished (queueing, overhead and engine errors
+  // together; an empirical quantile, in the manner of split conformal prediction). Otherwise idleBudgetMs.
   budgetMs(point: number, batch: number, tokens: number): number {
-    const predicted = this.predictMs(point, batch, tokens);
-    if (this.residualCount >= RESIDUAL_WARMUP) return predicted + this.margin;
-    return predicted * (1 + this.headroomSpreads * this.spreads[point]!);
+    const margin = this.currentMargin();
+    if (margin === undefined) return this.idleBudgetMs(point, batch, tokens);
+    return this.predictMs(point, batch, tokens) + margin;
   }
 
-  // Folds in one answered latency-budgeted request: its predicted and its actual server time.
+  // The prediction plus headroom for this point's observed spread: what an idle server needs, which decides
+  // whether a budget is impossible (422) rather than impossible now.
+  idleBudgetMs(point: number, batch: number, tokens: number): number {
+    return this.predictMs(point, batch, tokens) * (1 + this.headroomSpreads * this.spreads[point]!);
+  }
+
+  // Folds in one answered request that selection predicted would meet its latency budget: its predicted and its
+  // actual server time.
   observeRequest(predictedMs: number, actualMs: number): void {
     if (!Number.isFinite(predictedMs) || !Number.isFinite(actualMs)) return;
-    this.residuals[this.residualCount % RESIDUAL_WINDOW] = Math.min(actualMs - predictedMs, 60_000);
+    const slot = this.residualCount % RESIDUAL_WINDOW;
+    this.residuals[slot] = Math.min(actualMs - predictedMs, 60_000);
+    this.residualTimes[slot] = this.now();
     this.residualCount++;
-    if (++this.residualsSinceSort >= 16 || this.residualCount === RESIDUAL_WARMUP) {
-      this.residualsSinceSort = 0;
-      const seen = this.residuals.slice(0, Math.min(this.residualCount, RESIDUAL_WINDOW)).sort();
-      const rank = Math.min(seen.length - 1, Math.ceil(this.targetQuantile * (seen.length + 1)) - 1);
-      this.margin = Math.max(0, seen[rank]!);
-    }
+    this.residualsSinceRefresh++;
   }
 
-  // The margin budget checks add to predictions (0 until enough requests were seen).
+  // The margin budget checks add to predictions (0 while too few recent requests were seen).
   get marginMs(): number {
-    return this.residualCount >= RESIDUAL_WARMUP ? this.margin : 0;
+    return this.currentMargin() ?? 0;
+  }
+
+  private currentMargin(): number | undefined {
+    const now = this.now();
+    if (this.residualsSinceRefresh >= 16 || now - this.refreshedAt >= 1000) {
+      this.residualsSinceRefresh = 0;
+      this.refreshedAt = now;
+      const recent: number[] = [];
+      const held = Math.min(this.residualCount, RESIDUAL_WINDOW);
+      for (let i = 0; i < held; i++) {
+        if (now - this.residualTimes[i]! <= RESIDUAL_MAX_AGE_MS) recent.push(this.residuals[i]!);
+      }
+      if (recent.length < RESIDUAL_WARMUP) this.margin = undefined;
+      else {
+        recent.sort((a, b) => a - b);
+        const rank = Math.min(recent.length - 1, Math.ceil(this.targetQuantile * (recent.length + 1)) - 1);
+        this.margin = Math.max(0, recent[rank]!);
+      }
+    }
+    return this.margin;
   }
 
   // Folds one observed call into the point's correction factor and spread; points not being served drift

@@ -131,8 +131,9 @@ export async function predict(
   const outputs = toOutputs(outcome.logits, model.labels, texts.length);
   const totalMs = now() - receivedAt;
   model.latency.observeOverhead(totalMs - (selectedAt - receivedAt) - outcome.queueMs - outcome.inferenceMs);
-  // Only deadline-driven requests: those without a latency budget queue behind every budgeted one by design.
-  if (latencyMs !== undefined) model.latency.observeRequest(selection.expectedMs, totalMs);
+  // Calibrates the margin on the requests it decides about: those predicted to meet a latency budget (not those
+  // without one, which queue behind every budgeted one by design, nor best-effort fallbacks already late).
+  if (latencyMs !== undefined && selection.met) model.latency.observeRequest(selection.expectedMs, totalMs);
   return {
     model,
     point,

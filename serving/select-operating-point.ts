@@ -68,20 +68,21 @@ export function selectOperatingPoint(table: SelectionTable, request: SelectionRe
     const tokens = Math.min(request.longest, table.tokens[p]!);
     const inference = table.latency.predictMs(p, request.texts, tokens);
     const total = overhead + inference + request.waitMs;
-    // Budgets are checked against a pessimistic prediction (headroom for the point's observed spread).
-    const guardedIdle = overhead + table.latency.budgetMs(p, request.texts, tokens);
+    // Budgets are checked against a pessimistic prediction (the margin, or headroom for the point's spread);
+    // whether a budget is impossible even when idle, against the idle prediction.
+    const guardedAlone = overhead + table.latency.budgetMs(p, request.texts, tokens);
     const memoryOk =
       memoryBytes === undefined || table.costs[p]!.memoryBytes(request.texts, tokens) <= memoryBytes;
     const accuracyOk = minAccuracy === undefined || table.accuracy[p]! >= minAccuracy;
     if (memoryOk && accuracyOk) {
-      if (latencyMs === undefined || guardedIdle + request.waitMs <= latencyMs) {
+      if (latencyMs === undefined || guardedAlone + request.waitMs <= latencyMs) {
         return { kind: 'chosen', point: p, tokens, inferenceMs: inference, expectedMs: total, met: true };
       }
-      if (guardedIdle <= latencyMs) idleFits = true;
+      if (overhead + table.latency.idleBudgetMs(p, request.texts, tokens) <= latencyMs) idleFits = true;
     }
     if (request.mode === 'strict') continue;
     // Judged on the guarded prediction too: the closest fit is the one likeliest to come near the budget.
-    const guarded = guardedIdle + request.waitMs;
+    const guarded = guardedAlone + request.waitMs;
     let violation = 0;
     if (latencyMs !== undefined && guarded > latencyMs) violation += guarded / latencyMs - 1;
     if (!memoryOk) violation += table.costs[p]!.memoryBytes(request.texts, tokens) / memoryBytes! - 1;

@@ -1,4 +1,5 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import type { ExecutorStats } from './subnet-executor.ts';
 
 const LATENCY_BUCKETS_S = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
@@ -10,6 +11,10 @@ export interface ServingSnapshot {
   version: string | undefined;
   ready: boolean;
   corrections: ReadonlyArray<{ subnet: string; factor: number }>;
+  // What the engines hold, summed over the inference workers (asked at scrape time), for leak checks.
+  engineStats: () => Promise<ReadonlyArray<ExecutorStats>>;
+  // The margin budget checks add to latency predictions (LATENCY_TARGET_QUANTILE of recent lateness).
+  budgetMarginMs: number;
 }
 
 // The Prometheus metrics of one app, in a registry of its own (two apps in one process do not collide).
@@ -114,6 +119,44 @@ export class ServingMetrics {
         if (model !== undefined && version !== undefined) this.set({ model, version }, 1);
       },
     });
+    new Gauge({
+      name: 'serving_budget_margin_seconds',
+      help: 'Margin budget checks add to latency predictions: LATENCY_TARGET_QUANTILE of how late recent budgeted requests finished',
+      registers,
+      collect() {
+        this.set(snapshot().budgetMarginMs / 1000);
+      },
+    });
+    // One scrape asks the workers once; the three gauges below share the answer.
+    let engineStats: Promise<ReadonlyArray<ExecutorStats>> | undefined;
+    const statsOnce = () => {
+      engineStats ??= snapshot()
+        .engineStats()
+        .catch(() => [])
+        .finally(() => setImmediate(() => (engineStats = undefined)));
+      return engineStats;
+    };
+    const engineGauge = (name: string, help: string, pick: (s: ExecutorStats) => number | undefined) =>
+      new Gauge({
+        name,
+        help,
+        registers,
+        async collect() {
+          const values = (await statsOnce()).map(pick).filter((v): v is number => v !== undefined);
+          if (values.length > 0) this.set(values.reduce((a, b) => a + b, 0));
+        },
+      });
+    engineGauge('serving_engine_tensors', 'Live tfjs tensors, all workers (tfjs engine)', (s) => s.tensors);
+    engineGauge(
+      'serving_engine_sessions_created',
+      'ONNX sessions created so far, all workers (onnx engine)',
+      (s) => s.sessionsCreated,
+    );
+    engineGauge(
+      'serving_engine_resident_subnets',
+      'Subnets resident in the engine caches, all workers',
+      (s) => s.residentSubnets,
+    );
     new Gauge({
       name: 'serving_latency_correction',
       help: 'Online correction of each operating point latency prediction (observed / calibrated, EWMA)',

@@ -408,6 +408,10 @@ describe('serving app (inject)', () => {
     assert.match(text, /serving_inference_seconds_sum\{subnet="/);
     assert.match(text, /serving_budget_total\{outcome="missed",mode="best-effort"\} \d+/);
     assert.match(text, /serving_budget_total\{outcome="met",mode="best-effort"\} \d+/);
+    // What the engines hold, for leak checks (the soak reads these), and the budget margin.
+    assert.match(text, /serving_engine_resident_subnets [1-9]\d*/);
+    assert.match(text, /serving_engine_(tensors|sessions_created) \d+/);
+    assert.match(text, /serving_budget_margin_seconds \d/);
     assert.match(text, /serving_model_info\{model="fixture-sentiment",version="v1"\} 1/);
     assert.match(text, /serving_ready 1/);
     assert.match(text, /serving_latency_correction\{subnet="/);

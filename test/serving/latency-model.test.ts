@@ -89,20 +89,33 @@ describe('latency model and calibration', () => {
     assert.ok(model.budgetMs(0, 1, 16) > 1.4 * model.predictMs(0, 1, 16));
   });
 
-  it('sizes the budget margin to the target quantile of how late budgeted requests finished', () => {
+  it('sizes the budget margin to the target quantile of how late recent fitting requests finished', () => {
     const costs = [new CostTable(FIXTURE_ARCH, FIXTURE_POINTS[0]!.subnet)];
-    const model = new LatencyModel(costs, [{ fixedMs: 1, msPerGflop: 0 }], 0.5, { targetQuantile: 0.9 });
-    // Before enough requests: the spread headroom.
+    let clock = 0;
+    const model = new LatencyModel(costs, [{ fixedMs: 1, msPerGflop: 0 }], 0.5, {
+      targetQuantile: 0.9,
+      now: () => clock,
+    });
+    // Before enough requests: the spread headroom, the same as the idle prediction.
     for (let i = 0; i < 63; i++) model.observeRequest(2, 2 + (i % 10));
+    clock += 1000;
     assert.equal(model.marginMs, 0);
     assert.ok(Math.abs(model.budgetMs(0, 1, 16) - 1.3) < 1e-9);
     // Requests finished 0..9 ms late, evenly: 90% of them within about 9 ms.
     for (let i = 63; i < 1000; i++) model.observeRequest(2, 2 + (i % 10));
     assert.equal(model.marginMs, 9);
     assert.equal(model.budgetMs(0, 1, 16), model.predictMs(0, 1, 16) + 9);
+    // The idle prediction, which decides what is impossible, keeps to the headroom.
+    assert.ok(Math.abs(model.idleBudgetMs(0, 1, 16) - 1.3) < 1e-9);
     // A quieter host: requests now finish on time, and the margin follows within the window.
     for (let i = 0; i < 1024; i++) model.observeRequest(2, 2);
     assert.equal(model.marginMs, 0);
+    // A burst of late answers, then nothing for a while: it ages out, and the headroom is back.
+    for (let i = 0; i < 1024; i++) model.observeRequest(2, 50);
+    assert.equal(model.marginMs, 48);
+    clock += 31_000;
+    assert.equal(model.marginMs, 0);
+    assert.ok(Math.abs(model.budgetMs(0, 1, 16) - 1.3) < 1e-9);
     // Early answers never make the margin negative; bad numbers are ignored.
     for (let i = 0; i < 100; i++) model.observeRequest(5, 1);
     model.observeRequest(Number.NaN, 1);
