@@ -205,7 +205,8 @@ export function stageDigests(config: TrainingConfig): StageDigests {
   return { run, teacher, rewired, width, depth, search };
 }
 
-function digestOf(value: unknown): string {
+// A short digest of any JSON value, key order aside.
+export function digestOf(value: unknown): string {
   return createHash('sha256').update(stableStringify(value)).digest('hex').slice(0, 16);
 }
 

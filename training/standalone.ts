@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { OnnxEngine } from '../src/engine/index.ts';
@@ -10,6 +9,7 @@ import {
   parseOperatingPointId,
   parseSubnetId,
 } from '../src/model/config.ts';
+import { digestOf } from './config.ts';
 import { PointEvaluator } from './evaluate.ts';
 import { initialParams, labelLoss } from './pipeline.ts';
 import { runStage, type TrainingContext } from './run-stage.ts';
@@ -41,10 +41,7 @@ export async function trainStandalone(
   const examples = config.teacher.examples + config.width.examples + config.depth.examples;
   const spec = { ...config.teacher, examples, tokens: { choices: [point.tokens] } };
   const params = await runStage(ctx, `standalone-${id}`, spec, {
-    digest: createHash('sha256')
-      .update(JSON.stringify([ctx.digests.run, spec]))
-      .digest('hex')
-      .slice(0, 16),
+    digest: digestOf({ run: ctx.digests.run, standalone: spec }),
     init: () => initialParams(ctx),
     teacher: null,
     loss: labelLoss(config),

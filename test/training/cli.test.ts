@@ -39,6 +39,27 @@ function train(args: string[], env: Record<string, string> = {}): Promise<Run> {
   });
 }
 
+// The environment that points the CLI's S3 client at the test server.
+function s3Env(s3: Awaited<ReturnType<typeof startTestS3>>): Record<string, string> {
+  return {
+    AWS_ENDPOINT_URL_S3: s3.endpoint,
+    AWS_REGION: s3.region,
+    AWS_ACCESS_KEY_ID: s3.credentials.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: s3.credentials.secretAccessKey,
+    S3_FORCE_PATH_STYLE: 'true',
+  };
+}
+
+// The sha256 of the weights of the version LATEST names under a folder output.
+async function publishedWeightsSha(root: string): Promise<string> {
+  const store = new FileStore(root);
+  const version = new TextDecoder().decode(await store.read('imdb-tiny/LATEST')).trim();
+  const manifest = JSON.parse(
+    new TextDecoder().decode(await store.read(`imdb-tiny/${version}/manifest.json`)),
+  );
+  return manifest.files['weights.bin'].sha256 as string;
+}
+
 // A smaller run than tiny.json: enough steps to resume in the middle of a stage.
 const micro = {
   ...tinyConfig,
@@ -63,13 +84,7 @@ describe('training CLI', () => {
   }, async () => {
     const s3 = await startTestS3();
     try {
-      const env = {
-        AWS_ENDPOINT_URL_S3: s3.endpoint,
-        AWS_REGION: s3.region,
-        AWS_ACCESS_KEY_ID: s3.credentials.accessKeyId,
-        AWS_SECRET_ACCESS_KEY: s3.credentials.secretAccessKey,
-        S3_FORCE_PATH_STYLE: 'true',
-      };
+      const env = s3Env(s3);
       const run = await train(
         [
           '--config',
@@ -154,15 +169,10 @@ describe('training CLI', () => {
       '--quiet',
     ]);
     assert.equal(resumed.code, 0, resumed.stderr);
-    const weights = async (root: string) => {
-      const store = new FileStore(root);
-      const version = new TextDecoder().decode(await store.read('imdb-tiny/LATEST')).trim();
-      const manifest = JSON.parse(
-        new TextDecoder().decode(await store.read(`imdb-tiny/${version}/manifest.json`)),
-      );
-      return manifest.files['weights.bin'].sha256 as string;
-    };
-    assert.equal(await weights(join(dir, 'out-b')), await weights(join(dir, 'out-a')));
+    assert.equal(
+      await publishedWeightsSha(join(dir, 'out-b')),
+      await publishedWeightsSha(join(dir, 'out-a')),
+    );
   });
 
   it('mirrors checkpoints to S3 and resumes from there on a host with an empty disk', {
@@ -170,13 +180,7 @@ describe('training CLI', () => {
   }, async () => {
     const s3 = await startTestS3();
     try {
-      const env = {
-        AWS_ENDPOINT_URL_S3: s3.endpoint,
-        AWS_REGION: s3.region,
-        AWS_ACCESS_KEY_ID: s3.credentials.accessKeyId,
-        AWS_SECRET_ACCESS_KEY: s3.credentials.secretAccessKey,
-        S3_FORCE_PATH_STYLE: 'true',
-      };
+      const env = s3Env(s3);
       const common = ['--config', join(dir, 'micro.json'), '--mirror', `s3://${s3.bucket}/checkpoints`];
       const first = await train(
         [...common, '--out', join(dir, 'out-m'), '--checkpoints', join(dir, 'host-1'), '--max-steps', '6'],
@@ -208,15 +212,10 @@ describe('training CLI', () => {
       assert.ok(steps.size >= 4, [...steps.keys()].join(' '));
       for (const [name, seen] of steps) assert.equal(seen.size, 1, `${name}: steps ${[...seen].join(', ')}`);
       // Same weights as the run that was never interrupted.
-      const sha = async (root: string) => {
-        const store = new FileStore(root);
-        const version = new TextDecoder().decode(await store.read('imdb-tiny/LATEST')).trim();
-        const manifest = JSON.parse(
-          new TextDecoder().decode(await store.read(`imdb-tiny/${version}/manifest.json`)),
-        );
-        return manifest.files['weights.bin'].sha256 as string;
-      };
-      assert.equal(await sha(join(dir, 'out-m')), await sha(join(dir, 'out-a')));
+      assert.equal(
+        await publishedWeightsSha(join(dir, 'out-m')),
+        await publishedWeightsSha(join(dir, 'out-a')),
+      );
     } finally {
       await s3.stop();
     }
