@@ -100,6 +100,9 @@ export const TrainingConfigSchema = z
         catalogSize: z.object({ min: z.number().int().min(2), max: z.number().int().max(64) }).strict(),
         // The latency is measured at this many tokens (a long review) for the catalog.
         latencyTokens: z.number().int().min(8),
+        // Catalog points must reach this accuracy on all of dev: a cheaper point below it is not worth serving,
+        // so the catalog starts at the cheapest point that reaches it.
+        minDevAccuracy: z.number().min(0).max(1).default(0),
       })
       .strict(),
     publish: z.object({ weightDtype: z.enum(['float32', 'float16']) }).strict(),
@@ -200,8 +203,11 @@ export function stageDigests(config: TrainingConfig): StageDigests {
   const teacher = digestOf({ run, teacher: config.teacher });
   const rewired = digestOf({ teacher, rewire: config.rewire });
   const width = digestOf({ rewired, width: config.width });
-  const depth = digestOf({ width, depth: config.depth, searchSpace: config.searchSpace });
-  const search = digestOf({ depth, search: config.search });
+  // The depth stage samples subnets from the space's depth, head and FFN axes; its input lengths come from
+  // `depth.tokens`, so the space's token choices shape the search alone.
+  const { tokenChoices, ...subnetAxes } = config.searchSpace;
+  const depth = digestOf({ width, depth: config.depth, searchSpace: subnetAxes });
+  const search = digestOf({ depth, search: config.search, tokenChoices });
   return { run, teacher, rewired, width, depth, search };
 }
 

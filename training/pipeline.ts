@@ -22,6 +22,7 @@ import { Progress } from './progress.ts';
 import { rewireWeights } from './rewire.ts';
 import { runStage, stageFolder, type TrainingContext } from './run-stage.ts';
 import {
+  catalogFront,
   nearFront,
   paretoFront,
   type ScoredPoint,
@@ -288,14 +289,25 @@ async function searchCatalog(
   const front = paretoFront(evaluated);
   // Candidates: the points within one standard error of the front on the search slice (twice as many as the
   // catalog may hold, spread over log-cost), measured on all of dev; the catalog is the front of that measure.
+  // Points the slice cannot tell from the accuracy floor stay candidates; clearly below it, they do not.
   const tolerance = standardError(front[front.length - 1]!.accuracy, searchDev.length);
-  const candidates = spreadCatalog(nearFront(evaluated, tolerance), 2 * config.search.catalogSize.max);
+  const floor = config.search.minDevAccuracy;
+  const candidates = spreadCatalog(
+    nearFront(evaluated, tolerance).filter((p) => p.accuracy >= floor - 2 * tolerance),
+    2 * config.search.catalogSize.max,
+  );
   progress.note(
     `${evaluated.length} points evaluated, ${front.length} on the front, ${candidates.length} within ${(tolerance * 100).toFixed(1)} points of it to measure on all of dev`,
   );
   const onDev: ScoredPoint[] = [];
   for (const c of candidates) onDev.push({ ...c, accuracy: await evaluator.accuracy(c.point, ctx.data.dev) });
-  const chosen = spreadCatalog(paretoFront(onDev), config.search.catalogSize.max);
+  const chosen = spreadCatalog(catalogFront(onDev, floor), config.search.catalogSize.max);
+  const belowFloor = paretoFront(onDev).filter((p) => p.accuracy < floor);
+  if (belowFloor.length > 0) {
+    progress.note(
+      `left out below the ${(floor * 100).toFixed(1)}% dev floor: ${belowFloor.map((p) => `${p.id} (${(p.accuracy * 100).toFixed(2)}%)`).join(', ')}`,
+    );
+  }
   const longest = longestExample(ctx.data.dev);
   const entries: CatalogResult[] = [];
   for (const c of chosen) {
@@ -339,6 +351,7 @@ async function searchCatalog(
       kind: 'bag-of-words logistic regression (hashed unigrams and bigrams of the same wordpieces)',
       results: reference,
     },
+    minDevAccuracy: floor,
     points: evaluated.map((p) => ({ id: p.id, flops: p.flops, accuracy: p.accuracy })),
     // The candidates near the front, measured on all of dev: the catalog is their front.
     candidates: onDev.map((p) => ({ id: p.id, flops: p.flops, devAccuracy: p.accuracy })),

@@ -85,6 +85,13 @@ export function paretoFront(points: readonly ScoredPoint[]): ScoredPoint[] {
   return front;
 }
 
+// The catalog's front: the Pareto front of the points that reach the accuracy floor. When none does, the most
+// accurate point alone, so that a run that fell short still publishes something to look at.
+export function catalogFront(points: readonly ScoredPoint[], floor: number): ScoredPoint[] {
+  const front = paretoFront(points.filter((p) => p.accuracy >= floor));
+  return front.length > 0 ? front : paretoFront(points).slice(-1);
+}
+
 // Points that the search's small dev slice cannot tell from the front: within `tolerance` of the best accuracy of
 // every point at most as costly. The catalog is chosen among them once they are measured on all of dev, so that a
 // point a noisy slice put just behind a cheaper one still gets its chance. Cheapest first.

@@ -17,6 +17,7 @@ import { cleanReview, splitExamples } from '../../training/data/imdb.ts';
 import type { FlatLayout } from '../../training/flat-params.ts';
 import { rewireWeights } from '../../training/rewire.ts';
 import {
+  catalogFront,
   nearFront,
   paretoFront,
   type ScoredPoint,
@@ -52,6 +53,9 @@ describe('training config', () => {
       (Object.keys(base) as Array<keyof typeof base>).filter((k) => d[k] !== base[k]);
     assert.deepEqual(changed(edit((c) => (c.width.examples += 32))), ['width', 'depth', 'search']);
     assert.deepEqual(changed(edit((c) => (c.search.generations += 1))), ['search']);
+    // Input lengths only shape the search; the subnet axes shape what the depth stage samples.
+    assert.deepEqual(changed(edit((c) => c.searchSpace.tokenChoices.unshift(8))), ['search']);
+    assert.deepEqual(changed(edit((c) => c.searchSpace.depthChoices.pop())), ['depth', 'search']);
     assert.deepEqual(changed(edit((c) => (c.rewire.examples += 1))), ['rewired', 'width', 'depth', 'search']);
     assert.deepEqual(changed(edit((c) => (c.seed += 1))), Object.keys(base));
     // The worker count splits a batch without changing its sum: no stage is invalidated.
@@ -285,6 +289,29 @@ describe('search', () => {
       [1, 4],
     );
     assert.ok(Math.abs(standardError(0.86, 1500) - 0.00896) < 1e-4);
+  });
+
+  it('starts the catalog at the cheapest point that reaches the accuracy floor', () => {
+    const pts = [
+      scored(1, 0.8, 0),
+      scored(2, 0.84, 1),
+      scored(3, 0.86, 2),
+      scored(4, 0.85, 3),
+      scored(5, 0.88, 4),
+    ];
+    assert.deepEqual(
+      catalogFront(pts, 0.85).map((p) => p.flops),
+      [3, 5],
+    );
+    assert.deepEqual(
+      catalogFront(pts, 0).map((p) => p.flops),
+      [1, 2, 3, 5],
+    );
+    // Nothing reaches the floor: the most accurate point alone, rather than an empty catalog.
+    assert.deepEqual(
+      catalogFront(pts, 0.95).map((p) => p.flops),
+      [5],
+    );
   });
 
   it('spreads the catalog over log-cost and keeps both ends', () => {
