@@ -32,6 +32,7 @@ export const ServingEnvSchema = z.object({
   NO_BUDGET_DEADLINE_MS: positive(3_600_000).default(10_000),
   LATENCY_EWMA_ALPHA: z.coerce.number().min(0).max(1).default(0.1),
   LATENCY_TARGET_QUANTILE: z.coerce.number().gt(0).lt(1).default(0.99),
+  ACCURACY_TIE_TOLERANCE: z.coerce.number().min(0).max(1).default(0.0025),
   MAX_BODY_BYTES: int(1024, 1024 * 1024 * 1024).default(1024 * 1024),
   MAX_TEXTS: int(1, 100_000).default(64),
   MAX_CHARS_PER_TEXT: int(1, 100_000_000).default(50_000),
@@ -69,6 +70,8 @@ export interface ServingConfig {
   latencyEwmaAlpha: number;
   // The share of latency-budgeted requests the budget check's margin is sized to cover.
   latencyTargetQuantile: number;
+  // Catalog accuracies closer than this count as equal; selection then takes the faster point.
+  accuracyTieTolerance: number;
   maxBodyBytes: number;
   maxTexts: number;
   maxCharsPerText: number;
@@ -135,6 +138,7 @@ export function loadConfig(
     noBudgetDeadlineMs: v.NO_BUDGET_DEADLINE_MS,
     latencyEwmaAlpha: v.LATENCY_EWMA_ALPHA,
     latencyTargetQuantile: v.LATENCY_TARGET_QUANTILE,
+    accuracyTieTolerance: v.ACCURACY_TIE_TOLERANCE,
     maxBodyBytes: v.MAX_BODY_BYTES,
     maxTexts: v.MAX_TEXTS,
     maxCharsPerText: v.MAX_CHARS_PER_TEXT,

@@ -10,6 +10,9 @@ export interface SelectionTable {
   tokens: readonly number[];
   costs: readonly CostTable[];
   latency: LatencyModel;
+  // Dev accuracies closer than this (0 to 1) count as equal, and the tie goes to the faster point: a catalog
+  // measured on a few thousand reviews cannot rank points a fraction of a standard error apart.
+  tieTolerance: number;
 }
 
 // One request as selection sees it.
@@ -49,8 +52,9 @@ export type Selection =
   | { kind: 'not-now'; retryAfterMs: number; reason: string };
 
 // Chooses the most accurate operating point whose predicted total time (elapsed, expected queueing, inference
-// for this batch and token count with headroom for its observed spread, overhead) fits the latency budget, whose memory (weights + activations for
-// this batch and token count) fits the memory budget and whose dev accuracy meets the floor. When none fits,
+// for this batch and token count with headroom for its observed spread, overhead) fits the latency budget, whose
+// memory (weights + activations for this batch and token count) fits the memory budget and whose dev accuracy
+// meets the floor; among the fitting points tied with it (within `tieTolerance`), the fastest. When none fits,
 // strict mode refuses (impossible vs not now), best-effort serves the closest fit: the least summed relative
 // violation of the budgets (ties: the more accurate). O(points x layers), no allocation.
 export function selectOperatingPoint(table: SelectionTable, request: SelectionRequest): Selection {
@@ -61,13 +65,18 @@ export function selectOperatingPoint(table: SelectionTable, request: SelectionRe
   let bestViolation = Number.POSITIVE_INFINITY;
   let bestTokens = 0;
   let bestInference = 0;
+  let fit = -1;
+  let fitTokens = 0;
+  let fitInference = Number.POSITIVE_INFINITY;
+  let tiedDownTo = Number.NEGATIVE_INFINITY;
   const order = table.order;
   for (let i = 0; i < order.length; i++) {
     const p = order[i]!;
     if (request.pinned !== undefined && p !== request.pinned) continue;
+    // Points are most accurate first: past the tie, nothing can replace the fit found.
+    if (table.accuracy[p]! < tiedDownTo) break;
     const tokens = Math.min(request.longest, table.tokens[p]!);
     const inference = table.latency.predictMs(p, request.texts, tokens);
-    const total = overhead + inference + request.waitMs;
     // Budgets are checked against a pessimistic prediction (the margin, or headroom for the point's spread);
     // whether a budget is impossible even when idle, against the idle prediction.
     const guardedAlone = overhead + table.latency.budgetMs(p, request.texts, tokens);
@@ -76,11 +85,17 @@ export function selectOperatingPoint(table: SelectionTable, request: SelectionRe
     const accuracyOk = minAccuracy === undefined || table.accuracy[p]! >= minAccuracy;
     if (memoryOk && accuracyOk) {
       if (latencyMs === undefined || guardedAlone + request.waitMs <= latencyMs) {
-        return { kind: 'chosen', point: p, tokens, inferenceMs: inference, expectedMs: total, met: true };
+        if (fit < 0) tiedDownTo = table.accuracy[p]! - table.tieTolerance;
+        if (inference < fitInference) {
+          fit = p;
+          fitTokens = tokens;
+          fitInference = inference;
+        }
+        continue;
       }
       if (overhead + table.latency.idleBudgetMs(p, request.texts, tokens) <= latencyMs) idleFits = true;
     }
-    if (request.mode === 'strict') continue;
+    if (request.mode === 'strict' || fit >= 0) continue;
     // Judged on the guarded prediction too: the closest fit is the one likeliest to come near the budget.
     const guarded = guardedAlone + request.waitMs;
     let violation = 0;
@@ -93,6 +108,16 @@ export function selectOperatingPoint(table: SelectionTable, request: SelectionRe
       bestTokens = tokens;
       bestInference = inference;
     }
+  }
+  if (fit >= 0) {
+    return {
+      kind: 'chosen',
+      point: fit,
+      tokens: fitTokens,
+      inferenceMs: fitInference,
+      expectedMs: overhead + fitInference + request.waitMs,
+      met: true,
+    };
   }
   if (request.mode === 'best-effort' && best >= 0) {
     return {

@@ -98,6 +98,7 @@ export class ServingModel {
       tokens: points.map((p) => p.entry.tokens),
       costs: points.map((p) => p.cost),
       latency,
+      tieTolerance: fields.config.accuracyTieTolerance,
     };
     // Operating point ids, and bare subnet ids (naming that subnet's most accurate point).
     const byId = new Map<string, number>();

@@ -26,6 +26,7 @@ function table(): SelectionTable {
     tokens: FIXTURE_POINTS.map((p) => p.tokens),
     costs,
     latency,
+    tieTolerance: 0,
   };
 }
 
@@ -53,6 +54,28 @@ describe('selectOperatingPoint', () => {
   it('takes the most accurate point when nothing is asked', () => {
     const s = selectOperatingPoint(t, request());
     assert.deepEqual(s.kind === 'chosen' && [s.point, s.met], [LARGEST, true]);
+  });
+
+  it('breaks accuracy ties within the tolerance toward the faster point, never below a floor', () => {
+    const tied = { ...t, tieTolerance: 0.07 };
+    // 0.88 and 0.82 are within 0.07: the faster (point 3) wins; 0.80 and 0.78 are past the tie.
+    const free = selectOperatingPoint(tied, request());
+    assert.deepEqual(free.kind === 'chosen' && [free.point, free.met], [3, true]);
+    assert.ok(predicted(3) < predicted(LARGEST));
+    // A floor above the faster point's accuracy keeps the most accurate one.
+    const floored = selectOperatingPoint(tied, request({ minAccuracy: 0.85 }));
+    assert.equal(floored.kind === 'chosen' && floored.point, LARGEST);
+    // Under a budget, the tie is counted from the most accurate point that fits, among the points that fit.
+    const budget = predicted(2) + 1e-6;
+    const s = selectOperatingPoint(tied, request({ latencyMs: budget }));
+    assert.ok(s.kind === 'chosen' && s.met);
+    const fitting = t.order.filter((p) => predicted(p) <= budget);
+    const top = Math.max(...fitting.map((p) => t.accuracy[p]!));
+    const inTie = fitting.filter((p) => t.accuracy[p]! >= top - 0.07);
+    assert.equal(
+      s.kind === 'chosen' && s.point,
+      inTie.reduce((a, b) => (predicted(b) < predicted(a) ? b : a)),
+    );
   });
 
   it('takes the most accurate point that fits a latency budget, smaller for a tighter one', () => {
