@@ -57,7 +57,7 @@ export function formatSummary(report: LoadTestReport): string {
   const m = report.machine;
   out.push(
     `machine: ${m.cpus} cpus (${m.cpuModel}), load average ${m.loadAvgStart.join(' ')} at start, ` +
-      `${m.loadAvgEnd.join(' ')} at end, 1-min max ${m.loadAvgMax1m}`,
+      `${m.loadAvgEnd.join(' ')} at end, 1-min max ${m.loadAvgMax1m}; load generator at nice ${m.generatorNice}`,
   );
   out.push(
     `server: ${report.target.url} ${report.target.model} ${report.target.modelVersion}, engine ${report.target.engine}, ` +

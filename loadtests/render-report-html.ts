@@ -111,7 +111,7 @@ export function renderReportHtml(report: LoadTestReport): string {
   body.push(
     `<p class="meta">${escapeXml(report.createdAt)} · ${m.cpus} cpus (${escapeXml(m.cpuModel)}), ${(m.totalMemoryBytes / 2 ** 30).toFixed(0)} GiB, Node ${escapeXml(m.node)} · ` +
       `<b>load average</b> ${m.loadAvgStart.join(' / ')} at start, ${m.loadAvgEnd.join(' / ')} at end, highest 1-min ${m.loadAvgMax1m}` +
-      `${m.loadAvgMax1m > m.cpus ? ' <b class="warn">(the machine was busy with other work: figures are pessimistic)</b>' : ''}<br>` +
+      `${m.loadAvgMax1m > m.cpus ? ' <b class="warn">(the machine was busy with other work: figures are pessimistic)</b>' : ''} · load generator at nice ${m.generatorNice}<br>` +
       `server ${escapeXml(report.target.url)}${report.target.spawned ? ` (spawned, ${escapeXml(report.target.supernet ?? '')})` : ''}, engine ${escapeXml(report.target.engine)}, ${report.target.workers} workers · ` +
       `<b>capacity ${report.capacityRps.toFixed(0)} req/s</b> (${report.capacity.given ? 'given' : 'measured'}${report.capacity.capped ? ', at least' : ''}) · ` +
       `${report.settings.runDurationS} s per run${report.settings.quick ? ' (quick)' : ''} · ${report.settings.texts.count} IMDB reviews of ${report.settings.texts.words.min}–${report.settings.texts.words.max} words (median ${report.settings.texts.words.median})</p>`,

@@ -103,6 +103,8 @@ export const LoadTestReportSchema = z.object({
     loadAvgStart: loadAvg,
     loadAvgEnd: loadAvg,
     loadAvgMax1m: z.number(),
+    // The load generator's niceness (10 beside a spawned server, so that it takes the cycles the server leaves).
+    generatorNice: z.number().int(),
   }),
   target: z.object({
     url: z.string(),

@@ -116,7 +116,9 @@ export function loadConfig(
   const v = parsed.data;
   const cores = availableParallelism();
   const lambda = runtime === 'lambda';
-  const inferenceWorkers = v.INFERENCE_WORKERS ?? (lambda ? 0 : cores);
+  // The event loop (HTTP, JSON, tokenizing) keeps a core of its own: beside the cheap catalog points it costs
+  // about as much per request as inference, and a worker per core left them time-slicing (README, Engines).
+  const inferenceWorkers = v.INFERENCE_WORKERS ?? (lambda ? 0 : Math.max(1, cores - 1));
   return {
     runtime,
     port: v.PORT,
