@@ -20,7 +20,7 @@ import type { LossSpec } from './parallel/losses.ts';
 import { plotFront } from './plot-front.ts';
 import { Progress } from './progress.ts';
 import { rewireWeights } from './rewire.ts';
-import { runStage, stageFolder, type TrainingContext } from './run-stage.ts';
+import { runStage, stageFolder, subnetGradients, type TrainingContext } from './run-stage.ts';
 import {
   catalogFront,
   nearFront,
@@ -92,8 +92,7 @@ export async function trainSupernet(
     digest: ctx.digests.teacher,
     init: () => initialParams(ctx),
     teacher: null,
-    loss: labelLoss(config),
-    sampleSubnets: () => [largest],
+    gradients: subnetGradients(ctx.pool, labelLoss(config), () => [largest]),
     evalSubnets: [largest],
   });
 
@@ -105,12 +104,11 @@ export async function trainSupernet(
     digest: ctx.digests.width,
     init: () => rewired,
     teacher: rewired,
-    loss: widthLoss,
-    sampleSubnets: (rng) => [
+    gradients: subnetGradients(ctx.pool, widthLoss, (rng) => [
       widthSubnet(arch, widths[0]!),
       widthSubnet(arch, widths[widths.length - 1]!),
       ...Array.from({ length: config.width.randomSubnets }, () => widthSubnet(arch, rng.pick(widths))),
-    ],
+    ]),
     evalSubnets: [widthSubnet(arch, widths[0]!), widthSubnet(arch, widths[widths.length - 1]!)],
   });
 
@@ -120,12 +118,11 @@ export async function trainSupernet(
     digest: ctx.digests.depth,
     init: () => widthModel,
     teacher: widthModel,
-    loss: distillLoss(config.depth),
-    sampleSubnets: (rng) => [
+    gradients: subnetGradients(ctx.pool, distillLoss(config.depth), (rng) => [
       extremeSubnet(space, arch, 'largest'),
       smallest,
       ...Array.from({ length: config.depth.randomSubnets }, () => sampleSubnet(space, arch, rng)),
-    ],
+    ]),
     evalSubnets: [extremeSubnet(space, arch, 'largest'), smallest],
   });
 

@@ -109,20 +109,27 @@ export class GradientPool {
         }),
       ),
     );
-    this.grads.fill(0);
+    const shares = shards.map((s) => s.batch.batch / batch.batch);
+    this.averageGradients(shares);
     const stats: StepStats = { loss: 0, perSubnet: subnets.map(() => ({ loss: 0, correct: 0 })) };
     responses.forEach((r, w) => {
       if (r.type !== 'step') throw new Error(`unexpected worker response ${r.type}`);
-      const share = shards[w]!.batch.batch / batch.batch;
-      const g = this.workerGrads[w]!;
-      for (let i = 0; i < g.length; i++) this.grads[i]! += g[i]! * share;
-      stats.loss += r.loss * share;
+      stats.loss += r.loss * shares[w]!;
       r.perSubnet.forEach((p, k) => {
-        stats.perSubnet[k]!.loss += p.loss * share;
+        stats.perSubnet[k]!.loss += p.loss * shares[w]!;
         stats.perSubnet[k]!.correct += p.correct;
       });
     });
     return stats;
+  }
+
+  // grads = the workers' gradients weighted by their shares of the step.
+  private averageGradients(shares: number[]): void {
+    this.grads.fill(0);
+    shares.forEach((share, w) => {
+      const g = this.workerGrads[w]!;
+      for (let i = 0; i < g.length; i++) this.grads[i]! += g[i]! * share;
+    });
   }
 
   // Logits [batch * labels] of each subnet on the batch, rows split across workers.

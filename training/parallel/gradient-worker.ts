@@ -102,16 +102,21 @@ function step(batch: TokenBatch, labels: Int32Array, subnets: SubnetConfig[], sp
     total += loss;
     tf.dispose([value, predicted!]);
   }
-  // Gradients into the shared buffer, zeros where a variable got none (the optimizer expects every one).
-  layout.specs.forEach((_, i) => {
-    const view = layout.view(grads, i);
-    const g = sums.get(variables[i]!.name);
-    if (g) view.set(g.dataSync() as Float32Array);
-    else view.fill(0);
-  });
+  writeGradients(variables, sums);
   tf.dispose([...sums.values(), ids, mask, rowMask, oneHot]);
   if (target) tf.dispose([target.logits, ...(target.hidden ?? [])]);
   return { loss: total, perSubnet };
+}
+
+// Gradients into the shared buffer in layout order, zeros where a variable got none (the optimizer expects
+// every one, by position).
+function writeGradients(variables: tf.Variable[], named: ReadonlyMap<string, tf.Tensor>): void {
+  layout.specs.forEach((_, i) => {
+    const view = layout.view(grads, i);
+    const g = named.get(variables[i]!.name);
+    if (g) view.set(g.dataSync() as Float32Array);
+    else view.fill(0);
+  });
 }
 
 function predict(batch: TokenBatch, subnets: SubnetConfig[]): Float32Array[] {
