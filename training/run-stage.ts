@@ -1,12 +1,13 @@
 import type { SubnetConfig } from '../src/model/config.ts';
 import { Rng } from '../src/model/random.ts';
 import type { TokenBatch } from '../src/model/token-batch.ts';
-import type { WordPieceTokenizer } from '../src/tokenizer/index.ts';
+import type { Vocabulary, WordPieceTokenizer } from '../src/tokenizer/index.ts';
 import { adamwStep, createAdamState, learningRateAt } from './adamw.ts';
 import { loadCheckpoint, saveCheckpoint } from './checkpoint.ts';
 import type { CheckpointMirror } from './checkpoint-mirror.ts';
 import type { StageDigests, TrainingConfig } from './config.ts';
 import { Batcher, deriveSeed, type EncodedExample, pack } from './data/batcher.ts';
+import { TokenMasker } from './data/mask-tokens.ts';
 import type { FlatLayout } from './flat-params.ts';
 import type { GradientPool } from './parallel/gradient-pool.ts';
 import type { LossSpec } from './parallel/losses.ts';
@@ -62,7 +63,7 @@ export interface StagePlan {
   teacher: Float32Array | null;
   // One step's gradients into the pool's `grads`, from the step's batch and its random stream.
   gradients: (batch: TokenBatch, labels: Int32Array, rng: Rng) => Promise<StepReport>;
-  // Subnets whose dev accuracy is reported at evaluations and at the end.
+  // Subnets whose dev accuracy is reported at evaluations and at the end; none for a stage without a classifier.
   evalSubnets: SubnetConfig[];
 }
 
@@ -78,6 +79,24 @@ export function subnetGradients(
     return {
       loss: stats.loss,
       figures: { loss: stats.loss, acc: stats.perSubnet[0]!.correct / batch.batch },
+    };
+  };
+}
+
+// The step of the masked-LM stage: the batch masked BERT's way from the step's random stream (labels unused),
+// gradients of the full model; figures: the masked-LM loss and the share of masked tokens predicted right.
+export function maskedLmGradients(
+  pool: GradientPool,
+  vocabulary: Vocabulary,
+  maskProbability: number,
+): StagePlan['gradients'] {
+  const masker = new TokenMasker(vocabulary, maskProbability);
+  return async (batch, _labels, rng) => {
+    const { batch: masked, targets } = masker.mask(batch, rng);
+    const stats = await pool.maskedLmStep(masked, targets);
+    return {
+      loss: stats.loss,
+      figures: { mlmLoss: stats.loss, maskedAcc: stats.correct / Math.max(1, stats.masked) },
     };
   };
 }
@@ -176,11 +195,15 @@ export async function runStage(
       lastSave = performance.now();
     }
   }
-  const devAccuracy = await reportDev(ctx, progress, plan.evalSubnets, step);
+  // The final figures: dev accuracy, or the last smoothed figures of a stage without a classifier.
+  const extra =
+    plan.evalSubnets.length > 0
+      ? { devAccuracy: await reportDev(ctx, progress, plan.evalSubnets, step) }
+      : { ...smoothed };
   await saveCheckpoint(
     ctx.checkpointDir,
     finalFolder,
-    { configDigest: plan.digest, stage: name, step, totalSteps, rngState: 0, extra: { devAccuracy } },
+    { configDigest: plan.digest, stage: name, step, totalSteps, rngState: 0, extra },
     { params: pool.params },
   );
   await ctx.mirror?.pushCheckpoint(finalFolder);

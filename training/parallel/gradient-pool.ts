@@ -12,6 +12,13 @@ export interface StepStats {
   perSubnet: SubnetStepStats[];
 }
 
+// A masked-LM step: the loss (mean over masked tokens) and how many of them the model predicted right.
+export interface MaskedLmStepStats {
+  loss: number;
+  correct: number;
+  masked: number;
+}
+
 type Pending = { resolve: (r: WorkerResponse) => void; reject: (e: Error) => void };
 
 // Data-parallel gradients on N worker threads (one tfjs replica per core). The main thread owns the
@@ -123,6 +130,36 @@ export class GradientPool {
     return stats;
   }
 
+  // Masked-LM gradients of the full model, averaged over the batch's masked tokens, into `grads`. targets
+  // [batch * tokens]: the original id where the batch was masked, -1 elsewhere. Each worker's share is its
+  // share of the masked tokens, so the result does not depend on how rows were split.
+  async maskedLmStep(batch: TokenBatch, targets: Int32Array): Promise<MaskedLmStepStats> {
+    const shards = this.shard(batch, new Int32Array(batch.batch));
+    const responses = await Promise.all(
+      shards.map((s, w) =>
+        this.request(this.workers[w]!, {
+          type: 'masked-lm-step',
+          id: this.id(),
+          paramsVersion: this.version,
+          batch: s.batch,
+          targets: targets.slice(s.firstRow * batch.tokens, (s.firstRow + s.batch.batch) * batch.tokens),
+        }),
+      ),
+    );
+    const parts = responses.map((r) => {
+      if (r.type !== 'masked-lm-step') throw new Error(`unexpected worker response ${r.type}`);
+      return r;
+    });
+    const masked = parts.reduce((n, r) => n + r.masked, 0);
+    const shares = parts.map((r) => r.masked / Math.max(1, masked));
+    this.averageGradients(shares);
+    return {
+      loss: parts.reduce((sum, r, w) => sum + r.loss * shares[w]!, 0),
+      correct: parts.reduce((n, r) => n + r.correct, 0),
+      masked,
+    };
+  }
+
   // grads = the workers' gradients weighted by their shares of the step.
   private averageGradients(shares: number[]): void {
     this.grads.fill(0);
@@ -192,7 +229,10 @@ export class GradientPool {
   }
 
   // Splits rows as evenly as possible; a worker with no rows gets none (tiny batches).
-  private shard(batch: TokenBatch, labels: Int32Array): Array<{ batch: TokenBatch; labels: Int32Array }> {
+  private shard(
+    batch: TokenBatch,
+    labels: Int32Array,
+  ): Array<{ batch: TokenBatch; labels: Int32Array; firstRow: number }> {
     const count = Math.min(this.workers.length, batch.batch);
     const shards = [];
     let row = 0;
@@ -208,6 +248,7 @@ export class GradientPool {
           mask: batch.mask.slice(from, to),
         },
         labels: labels.slice(row, row + rows),
+        firstRow: row,
       });
       row += rows;
     }
