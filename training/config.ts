@@ -35,6 +35,16 @@ const StageBaseSchema = z
   })
   .strict();
 
+// Masked-LM on the train split's texts before the teacher (NAS-BERT's task-agnostic step). No dev evaluation:
+// the classifier is not trained in it.
+const PretrainSchema = StageBaseSchema.omit({ evalEverySteps: true })
+  .extend({
+    // Share of each row's maskable tokens (real, not special) chosen for prediction; BERT's 80/10/10 rule
+    // then decides what the model sees in their place.
+    maskProbability: z.number().gt(0).max(0.5).default(0.15),
+  })
+  .strict();
+
 const DistillSchema = StageBaseSchema.extend({
   // Soft cross-entropy on the teacher's logits, at this temperature.
   temperature: z.number().positive().default(1),
@@ -86,6 +96,7 @@ export const TrainingConfigSchema = z
     embeddings: z.object({ glove: z.boolean() }).strict(),
     batchSize: z.number().int().min(2).max(1024),
     workers: z.number().int().min(1).max(16),
+    pretrain: PretrainSchema.optional(),
     teacher: StageBaseSchema.extend({ labelSmoothing: z.number().min(0).max(0.5).default(0) }).strict(),
     rewire: z.object({ examples: z.number().int().positive(), tokens: z.number().int().min(8) }).strict(),
     width: DistillSchema.extend({ widthChoices: z.array(z.number().gt(0).max(1)).min(1) }).strict(),
@@ -135,6 +146,7 @@ export const TrainingConfigSchema = z
     for (const stage of ['teacher', 'width', 'depth'] as const) {
       check(`${stage}.tokens.choices`, c[stage].tokens.choices, a.maxTokens);
     }
+    if (c.pretrain) check('pretrain.tokens.choices', c.pretrain.tokens.choices, a.maxTokens);
     check('rewire.tokens', [c.rewire.tokens], a.maxTokens);
     check('search.latencyTokens', [c.search.latencyTokens], a.maxTokens);
     if (c.search.catalogSize.min > c.search.catalogSize.max) {
@@ -190,6 +202,8 @@ export function configDigest(config: TrainingConfig): string {
 // splits a batch but does not change the sum.
 export interface StageDigests {
   run: string;
+  // Only when the config has a pretrain stage.
+  pretrain?: string;
   teacher: string;
   rewired: string;
   width: string;
@@ -200,7 +214,10 @@ export interface StageDigests {
 export function stageDigests(config: TrainingConfig): StageDigests {
   const { model, seed, architecture, labels, data, embeddings, batchSize } = config;
   const run = digestOf({ model, seed, architecture, labels, data, embeddings, batchSize });
-  const teacher = digestOf({ run, teacher: config.teacher });
+  const pretrain = config.pretrain ? digestOf({ run, pretrain: config.pretrain }) : undefined;
+  // Without a pretrain stage its key drops out (digestOf skips undefined), so those configs keep their digests
+  // and their checkpoints.
+  const teacher = digestOf({ run, pretrain, teacher: config.teacher });
   const rewired = digestOf({ teacher, rewire: config.rewire });
   const width = digestOf({ rewired, width: config.width });
   // The depth stage samples subnets from the space's depth, head and FFN axes; its input lengths come from
@@ -208,7 +225,7 @@ export function stageDigests(config: TrainingConfig): StageDigests {
   const { tokenChoices, ...subnetAxes } = config.searchSpace;
   const depth = digestOf({ width, depth: config.depth, searchSpace: subnetAxes });
   const search = digestOf({ depth, search: config.search, tokenChoices });
-  return { run, teacher, rewired, width, depth, search };
+  return { run, ...(pretrain && { pretrain }), teacher, rewired, width, depth, search };
 }
 
 // A short digest of any JSON value, key order aside.

@@ -20,7 +20,13 @@ import type { LossSpec } from './parallel/losses.ts';
 import { plotFront } from './plot-front.ts';
 import { Progress } from './progress.ts';
 import { rewireWeights } from './rewire.ts';
-import { runStage, stageFolder, type TrainingContext } from './run-stage.ts';
+import {
+  maskedLmGradients,
+  runStage,
+  stageFolder,
+  subnetGradients,
+  type TrainingContext,
+} from './run-stage.ts';
 import {
   catalogFront,
   nearFront,
@@ -77,8 +83,8 @@ export function initialParams(ctx: TrainingContext): Float32Array {
   return flat;
 }
 
-// The whole recipe: teacher -> rewire -> width distillation -> width+depth distillation -> search -> publish.
-// Every stage resumes from its checkpoint; a finished stage is not run again.
+// The whole recipe: [masked-LM pretraining ->] teacher -> rewire -> width distillation -> width+depth
+// distillation -> search -> publish. Every stage resumes from its checkpoint; a finished stage is not run again.
 export async function trainSupernet(
   ctx: TrainingContext,
   store: ObjectStore,
@@ -88,12 +94,27 @@ export async function trainSupernet(
   const arch = config.architecture;
   const largest = largestSubnet(arch);
 
+  // Masked-LM on the train texts first, when configured: the teacher then starts from its result.
+  const pretrained = config.pretrain
+    ? await runStage(
+        ctx,
+        'pretrain',
+        { ...config.pretrain, evalEverySteps: 0 },
+        {
+          digest: ctx.digests.pretrain!,
+          init: () => initialParams(ctx),
+          teacher: null,
+          gradients: maskedLmGradients(ctx.pool, ctx.tokenizer.vocabulary, config.pretrain.maskProbability),
+          evalSubnets: [],
+        },
+      )
+    : undefined;
+
   const teacher = await runStage(ctx, 'teacher', config.teacher, {
     digest: ctx.digests.teacher,
-    init: () => initialParams(ctx),
+    init: () => pretrained ?? initialParams(ctx),
     teacher: null,
-    loss: labelLoss(config),
-    sampleSubnets: () => [largest],
+    gradients: subnetGradients(ctx.pool, labelLoss(config), () => [largest]),
     evalSubnets: [largest],
   });
 
@@ -105,12 +126,11 @@ export async function trainSupernet(
     digest: ctx.digests.width,
     init: () => rewired,
     teacher: rewired,
-    loss: widthLoss,
-    sampleSubnets: (rng) => [
+    gradients: subnetGradients(ctx.pool, widthLoss, (rng) => [
       widthSubnet(arch, widths[0]!),
       widthSubnet(arch, widths[widths.length - 1]!),
       ...Array.from({ length: config.width.randomSubnets }, () => widthSubnet(arch, rng.pick(widths))),
-    ],
+    ]),
     evalSubnets: [widthSubnet(arch, widths[0]!), widthSubnet(arch, widths[widths.length - 1]!)],
   });
 
@@ -120,19 +140,19 @@ export async function trainSupernet(
     digest: ctx.digests.depth,
     init: () => widthModel,
     teacher: widthModel,
-    loss: distillLoss(config.depth),
-    sampleSubnets: (rng) => [
+    gradients: subnetGradients(ctx.pool, distillLoss(config.depth), (rng) => [
       extremeSubnet(space, arch, 'largest'),
       smallest,
       ...Array.from({ length: config.depth.randomSubnets }, () => sampleSubnet(space, arch, rng)),
-    ],
+    ]),
     evalSubnets: [extremeSubnet(space, arch, 'largest'), smallest],
   });
 
   const catalog = await searchCatalog(ctx, supernet);
   const stages: Record<string, unknown> = {};
-  for (const name of ['teacher', 'width', 'depth'] as const) {
+  for (const name of ['pretrain', 'teacher', 'width', 'depth'] as const) {
     const digest = ctx.digests[name];
+    if (digest === undefined) continue;
     const final = await loadCheckpoint(ctx.checkpointDir, stageFolder(`${name}-final`, digest), digest);
     stages[name] = { ...final?.state.extra, digest };
   }

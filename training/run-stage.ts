@@ -1,11 +1,13 @@
 import type { SubnetConfig } from '../src/model/config.ts';
 import { Rng } from '../src/model/random.ts';
-import type { WordPieceTokenizer } from '../src/tokenizer/index.ts';
+import type { TokenBatch } from '../src/model/token-batch.ts';
+import type { Vocabulary, WordPieceTokenizer } from '../src/tokenizer/index.ts';
 import { adamwStep, createAdamState, learningRateAt } from './adamw.ts';
 import { loadCheckpoint, saveCheckpoint } from './checkpoint.ts';
 import type { CheckpointMirror } from './checkpoint-mirror.ts';
 import type { StageDigests, TrainingConfig } from './config.ts';
 import { Batcher, deriveSeed, type EncodedExample, pack } from './data/batcher.ts';
+import { TokenMasker } from './data/mask-tokens.ts';
 import type { FlatLayout } from './flat-params.ts';
 import type { GradientPool } from './parallel/gradient-pool.ts';
 import type { LossSpec } from './parallel/losses.ts';
@@ -45,6 +47,13 @@ export interface StageSpec {
   evalEverySteps: number;
 }
 
+// What one step reports: its loss (a non-finite one stops the stage), and figures that the progress bar and log
+// show smoothed over steps.
+export interface StepReport {
+  loss: number;
+  figures: Record<string, number>;
+}
+
 export interface StagePlan {
   // What the stage's result depends on (`stageDigests`): its checkpoints are kept under it.
   digest: string;
@@ -52,11 +61,44 @@ export interface StagePlan {
   init: () => Float32Array;
   // The frozen teacher's parameters, or null.
   teacher: Float32Array | null;
-  loss: LossSpec;
-  // The subnets trained in one step (sandwich rule): the same for every row of the batch.
-  sampleSubnets: (rng: Rng) => SubnetConfig[];
-  // Subnets whose dev accuracy is reported at evaluations.
+  // One step's gradients into the pool's `grads`, from the step's batch and its random stream.
+  gradients: (batch: TokenBatch, labels: Int32Array, rng: Rng) => Promise<StepReport>;
+  // Subnets whose dev accuracy is reported at evaluations and at the end; none for a stage without a classifier.
   evalSubnets: SubnetConfig[];
+}
+
+// The step of the classification stages: the summed loss of the subnets drawn for the step (sandwich rule; the
+// same subnets for every row), with the first subnet's accuracy.
+export function subnetGradients(
+  pool: GradientPool,
+  loss: LossSpec,
+  sampleSubnets: (rng: Rng) => SubnetConfig[],
+): StagePlan['gradients'] {
+  return async (batch, labels, rng) => {
+    const stats = await pool.step(batch, labels, sampleSubnets(rng), loss);
+    return {
+      loss: stats.loss,
+      figures: { loss: stats.loss, acc: stats.perSubnet[0]!.correct / batch.batch },
+    };
+  };
+}
+
+// The step of the masked-LM stage: the batch masked BERT's way from the step's random stream (labels unused),
+// gradients of the full model; figures: the masked-LM loss and the share of masked tokens predicted right.
+export function maskedLmGradients(
+  pool: GradientPool,
+  vocabulary: Vocabulary,
+  maskProbability: number,
+): StagePlan['gradients'] {
+  const masker = new TokenMasker(vocabulary, maskProbability);
+  return async (batch, _labels, rng) => {
+    const { batch: masked, targets } = masker.mask(batch, rng);
+    const stats = await pool.maskedLmStep(masked, targets);
+    return {
+      loss: stats.loss,
+      figures: { mlmLoss: stats.loss, maskedAcc: stats.correct / Math.max(1, stats.masked) },
+    };
+  };
 }
 
 // Runs one resumable training stage and returns its final parameters. Checkpoints go to `<name>.<digest>`, the
@@ -113,15 +155,13 @@ export async function runStage(
     await ctx.mirror?.pushCheckpoint(folder);
   };
   let lastSave = performance.now();
-  let emaLoss = Number.NaN;
-  let emaAccuracy = Number.NaN;
+  const smoothed: Record<string, number> = {};
   while (step < totalSteps) {
     // Everything random in a step derives from (seed, stage, step): a resumed run repeats it exactly.
     const rng = new Rng(deriveSeed(config.seed, name, step));
     const tokens = pickWeighted(rng, spec.tokens.choices, spec.tokens.weights);
     const { batch, labels } = batcher.batchAt(step, tokens);
-    const subnets = plan.sampleSubnets(rng);
-    const stats = await pool.step(batch, labels, subnets, plan.loss);
+    const report = await plan.gradients(batch, labels, rng);
     const learningRate = learningRateAt(
       step,
       totalSteps,
@@ -135,12 +175,13 @@ export async function runStage(
     });
     pool.paramsChanged();
     step++;
-    if (!Number.isFinite(stats.loss))
-      throw new Error(`${name}: loss is ${stats.loss} at step ${step}; lower the learning rate`);
-    const accuracy = stats.perSubnet[0]!.correct / batch.batch;
-    emaLoss = Number.isNaN(emaLoss) ? stats.loss : 0.95 * emaLoss + 0.05 * stats.loss;
-    emaAccuracy = Number.isNaN(emaAccuracy) ? accuracy : 0.95 * emaAccuracy + 0.05 * accuracy;
-    progress.update(step, { loss: emaLoss, acc: emaAccuracy, lr: learningRate, gradNorm, tokens });
+    if (!Number.isFinite(report.loss))
+      throw new Error(`${name}: loss is ${report.loss} at step ${step}; lower the learning rate`);
+    for (const [key, value] of Object.entries(report.figures)) {
+      const before = smoothed[key];
+      smoothed[key] = before === undefined ? value : 0.95 * before + 0.05 * value;
+    }
+    progress.update(step, { ...smoothed, lr: learningRate, gradNorm, tokens });
     if (spec.evalEverySteps > 0 && step % spec.evalEverySteps === 0 && step < totalSteps) {
       await reportDev(ctx, progress, plan.evalSubnets, step);
     }
@@ -154,11 +195,15 @@ export async function runStage(
       lastSave = performance.now();
     }
   }
-  const devAccuracy = await reportDev(ctx, progress, plan.evalSubnets, step);
+  // The final figures: dev accuracy, or the last smoothed figures of a stage without a classifier.
+  const extra =
+    plan.evalSubnets.length > 0
+      ? { devAccuracy: await reportDev(ctx, progress, plan.evalSubnets, step) }
+      : { ...smoothed };
   await saveCheckpoint(
     ctx.checkpointDir,
     finalFolder,
-    { configDigest: plan.digest, stage: name, step, totalSteps, rngState: 0, extra: { devAccuracy } },
+    { configDigest: plan.digest, stage: name, step, totalSteps, rngState: 0, extra },
     { params: pool.params },
   );
   await ctx.mirror?.pushCheckpoint(finalFolder);

@@ -12,7 +12,7 @@ import {
 import { digestOf } from './config.ts';
 import { PointEvaluator } from './evaluate.ts';
 import { initialParams, labelLoss } from './pipeline.ts';
-import { runStage, type TrainingContext } from './run-stage.ts';
+import { runStage, subnetGradients, type TrainingContext } from './run-stage.ts';
 
 export interface StandaloneReport {
   id: string;
@@ -44,8 +44,7 @@ export async function trainStandalone(
     digest: digestOf({ run: ctx.digests.run, standalone: spec }),
     init: () => initialParams(ctx),
     teacher: null,
-    loss: labelLoss(config),
-    sampleSubnets: () => [point.subnet],
+    gradients: subnetGradients(ctx.pool, labelLoss(config), () => [point.subnet]),
     evalSubnets: [point.subnet],
   });
   const evaluator = new PointEvaluator(

@@ -41,10 +41,13 @@ export interface EncoderOutput {
   logits: tf.Tensor2D; // [batch, labels]
   // The residual stream after the embeddings and after each layer, when asked for (distillation).
   hidden?: tf.Tensor2D[]; // each [batch * tokens, hidden]
+  // Every token's final state, after the final LayerNorm, when asked for (masked-LM pretraining).
+  sequence?: tf.Tensor2D; // [batch * tokens, hidden]
 }
 
 export interface EncoderOptions {
   returnHidden?: boolean;
+  returnSequence?: boolean;
   // Multipliers on each layer's heads [heads] and FFN neurons [ffn], all ones in effect: the gradient of the
   // loss with respect to them scores each unit's importance (rewiring).
   gates?: Array<{ heads: tf.Tensor1D; neurons: tf.Tensor1D }>;
@@ -98,12 +101,17 @@ export function encode(
     if (options.returnHidden) hidden.push(x);
   });
 
-  const normed = tf.reshape(layerNorm(x, params.finalNorm, params.layerNormEps), [batch, tokens, hiddenSize]);
+  const sequence = layerNorm(x, params.finalNorm, params.layerNormEps); // [batch * tokens, hidden]
+  const normed = tf.reshape(sequence, [batch, tokens, hiddenSize]);
   // Mean over real tokens.
   const weights = tf.reshape(mask, [batch, tokens, 1]);
   const pooled = tf.div(tf.sum(tf.mul(normed, weights), 1), tf.sum(weights, 1)) as tf.Tensor2D; // [batch, hidden]
   const logits = dense(tf.tanh(dense(pooled, params.pooler)), params.classifier); // [batch, labels]
-  return options.returnHidden ? { logits, hidden } : { logits };
+  return {
+    logits,
+    ...(options.returnHidden && { hidden }),
+    ...(options.returnSequence && { sequence }),
+  };
 }
 
 // Multi-head self-attention over pre-normed x [batch * tokens, hidden] -> [batch * tokens, heads * headSize].

@@ -62,6 +62,50 @@ describe('training config', () => {
     assert.deepEqual(changed(edit((c) => (c.workers = 1))), []);
   });
 
+  it('keeps the digests of the committed default config, whose checkpoints a long run depends on', async () => {
+    const json = (await import('../../training/configs/default.json', { with: { type: 'json' } })).default;
+    const config = parseTrainingConfig(json, 'default');
+    assert.deepEqual(stageDigests(config), {
+      run: 'e69c04aeda54cdd2',
+      teacher: '20962ad0e270163d',
+      rewired: '1407bc8d30f58e2a',
+      width: 'e52b78fc1e8e86c1',
+      depth: 'b2e6c4a467beb14d',
+      search: 'a90e55465205ff02',
+    });
+    assert.equal(configDigest(config), 'ff52617c6e7287a1');
+  });
+
+  it('chains a pretrain stage between the run and the teacher', async () => {
+    const json = (await import('../../training/configs/tiny.json', { with: { type: 'json' } })).default;
+    const without = stageDigests(parseTrainingConfig(structuredClone(json), 'tiny'));
+    const withPretrain = (change: (c: EditableConfig) => void = () => {}) => {
+      const copy = structuredClone(json) as EditableConfig;
+      copy.pretrain = {
+        examples: 256,
+        optimizer: { learningRate: 0.001 },
+        tokens: { choices: [64] },
+      };
+      change(copy);
+      return stageDigests(parseTrainingConfig(copy, 'pretrain'));
+    };
+    const base = withPretrain();
+    assert.equal(base.run, without.run);
+    assert.ok(base.pretrain && without.pretrain === undefined);
+    const later = ['teacher', 'rewired', 'width', 'depth', 'search'] as const;
+    for (const k of later) assert.notEqual(base[k], without[k], k);
+    const changed = (d: ReturnType<typeof stageDigests>) =>
+      (Object.keys(base) as Array<keyof typeof base>).filter((k) => d[k] !== base[k]);
+    assert.deepEqual(changed(withPretrain((c) => (c.pretrain.maskProbability = 0.2))), [
+      'pretrain',
+      ...later,
+    ]);
+    assert.deepEqual(changed(withPretrain((c) => (c.pretrain.examples += 32))), ['pretrain', ...later]);
+    // Defaults are part of the digest as parsed: spelling one out changes nothing.
+    assert.deepEqual(changed(withPretrain((c) => (c.pretrain.maskProbability = 0.15))), []);
+    assert.deepEqual(changed(withPretrain((c) => (c.teacher.examples += 32))), [...later]);
+  });
+
   it('refuses a bad config with one line naming the field', () => {
     const cases: Array<[(c: EditableConfig) => void, RegExp]> = [
       [(c) => (c.batchSize = 33), /batchSize: must be a multiple of workers/],
@@ -69,6 +113,21 @@ describe('training config', () => {
       [(c) => (c.teacher.optimizer.learningRate = -1), /teacher.optimizer.learningRate/],
       [(c) => (c.labels = ['only-one']), /labels/],
       [(c) => (c.unknown = true), /Unrecognized key/],
+      [
+        (c) =>
+          (c.pretrain = { examples: 64, optimizer: { learningRate: 0.001 }, tokens: { choices: [128] } }),
+        /pretrain.tokens.choices: 128 exceeds the supernet's 64/,
+      ],
+      [
+        (c) =>
+          (c.pretrain = {
+            examples: 64,
+            optimizer: { learningRate: 0.001 },
+            tokens: { choices: [64] },
+            evalEverySteps: 10,
+          }),
+        /pretrain: Unrecognized key/,
+      ],
     ];
     for (const [edit, message] of cases) {
       const json = structuredClone(tinyConfig) as EditableConfig;

@@ -12,6 +12,13 @@ export interface StepStats {
   perSubnet: SubnetStepStats[];
 }
 
+// A masked-LM step: the loss (mean over masked tokens) and how many of them the model predicted right.
+export interface MaskedLmStepStats {
+  loss: number;
+  correct: number;
+  masked: number;
+}
+
 type Pending = { resolve: (r: WorkerResponse) => void; reject: (e: Error) => void };
 
 // Data-parallel gradients on N worker threads (one tfjs replica per core). The main thread owns the
@@ -109,20 +116,57 @@ export class GradientPool {
         }),
       ),
     );
-    this.grads.fill(0);
+    const shares = shards.map((s) => s.batch.batch / batch.batch);
+    this.averageGradients(shares);
     const stats: StepStats = { loss: 0, perSubnet: subnets.map(() => ({ loss: 0, correct: 0 })) };
     responses.forEach((r, w) => {
       if (r.type !== 'step') throw new Error(`unexpected worker response ${r.type}`);
-      const share = shards[w]!.batch.batch / batch.batch;
-      const g = this.workerGrads[w]!;
-      for (let i = 0; i < g.length; i++) this.grads[i]! += g[i]! * share;
-      stats.loss += r.loss * share;
+      stats.loss += r.loss * shares[w]!;
       r.perSubnet.forEach((p, k) => {
-        stats.perSubnet[k]!.loss += p.loss * share;
+        stats.perSubnet[k]!.loss += p.loss * shares[w]!;
         stats.perSubnet[k]!.correct += p.correct;
       });
     });
     return stats;
+  }
+
+  // Masked-LM gradients of the full model, averaged over the batch's masked tokens, into `grads`. targets
+  // [batch * tokens]: the original id where the batch was masked, -1 elsewhere. Each worker's share is its
+  // share of the masked tokens, so the result does not depend on how rows were split.
+  async maskedLmStep(batch: TokenBatch, targets: Int32Array): Promise<MaskedLmStepStats> {
+    const shards = this.shard(batch, new Int32Array(batch.batch));
+    const responses = await Promise.all(
+      shards.map((s, w) =>
+        this.request(this.workers[w]!, {
+          type: 'masked-lm-step',
+          id: this.id(),
+          paramsVersion: this.version,
+          batch: s.batch,
+          targets: targets.slice(s.firstRow * batch.tokens, (s.firstRow + s.batch.batch) * batch.tokens),
+        }),
+      ),
+    );
+    const parts = responses.map((r) => {
+      if (r.type !== 'masked-lm-step') throw new Error(`unexpected worker response ${r.type}`);
+      return r;
+    });
+    const masked = parts.reduce((n, r) => n + r.masked, 0);
+    const shares = parts.map((r) => r.masked / Math.max(1, masked));
+    this.averageGradients(shares);
+    return {
+      loss: parts.reduce((sum, r, w) => sum + r.loss * shares[w]!, 0),
+      correct: parts.reduce((n, r) => n + r.correct, 0),
+      masked,
+    };
+  }
+
+  // grads = the workers' gradients weighted by their shares of the step.
+  private averageGradients(shares: number[]): void {
+    this.grads.fill(0);
+    shares.forEach((share, w) => {
+      const g = this.workerGrads[w]!;
+      for (let i = 0; i < g.length; i++) this.grads[i]! += g[i]! * share;
+    });
   }
 
   // Logits [batch * labels] of each subnet on the batch, rows split across workers.
@@ -185,7 +229,10 @@ export class GradientPool {
   }
 
   // Splits rows as evenly as possible; a worker with no rows gets none (tiny batches).
-  private shard(batch: TokenBatch, labels: Int32Array): Array<{ batch: TokenBatch; labels: Int32Array }> {
+  private shard(
+    batch: TokenBatch,
+    labels: Int32Array,
+  ): Array<{ batch: TokenBatch; labels: Int32Array; firstRow: number }> {
     const count = Math.min(this.workers.length, batch.batch);
     const shards = [];
     let row = 0;
@@ -201,6 +248,7 @@ export class GradientPool {
           mask: batch.mask.slice(from, to),
         },
         labels: labels.slice(row, row + rows),
+        firstRow: row,
       });
       row += rows;
     }

@@ -7,7 +7,7 @@ import type { EncoderOutput } from '../../src/model/encoder.ts';
 import { Supernet } from '../../src/model/supernet.ts';
 import type { TokenBatch } from '../../src/model/token-batch.ts';
 import { FlatLayout } from '../flat-params.ts';
-import { hardLoss, hiddenLoss, type LossSpec, softLoss } from './losses.ts';
+import { hardLoss, hiddenLoss, type LossSpec, maskedLmLoss, softLoss } from './losses.ts';
 import type { WorkerInit, WorkerRequest, WorkerResponse } from './protocol.ts';
 
 // A gradient worker: one tfjs replica of the student (and of the teacher, when distilling) on one core. It reads
@@ -102,16 +102,61 @@ function step(batch: TokenBatch, labels: Int32Array, subnets: SubnetConfig[], sp
     total += loss;
     tf.dispose([value, predicted!]);
   }
-  // Gradients into the shared buffer, zeros where a variable got none (the optimizer expects every one).
-  layout.specs.forEach((_, i) => {
-    const view = layout.view(grads, i);
-    const g = sums.get(variables[i]!.name);
-    if (g) view.set(g.dataSync() as Float32Array);
-    else view.fill(0);
-  });
+  writeGradients(variables, sums);
   tf.dispose([...sums.values(), ids, mask, rowMask, oneHot]);
   if (target) tf.dispose([target.logits, ...(target.hidden ?? [])]);
   return { loss: total, perSubnet };
+}
+
+// Gradients into the shared buffer in layout order, zeros where a variable got none (the optimizer expects
+// every one, by position).
+function writeGradients(variables: tf.Variable[], named: ReadonlyMap<string, tf.Tensor>): void {
+  layout.specs.forEach((_, i) => {
+    const view = layout.view(grads, i);
+    const g = named.get(variables[i]!.name);
+    if (g) view.set(g.dataSync() as Float32Array);
+    else view.fill(0);
+  });
+}
+
+// Masked-LM gradients of the full model, averaged over this worker's masked tokens. The token embeddings get
+// gradients from both their uses, as inputs and as the tied output projection.
+function maskedLmStep(batch: TokenBatch, targets: Int32Array) {
+  const variables = student.variables();
+  const positions: number[] = [];
+  const originals: number[] = [];
+  targets.forEach((t, i) => {
+    if (t >= 0) {
+      positions.push(i);
+      originals.push(t);
+    }
+  });
+  if (positions.length === 0) {
+    grads.fill(0);
+    return { loss: 0, correct: 0, masked: 0 };
+  }
+  const { ids, mask, rowMask } = inputs(batch);
+  const at = tf.tensor1d(positions, 'int32');
+  const truth = tf.tensor1d(originals, 'int32');
+  let predicted: tf.Tensor | undefined;
+  const { value, grads: named } = tf.variableGrads(
+    () =>
+      tf.tidy(() => {
+        const out = student.apply(ids, mask, largestSubnet(init.config), { returnSequence: true });
+        const tokenEmbedding = student.get('embeddings.token') as tf.Tensor2D;
+        const result = maskedLmLoss(out.sequence!, tokenEmbedding, at, truth);
+        predicted = tf.keep(result.predicted);
+        return result.loss;
+      }),
+    variables,
+  );
+  writeGradients(variables, new Map(Object.entries(named)));
+  const loss = value.dataSync()[0]!;
+  const guesses = predicted!.dataSync();
+  let correct = 0;
+  for (let i = 0; i < originals.length; i++) if (guesses[i] === originals[i]) correct++;
+  tf.dispose([value, predicted!, ...Object.values(named), ids, mask, rowMask, at, truth]);
+  return { loss, correct, masked: positions.length };
 }
 
 function predict(batch: TokenBatch, subnets: SubnetConfig[]): Float32Array[] {
@@ -162,6 +207,11 @@ async function handle(request: WorkerRequest): Promise<void> {
           id: request.id,
           ...step(request.batch, request.labels, request.subnets, request.loss),
         });
+        return;
+      }
+      case 'masked-lm-step': {
+        syncParams(request.paramsVersion);
+        post({ type: 'masked-lm-step', id: request.id, ...maskedLmStep(request.batch, request.targets) });
         return;
       }
       case 'predict': {

@@ -44,3 +44,56 @@ export function hiddenLoss(
   });
   return tf.div(tf.addN(terms), pairs.length) as tf.Scalar;
 }
+
+// states [m, hidden] @ embedding [vocab, hidden]^T -> [m, vocab]. Every matmul is plain 2-D and every transpose
+// is of a [hidden, *] or [*, hidden] matrix, never of the [m, vocab] gradient: wasm's fast matmul takes no
+// transpose flags (NOTES.md), and tfjs's own matmul gradient uses them.
+const tiedProjection = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
+  const [states, embedding, save] = args as unknown as [tf.Tensor2D, tf.Tensor2D, tf.GradSaveFunc];
+  save([states, embedding]);
+  return {
+    value: tf.matMul(states, tf.transpose(embedding)),
+    gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
+      const g = dy as tf.Tensor2D; // [m, vocab]
+      const [s, e] = saved as [tf.Tensor2D, tf.Tensor2D];
+      return [tf.matMul(g, e), tf.transpose(tf.matMul(tf.transpose(s), g))];
+    },
+  };
+}) as unknown as (states: tf.Tensor2D, embedding: tf.Tensor2D) => tf.Tensor2D;
+
+// Below this probability the target's log-probability is clipped: float32 softmax underflows to 0 near 1e-38.
+const MIN_PROBABILITY = 1e-30;
+
+// Mean softmax cross-entropy of logits [m, n] against target indices [m]. The gradient, (softmax - one-hot) / m,
+// reuses the forward's softmax: wasm's fused softmax is ~4x cheaper than log-sum-exp (its exp is slow), and
+// tfjs's log-sum-exp gradient goes through the gradient of max, a broadcast `equal` (~0.7 s at [150, 30522]).
+function softmaxCrossEntropy(logits: tf.Tensor2D, targets: tf.Tensor1D): tf.Scalar {
+  const [m, n] = logits.shape;
+  const op = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
+    const [x, save] = args as unknown as [tf.Tensor2D, tf.GradSaveFunc];
+    const probs = tf.softmax(x); // [m, n]
+    save([probs]);
+    const flat = tf.add(tf.range(0, m * n, n, 'int32'), targets); // [m], row * n + target
+    const picked = tf.gather(tf.reshape(probs, [-1]), flat); // [m]
+    return {
+      value: tf.neg(tf.mean(tf.log(tf.maximum(picked, MIN_PROBABILITY)))),
+      gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) =>
+        tf.mul(tf.sub(saved[0]!, tf.oneHot(targets, n)), tf.div(dy as tf.Tensor, m)),
+    };
+  }) as unknown as (x: tf.Tensor2D) => tf.Scalar;
+  return op(logits);
+}
+
+// Masked-LM cross-entropy over the masked tokens only: their final states are gathered first, then scored against
+// every token through the tied token embeddings (no output weights of their own). sequence [batch * tokens,
+// hidden], positions [m] (row * tokens + position), targets [m] (the original ids). Also returns the predictions.
+export function maskedLmLoss(
+  sequence: tf.Tensor2D,
+  tokenEmbedding: tf.Tensor2D,
+  positions: tf.Tensor1D,
+  targets: tf.Tensor1D,
+): { loss: tf.Scalar; predicted: tf.Tensor1D } {
+  const states = tf.gather(sequence, positions) as tf.Tensor2D; // [m, hidden]
+  const logits = tiedProjection(states, tokenEmbedding); // [m, vocab]
+  return { loss: softmaxCrossEntropy(logits, targets), predicted: tf.argMax(logits, 1) as tf.Tensor1D };
+}

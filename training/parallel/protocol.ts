@@ -25,6 +25,15 @@ export type WorkerRequest =
       subnets: SubnetConfig[];
       loss: LossSpec;
     }
+  | {
+      // Masked-LM gradients of the full model. targets [batch * tokens]: the original id where the batch's ids
+      // were masked, -1 elsewhere.
+      type: 'masked-lm-step';
+      id: number;
+      paramsVersion: number;
+      batch: TokenBatch;
+      targets: Int32Array;
+    }
   | { type: 'predict'; id: number; paramsVersion: number; batch: TokenBatch; subnets: SubnetConfig[] }
   | { type: 'importance'; id: number; paramsVersion: number; batch: TokenBatch; labels: Int32Array };
 
@@ -36,6 +45,8 @@ export interface SubnetStepStats {
 export type WorkerResponse =
   | { type: 'ready'; id: number; backend: string }
   | { type: 'step'; id: number; loss: number; perSubnet: SubnetStepStats[] }
+  // loss: the mean over this worker's masked tokens; correct: how many of them the model predicted.
+  | { type: 'masked-lm-step'; id: number; loss: number; correct: number; masked: number }
   | { type: 'predict'; id: number; logits: Float32Array[] }
   | { type: 'importance'; id: number; heads: Float32Array[]; neurons: Float32Array[] }
   | { type: 'error'; id: number; message: string; stack?: string };
