@@ -46,10 +46,10 @@ describe('buildTrafficMix', () => {
     assert.ok(Math.abs(mix.classes.reduce((s, c) => s + c.weight, 0) - 1) < 1e-9);
   });
 
-  it('floors the tight budget at the idle p99, and the others above it', () => {
+  it('floors the tight budget at 1.25 x the idle p99, and the others above it', () => {
     const byName = Object.fromEntries(buildTrafficMix(CATALOG, 0.4, 4.02).classes.map((c) => [c.name, c]));
-    assert.equal(byName.tight?.latencyBudgetMs, 4.1);
-    assert.equal(byName.medium?.latencyBudgetMs, 6.2);
+    assert.equal(byName.tight?.latencyBudgetMs, 5.1);
+    assert.equal(byName.medium?.latencyBudgetMs, 7.7);
     assert.equal(byName.loose?.latencyBudgetMs, 23.2);
   });
 
