@@ -176,14 +176,18 @@ async function main(argv: string[]): Promise<number> {
     );
   }
 
+  // The run's clock (run.json) adds up the supernet's training across invocations; a standalone baseline shares
+  // the checkpoint folder but is not part of it, so it neither adds to the clock nor overwrites it.
   const started = performance.now();
   const elapsedSeconds = () => run.seconds + (performance.now() - started) / 1000;
-  const clock = setInterval(() => {
-    writeFile(
-      join(checkpointDir, 'run.json'),
-      JSON.stringify({ configDigest: digests.run, seconds: elapsedSeconds() }),
-    ).catch(() => {});
-  }, 30_000);
+  const saveClock = () =>
+    args.standalone
+      ? Promise.resolve()
+      : writeFile(
+          join(checkpointDir, 'run.json'),
+          JSON.stringify({ configDigest: digests.run, seconds: elapsedSeconds() }),
+        );
+  const clock = setInterval(() => saveClock().catch(() => {}), 30_000);
 
   const splits = loadImdbSplits({ ...config.data });
   const tokenizer = new WordPieceTokenizer(loadBertUncasedVocabulary());
@@ -253,10 +257,7 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   } finally {
     clearInterval(clock);
-    await writeFile(
-      join(checkpointDir, 'run.json'),
-      JSON.stringify({ configDigest: digests.run, seconds: elapsedSeconds() }),
-    );
+    await saveClock();
     await pool.close();
   }
 }

@@ -30,7 +30,7 @@ export function parseStandaloneTarget(id: string, defaultTokens: number): Operat
 }
 
 // The baseline: a model of exactly this shape trained alone from scratch on the same data with the same step
-// budget as the whole supernet recipe (teacher + both distillation stages), on hard labels.
+// budget as the whole supernet recipe ([pretraining +] teacher + both distillation stages), on hard labels.
 export async function trainStandalone(
   ctx: TrainingContext,
   point: OperatingPoint,
@@ -38,7 +38,10 @@ export async function trainStandalone(
   const { config } = ctx;
   assertSubnetFits(config.architecture, point.subnet);
   const id = formatOperatingPointId(point);
-  const examples = config.teacher.examples + config.width.examples + config.depth.examples;
+  // Every optimizer step of the recipe counts, masked-LM pretraining's too: the baseline trains from scratch on
+  // labels alone, for as many steps.
+  const examples =
+    (config.pretrain?.examples ?? 0) + config.teacher.examples + config.width.examples + config.depth.examples;
   const spec = { ...config.teacher, examples, tokens: { choices: [point.tokens] } };
   const params = await runStage(ctx, `standalone-${id}`, spec, {
     digest: digestOf({ run: ctx.digests.run, standalone: spec }),

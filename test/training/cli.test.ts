@@ -134,6 +134,33 @@ describe('training CLI', () => {
     }
   });
 
+  it('trains a same-shape baseline alone, beside the supernet checkpoints, without adding to their clock', {
+    timeout: 240_000,
+  }, async () => {
+    const checkpoints = join(dir, 'standalone');
+    const run = await train([
+      '--config',
+      join(dir, 'micro.json'),
+      '--out',
+      join(dir, 'standalone-out'),
+      '--checkpoints',
+      checkpoints,
+      '--standalone',
+      '0h1f32-t32',
+      '--quiet',
+    ]);
+    assert.equal(run.code, 0, run.stderr);
+    const report = JSON.parse(run.stdout);
+    assert.equal(report.id, '0h1f32-t32');
+    // The recipe's whole step budget: teacher, width and depth examples over the batch size.
+    assert.equal(report.steps, Math.ceil((320 + 128 + 128) / micro.batchSize));
+    for (const accuracy of [report.devAccuracy, report.testAccuracy]) assert.ok(accuracy > 0 && accuracy <= 1);
+    assert.ok(report.flops > 0 && report.params > 0);
+    assert.deepEqual(JSON.parse(await readFile(join(checkpoints, 'standalone-0h1f32-t32.json'), 'utf8')), report);
+    // The run's clock counts the supernet's training only.
+    assert.equal(JSON.parse(await readFile(join(checkpoints, 'run.json'), 'utf8')).seconds, 0);
+  });
+
   it('resumes after a stop with bit-identical results', { timeout: 240_000 }, async () => {
     const config = join(dir, 'micro.json');
     const straight = await train([
