@@ -41,7 +41,10 @@ export async function trainStandalone(
   // Every optimizer step of the recipe counts, masked-LM pretraining's too: the baseline trains from scratch on
   // labels alone, for as many steps.
   const examples =
-    (config.pretrain?.examples ?? 0) + config.teacher.examples + config.width.examples + config.depth.examples;
+    (config.pretrain?.examples ?? 0) +
+    config.teacher.examples +
+    config.width.examples +
+    config.depth.examples;
   const spec = { ...config.teacher, examples, tokens: { choices: [point.tokens] } };
   const params = await runStage(ctx, `standalone-${id}`, spec, {
     digest: digestOf({ run: ctx.digests.run, standalone: spec }),

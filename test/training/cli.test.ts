@@ -154,9 +154,13 @@ describe('training CLI', () => {
     assert.equal(report.id, '0h1f32-t32');
     // The recipe's whole step budget: teacher, width and depth examples over the batch size.
     assert.equal(report.steps, Math.ceil((320 + 128 + 128) / micro.batchSize));
-    for (const accuracy of [report.devAccuracy, report.testAccuracy]) assert.ok(accuracy > 0 && accuracy <= 1);
+    for (const accuracy of [report.devAccuracy, report.testAccuracy])
+      assert.ok(accuracy > 0 && accuracy <= 1);
     assert.ok(report.flops > 0 && report.params > 0);
-    assert.deepEqual(JSON.parse(await readFile(join(checkpoints, 'standalone-0h1f32-t32.json'), 'utf8')), report);
+    assert.deepEqual(
+      JSON.parse(await readFile(join(checkpoints, 'standalone-0h1f32-t32.json'), 'utf8')),
+      report,
+    );
     // The run's clock counts the supernet's training only.
     assert.equal(JSON.parse(await readFile(join(checkpoints, 'run.json'), 'utf8')).seconds, 0);
   });
