@@ -43,6 +43,9 @@ export function pickBaselines(catalog: readonly CatalogPoint[]): Baselines {
   };
 }
 
+// How far above the idle p99 the tight budget starts (see below).
+const IDLE_P99_HEADROOM = 1.25;
+
 // Derives the budget classes from the catalog latencies calibrated on the server's host plus the per-request
 // overhead measured when idle (HTTP, JSON, tokenizing: what no catalog latency includes):
 //   tight  = 1.5 x (smallest point's calibrated latency + overhead), but at least 1.25 x the idle p99 (the
@@ -53,8 +56,6 @@ export function pickBaselines(catalog: readonly CatalogPoint[]): Baselines {
 //   loose  = 2 x (largest point's + overhead): above what the largest needs, so an idle server serves it;
 //   memory = the middle point's memory (one text at its tokens): no latency budget;
 //   none   = no budget header at all.
-const IDLE_P99_HEADROOM = 1.25;
-
 export function buildTrafficMix(
   catalog: readonly CatalogPoint[],
   overheadMs: number,

@@ -109,26 +109,10 @@ export function selectOperatingPoint(table: SelectionTable, request: SelectionRe
       bestInference = inference;
     }
   }
-  if (fit >= 0) {
-    return {
-      kind: 'chosen',
-      point: fit,
-      tokens: fitTokens,
-      inferenceMs: fitInference,
-      expectedMs: overhead + fitInference + request.waitMs,
-      met: true,
-    };
-  }
-  if (request.mode === 'best-effort' && best >= 0) {
-    return {
-      kind: 'chosen',
-      point: best,
-      tokens: bestTokens,
-      inferenceMs: bestInference,
-      expectedMs: overhead + bestInference + request.waitMs,
-      met: false,
-    };
-  }
+  const before = overhead + request.waitMs;
+  if (fit >= 0) return chosen(fit, fitTokens, fitInference, before, true);
+  if (request.mode === 'best-effort' && best >= 0)
+    return chosen(best, bestTokens, bestInference, before, false);
   if (idleFits) {
     return {
       kind: 'not-now',
@@ -137,6 +121,16 @@ export function selectOperatingPoint(table: SelectionTable, request: SelectionRe
     };
   }
   return { kind: 'impossible', reason: describeImpossible(table, request) };
+}
+
+function chosen(
+  point: number,
+  tokens: number,
+  inferenceMs: number,
+  beforeMs: number,
+  met: boolean,
+): Selection {
+  return { kind: 'chosen', point, tokens, inferenceMs, expectedMs: beforeMs + inferenceMs, met };
 }
 
 // Why no point can meet the budget even when idle: the best each budget could get, for the problem detail.

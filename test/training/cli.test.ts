@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { readSupernet } from '../../src/artifact/index.ts';
 import { selectBackend } from '../../src/backend/select-backend.ts';
@@ -11,33 +10,10 @@ import { Supernet } from '../../src/model/supernet.ts';
 import { FileStore } from '../../src/storage/index.ts';
 import { loadBertUncasedVocabulary, WordPieceTokenizer } from '../../src/tokenizer/index.ts';
 import tinyConfig from '../../training/configs/tiny.json' with { type: 'json' };
+import { runTrainingCli as train } from '../helpers/run-training-cli.ts';
 import { startTestS3 } from '../helpers/s3-server.ts';
 
 // The training CLI end to end, as CI runs it: real data, real training, a real S3 server.
-
-const ROOT = resolve(import.meta.dirname, '../..');
-const CLI = join(ROOT, 'training/cli.ts');
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function train(args: string[], env: Record<string, string> = {}): Promise<Run> {
-  return new Promise((done) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], {
-      cwd: ROOT,
-      env: { ...process.env, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('close', (code) => done({ code, stdout, stderr }));
-  });
-}
 
 // The environment that points the CLI's S3 client at the test server.
 function s3Env(s3: Awaited<ReturnType<typeof startTestS3>>): Record<string, string> {

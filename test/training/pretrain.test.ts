@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import { registerGradients } from '../../src/backend/register-gradients.ts';
@@ -20,9 +19,8 @@ import { deriveSeed } from '../../training/data/batcher.ts';
 import { TokenMasker } from '../../training/data/mask-tokens.ts';
 import { FlatLayout } from '../../training/flat-params.ts';
 import { maskedLmLoss } from '../../training/parallel/losses.ts';
+import { runTrainingCli } from '../helpers/run-training-cli.ts';
 import { maxAbsDiff, randomBatch, TINY } from '../helpers/tiny-model.ts';
-
-const ROOT = resolve(import.meta.dirname, '../..');
 
 // Rows of random ordinary wordpieces between [CLS] and [SEP], of random lengths, padded: what `pack` makes.
 function packedBatch(vocabulary: Vocabulary, rng: Rng, rows: number, tokens: number): TokenBatch {
@@ -189,28 +187,12 @@ const pretrainConfig = {
   teacher: { ...tinyConfig.teacher, optimizer: { ...tinyConfig.teacher.optimizer, learningRate: 1e-12 } },
 };
 
-// Runs the training CLI on the pretrain config; resolves with its exit code and stderr.
-function train(
-  dir: string,
-  checkpoints: string,
-  extra: string[],
-): Promise<{ code: number | null; stderr: string }> {
-  return new Promise((done) => {
-    const child = spawn(
-      process.execPath,
-      [
-        '--import',
-        'tsx',
-        join(ROOT, 'training/cli.ts'),
-        ...['--config', join(dir, 'pretrain.json'), '--out', join(dir, 'out'), '--checkpoints', checkpoints],
-        ...['--quiet', ...extra],
-      ],
-      { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] },
-    );
-    let stderr = '';
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('close', (code) => done({ code, stderr }));
-  });
+// Runs the training CLI on the pretrain config.
+function train(dir: string, checkpoints: string, extra: string[]) {
+  return runTrainingCli([
+    ...['--config', join(dir, 'pretrain.json'), '--out', join(dir, 'out'), '--checkpoints', checkpoints],
+    ...['--quiet', ...extra],
+  ]);
 }
 
 describe('pretrain stage', () => {
