@@ -2,7 +2,8 @@ import { parseArgs } from 'node:util';
 import { z } from 'zod';
 
 export const USAGE = `usage: npm run loadtest -- [--url URL | --supernet DIR | --fixture] [--quick] [--out DIR] [--soak MINUTES]
-    [--capacity RPS] [--loads 0.25,0.5,...] [--duration SECONDS] [--model NAME] [--seed N] [--png]
+    [--capacity RPS] [--budgets TIGHT,MEDIUM,LOOSE] [--loads 0.25,0.5,...] [--duration SECONDS] [--model NAME]
+    [--seed N] [--png]
 
   --url URL         load an already running server (only 127.0.0.1 or localhost); otherwise the harness starts
                     one: node --import tsx serving/server.ts, on the bundled models/imdb-sentiment
@@ -12,6 +13,8 @@ export const USAGE = `usage: npm run loadtest -- [--url URL | --supernet DIR | -
   --out DIR         where report.json, report.html and server.log go (default runs/loadtest)
   --soak MINUTES    then hold 70% of capacity that long and record the server's memory
   --capacity RPS    skip the capacity search and take this figure
+  --budgets T,M,L   the tight, medium and loose latency budgets in ms, instead of deriving them from the
+                    host's calibration (to compare servers or settings at the same budgets)
   --loads LIST      offered loads as fractions of capacity
   --duration S      seconds per run
   --png             also render report.html to report.png with headless Chromium (when installed)
@@ -43,6 +46,16 @@ export const LoadTestArgsSchema = z
       .optional(),
     capacity: z.coerce.number().positive().max(1_000_000).optional(),
     loads: loadList.optional(),
+    budgets: z
+      .string()
+      .regex(/^\d*\.?\d+,\d*\.?\d+,\d*\.?\d+$/, {
+        message: 'three comma-separated budgets in ms: tight,medium,loose',
+      })
+      .transform((s) => s.split(',').map(Number) as [number, number, number])
+      .refine(([t, m, l]) => t > 0 && t <= m && m <= l && l <= 60_000, {
+        message: 'budgets must be positive, at most 60000 ms, and ordered tight <= medium <= loose',
+      })
+      .optional(),
     duration: z.coerce.number().int().min(1).max(3600).optional(),
     model: z.string().min(1).max(128).optional(),
     seed: z.coerce.number().int().nonnegative().default(1),
@@ -74,6 +87,7 @@ export function parseLoadTestArgs(argv: readonly string[]): LoadTestArgs {
         soak: { type: 'string' },
         capacity: { type: 'string' },
         loads: { type: 'string' },
+        budgets: { type: 'string' },
         duration: { type: 'string' },
         model: { type: 'string' },
         seed: { type: 'string' },

@@ -214,7 +214,7 @@ export async function runLoadTest(args: LoadTestArgs, context: RunLoadTestContex
       texts,
       plan.overheadRequests,
     );
-    const mix = buildTrafficMix(description.catalog, idle.overheadMs, idle.idleP99Ms);
+    const mix = buildTrafficMix(description.catalog, idle.overheadMs, idle.idleP99Ms, args.budgets);
     const snapshots: LoadTestReport['latencySnapshots'] = [];
     const snapshot = async (phase: string) => {
       const now = await api.describeModel(model).catch(() => undefined);

@@ -56,25 +56,17 @@ const IDLE_P99_HEADROOM = 1.25;
 //   loose  = 2 x (largest point's + overhead): above what the largest needs, so an idle server serves it;
 //   memory = the middle point's memory (one text at its tokens): no latency budget;
 //   none   = no budget header at all.
+//   --budgets T,M,L replaces the three latency budgets (given: the derivation says so).
 export function buildTrafficMix(
   catalog: readonly CatalogPoint[],
   overheadMs: number,
   idleP99Ms = 0,
+  given?: readonly [number, number, number],
 ): TrafficMix {
   const baselines = pickBaselines(catalog);
   const smallestMs = Math.min(...catalog.map((p) => p.calibratedLatencyMs));
-  const tight = Math.max(
-    ceilTo(1.5 * (baselines.smallest.calibratedLatencyMs + overheadMs), 0.1),
-    ceilTo(IDLE_P99_HEADROOM * idleP99Ms, 0.1),
-  );
-  const medium = Math.max(
-    ceilTo(1.5 * (baselines.middle.calibratedLatencyMs + overheadMs), 0.1),
-    ceilTo(tight * 1.5, 0.1),
-  );
-  const loose = Math.max(
-    ceilTo(2 * (baselines.largest.calibratedLatencyMs + overheadMs), 0.1),
-    ceilTo(medium * 1.5, 0.1),
-  );
+  const derived = deriveBudgets(baselines, overheadMs, idleP99Ms);
+  const [tight, medium, loose] = given ?? derived.budgets;
   const memoryMb = ceilTo(baselines.middle.memoryBytes / MIB, 0.01);
   const latencyClass = (name: string, budgetMs: number, weight: number): TrafficClass => ({
     name,
@@ -108,6 +100,34 @@ export function buildTrafficMix(
     ],
     baselines,
     overheadMs,
+    derivation:
+      given === undefined
+        ? derived.derivation
+        : `tight ${tight} ms, medium ${medium} ms, loose ${loose} ms given (--budgets; derived here: ${derived.budgets.join(' / ')} ms); ` +
+          `memory = ${baselines.middle.id}'s memory (${(baselines.middle.memoryBytes / MIB).toFixed(2)} MiB); none = no budget`,
+  };
+}
+
+// The three latency budgets from the host's calibration, as described above.
+function deriveBudgets(
+  baselines: Baselines,
+  overheadMs: number,
+  idleP99Ms: number,
+): { budgets: [number, number, number]; derivation: string } {
+  const tight = Math.max(
+    ceilTo(1.5 * (baselines.smallest.calibratedLatencyMs + overheadMs), 0.1),
+    ceilTo(IDLE_P99_HEADROOM * idleP99Ms, 0.1),
+  );
+  const medium = Math.max(
+    ceilTo(1.5 * (baselines.middle.calibratedLatencyMs + overheadMs), 0.1),
+    ceilTo(tight * 1.5, 0.1),
+  );
+  const loose = Math.max(
+    ceilTo(2 * (baselines.largest.calibratedLatencyMs + overheadMs), 0.1),
+    ceilTo(medium * 1.5, 0.1),
+  );
+  return {
+    budgets: [tight, medium, loose],
     derivation:
       `overhead ${overheadMs.toFixed(2)} ms (median Server-Timing total - queue - inference of idle requests pinned to ${baselines.smallest.id}); ` +
       `tight = 1.5 x (${baselines.smallest.id} ${baselines.smallest.calibratedLatencyMs} ms + overhead), at least ${IDLE_P99_HEADROOM} x the idle p99 ${idleP99Ms.toFixed(2)} ms (Server-Timing total of those idle requests); ` +

@@ -38,13 +38,20 @@ export interface SchedulerOptions {
   latency: LatencyModel;
   // The pool's subnet index of each operating point.
   subnetOfPoint: readonly number[];
-  // Packs a batch's wordpieces for a point (its tokens bound the truncation).
-  pack(point: number, pieces: readonly Int32Array[]): TokenBatch;
+  // Packs a batch's wordpieces for the pool's subnet of `point`: row r truncated to rowTokens[r] (its job's
+  // tokens) by the model's rule, every row padded to the longest.
+  pack(point: number, pieces: readonly Int32Array[], rowTokens: readonly number[]): TokenBatch;
   numLabels: number;
   maxBatch: number;
   maxQueue: number;
   now?: () => number;
   onBatch?: (report: BatchReport) => void;
+}
+
+// Jobs sharing one engine call, and the operating point it runs as.
+interface Batch {
+  point: number;
+  members: Queued[];
 }
 
 interface Queued extends ScheduledJob {
@@ -55,10 +62,12 @@ interface Queued extends ScheduledJob {
   reject(error: unknown): void;
 }
 
-// Queues requests earliest deadline first, keeps every pool slot busy, and batches queued requests for the same
-// operating point when the batch still meets every member's deadline (or when the head is late anyway and one
-// batch costs less than separate calls). Each finished call corrects the latency model. `expectedWaitMs` is
-// what selection adds to a point's inference time.
+// Queues requests earliest deadline first, keeps every pool slot busy, and batches queued requests that run the
+// same subnet when the batch still meets every member's deadline (or when the head is late anyway and one batch
+// costs less than separate calls). Operating points of one subnet differ only in how many tokens they read, so
+// their requests share a call: each row is truncated to its own point's tokens and padded to the longest, which
+// (attention and pooling are masked) gives each row the logits it would get alone. Each finished call corrects
+// the latency model. `expectedWaitMs` is what selection adds to a point's inference time.
 export class Scheduler {
   private readonly options: SchedulerOptions;
   private readonly now: () => number;
@@ -171,23 +180,27 @@ export class Scheduler {
     this.notifyIfIdle();
   }
 
-  // The head of the queue plus the queued jobs of the same point that can share its call.
-  private takeBatch(): Queued[] {
+  // The head of the queue plus the queued jobs of the same subnet that can share its call; the batch runs as
+  // the member point reading the most tokens (the one its latency is predicted and observed as).
+  private takeBatch(): Batch {
     const head = this.queue.shift()!;
     const members = [head];
-    const { latency, maxBatch } = this.options;
+    const { latency, maxBatch, subnetOfPoint } = this.options;
+    const subnet = subnetOfPoint[head.point];
     const now = this.now();
+    let point = head.point;
     let rows = head.rows;
     let tokens = head.tokens;
     let predicted = head.predictedMs;
     let earliest = head.deadline;
     for (let i = 0; i < this.queue.length && rows < maxBatch; ) {
       const job = this.queue[i]!;
-      if (job.point !== head.point || rows + job.rows > maxBatch) {
+      if (subnetOfPoint[job.point] !== subnet || rows + job.rows > maxBatch) {
         i++;
         continue;
       }
-      const together = latency.predictMs(head.point, rows + job.rows, Math.max(tokens, job.tokens));
+      const longer = job.tokens > tokens ? job.point : point;
+      const together = latency.predictMs(longer, rows + job.rows, Math.max(tokens, job.tokens));
       const meetsAll = now + together <= Math.min(earliest, job.deadline);
       const lateAnyway = now + predicted > earliest && together <= predicted + job.predictedMs;
       if (!meetsAll && !lateAnyway) {
@@ -196,20 +209,21 @@ export class Scheduler {
       }
       this.queue.splice(i, 1);
       members.push(job);
+      point = longer;
       rows += job.rows;
       tokens = Math.max(tokens, job.tokens);
       predicted = together;
       earliest = Math.min(earliest, job.deadline);
     }
-    return members;
+    return { point, members };
   }
 
-  private start(slot: number, members: Queued[]): void {
-    const point = members[0]!.point;
+  private start(slot: number, { point, members }: Batch): void {
     const pieces = members.flatMap((m) => m.pieces);
+    const rowTokens = members.flatMap((m) => Array.from({ length: m.rows }, () => m.tokens));
     let batch: TokenBatch;
     try {
-      batch = this.options.pack(point, pieces);
+      batch = this.options.pack(point, pieces, rowTokens);
     } catch (error) {
       for (const m of members) m.reject(error);
       return;

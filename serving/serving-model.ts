@@ -110,8 +110,12 @@ export class ServingModel {
       pool,
       latency,
       subnetOfPoint: points.map((p) => p.subnetIndex),
-      pack: (point, pieces) =>
-        this.tokenizer.packPieces(pieces, { maxTokens: this.points[point]!.entry.tokens, truncation }),
+      pack: (point, pieces, rowTokens) =>
+        this.tokenizer.packPieces(
+          pieces,
+          { maxTokens: this.points[point]!.entry.tokens, truncation },
+          rowTokens,
+        ),
       numLabels: manifest.architecture.numLabels,
       maxBatch: fields.config.maxBatch,
       maxQueue: fields.config.maxQueue,

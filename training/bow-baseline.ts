@@ -36,6 +36,38 @@ function features(pieces: Int32Array, tokens: number): Map<number, number> {
   return counts;
 }
 
+// A trained logistic regression: the log-odds of label 1 for an example.
+type LogOdds = (example: EncodedExample) => number;
+
+// Logistic regression with AdaGrad on the examples' features at `tokens`, `epochs` passes in order.
+function fitBow(examples: readonly EncodedExample[], tokens: number, epochs: number): LogOdds {
+  const weights = new Float32Array(BUCKETS);
+  const squares = new Float32Array(BUCKETS).fill(1e-8);
+  let bias = 0;
+  const trainFeatures = examples.map((e) => features(e.pieces, tokens));
+  const rate = 0.5;
+  const l2 = 1e-6;
+  for (let epoch = 0; epoch < epochs; epoch++) {
+    for (let i = 0; i < examples.length; i++) {
+      const f = trainFeatures[i]!;
+      let z = bias;
+      for (const [k, v] of f) z += weights[k]! * v;
+      const g = 1 / (1 + Math.exp(-z)) - examples[i]!.label;
+      for (const [k, v] of f) {
+        const grad = g * v + l2 * weights[k]!;
+        squares[k]! += grad * grad;
+        weights[k]! -= (rate * grad) / Math.sqrt(squares[k]!);
+      }
+      bias -= 0.01 * g;
+    }
+  }
+  return (example) => {
+    let z = bias;
+    for (const [k, v] of features(example.pieces, tokens)) z += weights[k]! * v;
+    return z;
+  };
+}
+
 // Trains on `train` at each token budget and reports dev and test accuracy.
 export function bowBaseline(
   train: readonly EncodedExample[],
@@ -45,35 +77,39 @@ export function bowBaseline(
   epochs = 4,
 ): BowResult[] {
   return tokenChoices.map((tokens) => {
-    const weights = new Float32Array(BUCKETS);
-    const squares = new Float32Array(BUCKETS).fill(1e-8);
-    let bias = 0;
-    const trainFeatures = train.map((e) => features(e.pieces, tokens));
-    const rate = 0.5;
-    const l2 = 1e-6;
-    for (let epoch = 0; epoch < epochs; epoch++) {
-      for (let i = 0; i < train.length; i++) {
-        const f = trainFeatures[i]!;
-        let z = bias;
-        for (const [k, v] of f) z += weights[k]! * v;
-        const g = 1 / (1 + Math.exp(-z)) - train[i]!.label;
-        for (const [k, v] of f) {
-          const grad = g * v + l2 * weights[k]!;
-          squares[k]! += grad * grad;
-          weights[k]! -= (rate * grad) / Math.sqrt(squares[k]!);
-        }
-        bias -= 0.01 * g;
-      }
-    }
+    const logOdds = fitBow(train, tokens, epochs);
     const accuracy = (examples: readonly EncodedExample[]) => {
       let correct = 0;
-      for (const e of examples) {
-        let z = bias;
-        for (const [k, v] of features(e.pieces, tokens)) z += weights[k]! * v;
-        if ((z > 0 ? 1 : 0) === e.label) correct++;
-      }
+      for (const e of examples) if ((logOdds(e) > 0 ? 1 : 0) === e.label) correct++;
       return correct / Math.max(1, examples.length);
     };
     return { tokens, devAccuracy: accuracy(dev), testAccuracy: accuracy(test) };
   });
+}
+
+// Cross-fitted probabilities of both labels for every example, [examples * 2]: the examples are dealt into
+// `folds` folds by index, and each fold is scored by a regression trained on the others, so no example's
+// probabilities come from a model that saw its label. `onFold` reports progress.
+export function crossFitBow(
+  examples: readonly EncodedExample[],
+  tokens: number,
+  folds: number,
+  epochs: number,
+  onFold?: (done: number) => void,
+): Float32Array {
+  const out = new Float32Array(examples.length * 2);
+  for (let fold = 0; fold < folds; fold++) {
+    const logOdds = fitBow(
+      examples.filter((_, i) => i % folds !== fold),
+      tokens,
+      epochs,
+    );
+    for (let i = fold; i < examples.length; i += folds) {
+      const positive = 1 / (1 + Math.exp(-logOdds(examples[i]!)));
+      out[i * 2] = 1 - positive;
+      out[i * 2 + 1] = positive;
+    }
+    onFold?.(fold + 1);
+  }
+  return out;
 }

@@ -55,7 +55,21 @@ const DistillSchema = StageBaseSchema.extend({
   hiddenWeight: z.number().min(0).default(1),
   // Subnets drawn at random per step, besides the largest and the smallest (sandwich rule).
   randomSubnets: z.number().int().min(0).max(8).default(1),
+  // Share of the label cross-entropy's target taken from the bag-of-words prior (`bowPrior`) instead of the
+  // one-hot label: 0 (or absent) uses the labels alone.
+  priorWeight: z.number().min(0).max(1).optional(),
 }).strict();
+
+// A second teacher for the distillation stages: logistic regression on bag-of-words features of the same
+// wordpieces (the search's honest reference), cross-fitted so that every train example's probabilities come
+// from a model that never saw it.
+const BowPriorSchema = z
+  .object({
+    folds: z.number().int().min(2).max(20).default(5),
+    tokens: z.number().int().min(8),
+    epochs: z.number().int().min(1).max(50).default(4),
+  })
+  .strict();
 
 // The search space: per-layer widths and depths every subnet is drawn from.
 export const SearchSpaceSchema = z
@@ -97,6 +111,7 @@ export const TrainingConfigSchema = z
     batchSize: z.number().int().min(2).max(1024),
     workers: z.number().int().min(1).max(16),
     pretrain: PretrainSchema.optional(),
+    bowPrior: BowPriorSchema.optional(),
     teacher: StageBaseSchema.extend({ labelSmoothing: z.number().min(0).max(0.5).default(0) }).strict(),
     rewire: z.object({ examples: z.number().int().positive(), tokens: z.number().int().min(8) }).strict(),
     width: DistillSchema.extend({ widthChoices: z.array(z.number().gt(0).max(1)).min(1) }).strict(),
@@ -148,6 +163,23 @@ export const TrainingConfigSchema = z
     }
     if (c.pretrain) check('pretrain.tokens.choices', c.pretrain.tokens.choices, a.maxTokens);
     check('rewire.tokens', [c.rewire.tokens], a.maxTokens);
+    if (c.bowPrior) check('bowPrior.tokens', [c.bowPrior.tokens], a.maxTokens);
+    for (const stage of ['width', 'depth'] as const) {
+      if ((c[stage].priorWeight ?? 0) > 0 && !c.bowPrior) {
+        ctx.addIssue({
+          code: 'custom',
+          path: [stage, 'priorWeight'],
+          message: 'needs a bowPrior section (the prior it weighs)',
+        });
+      }
+    }
+    if (c.bowPrior && a.numLabels !== 2) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['bowPrior'],
+        message: `the bag-of-words prior is a binary logistic regression; the architecture has ${a.numLabels} labels`,
+      });
+    }
     check('search.latencyTokens', [c.search.latencyTokens], a.maxTokens);
     if (c.search.catalogSize.min > c.search.catalogSize.max) {
       ctx.addIssue({ code: 'custom', path: ['search', 'catalogSize'], message: 'min exceeds max' });
@@ -219,7 +251,8 @@ export function stageDigests(config: TrainingConfig): StageDigests {
   // and their checkpoints.
   const teacher = digestOf({ run, pretrain, teacher: config.teacher });
   const rewired = digestOf({ teacher, rewire: config.rewire });
-  const width = digestOf({ rewired, width: config.width });
+  // The bag-of-words prior feeds the distillation stages: it joins the width digest (absent: the key drops out).
+  const width = digestOf({ rewired, width: config.width, bowPrior: config.bowPrior });
   // The depth stage samples subnets from the space's depth, head and FFN axes; its input lengths come from
   // `depth.tokens`, so the space's token choices shape the search alone.
   const { tokenChoices, ...subnetAxes } = config.searchSpace;

@@ -9,9 +9,9 @@ import { largestSubnet, type OperatingPoint } from '../src/model/config.ts';
 import { Rng } from '../src/model/random.ts';
 import { Supernet } from '../src/model/supernet.ts';
 import type { ObjectStore } from '../src/storage/index.ts';
-import { bowBaseline } from './bow-baseline.ts';
+import { bowBaseline, crossFitBow } from './bow-baseline.ts';
 import { loadCheckpoint, saveCheckpoint } from './checkpoint.ts';
-import type { TrainingConfig } from './config.ts';
+import { digestOf, type TrainingConfig } from './config.ts';
 import { deriveSeed, type EncodedExample, pack } from './data/batcher.ts';
 import { PointEvaluator } from './evaluate.ts';
 import { gloveTokenEmbeddings } from './glove.ts';
@@ -120,12 +120,14 @@ export async function trainSupernet(
 
   const rewired = await rewire(ctx, teacher);
 
+  const priors = config.bowPrior ? await bowPriors(ctx, config.bowPrior) : undefined;
   const widths = [...config.width.widthChoices].sort((a, b) => b - a);
   const widthLoss = distillLoss(config.width);
   const widthModel = await runStage(ctx, 'width', config.width, {
     digest: ctx.digests.width,
     init: () => rewired,
     teacher: rewired,
+    ...(priors && { priors }),
     gradients: subnetGradients(ctx.pool, widthLoss, (rng) => [
       widthSubnet(arch, widths[0]!),
       widthSubnet(arch, widths[widths.length - 1]!),
@@ -140,6 +142,7 @@ export async function trainSupernet(
     digest: ctx.digests.depth,
     init: () => widthModel,
     teacher: widthModel,
+    ...(priors && { priors }),
     gradients: subnetGradients(ctx.pool, distillLoss(config.depth), (rng) => [
       extremeSubnet(space, arch, 'largest'),
       smallest,
@@ -231,7 +234,39 @@ function distillLoss(stage: TrainingConfig['width'] | TrainingConfig['depth']): 
     softWeight: stage.softWeight,
     temperature: stage.temperature,
     hiddenWeight: stage.hiddenWeight,
+    priorWeight: stage.priorWeight ?? 0,
   };
+}
+
+// The cross-fitted bag-of-words probabilities of every train example (`bowPrior`), computed once and kept as a
+// checkpoint under their own digest (the run's data and the prior's settings).
+async function bowPriors(
+  ctx: TrainingContext,
+  settings: NonNullable<TrainingContext['config']['bowPrior']>,
+): Promise<Float32Array> {
+  const digest = digestOf({ run: ctx.digests.run, bowPrior: settings });
+  const folder = stageFolder('bow-prior', digest);
+  const done = await loadCheckpoint(ctx.checkpointDir, folder, digest);
+  if (done) return done.arrays.get('priors')!;
+  const train = ctx.data.train;
+  const progress = new Progress('bow-prior', settings.folds, 0, ctx.logFile, ctx.quiet);
+  const priors = crossFitBow(train, settings.tokens, settings.folds, settings.epochs, (fold) =>
+    progress.update(fold, {}),
+  );
+  let correct = 0;
+  for (let i = 0; i < train.length; i++)
+    if ((priors[i * 2 + 1]! > 0.5 ? 1 : 0) === train[i]!.label) correct++;
+  progress.note(
+    `cross-fitted bag-of-words prior (${settings.folds} folds, ${settings.tokens} tokens): ${((correct / Math.max(1, train.length)) * 100).toFixed(2)}% of train examples right out of fold`,
+  );
+  await saveCheckpoint(
+    ctx.checkpointDir,
+    folder,
+    { configDigest: digest, stage: 'bow-prior', step: 0, totalSteps: 0, rngState: 0, extra: {} },
+    { priors },
+  );
+  await ctx.mirror?.pushCheckpoint(folder);
+  return priors;
 }
 
 // DynaBERT rewiring: importance of every head and neuron on dev data, then important units first.

@@ -61,8 +61,16 @@ export interface StagePlan {
   init: () => Float32Array;
   // The frozen teacher's parameters, or null.
   teacher: Float32Array | null;
-  // One step's gradients into the pool's `grads`, from the step's batch and its random stream.
-  gradients: (batch: TokenBatch, labels: Int32Array, rng: Rng) => Promise<StepReport>;
+  // One step's gradients into the pool's `grads`, from the step's batch and its random stream (and its rows'
+  // priors when the plan has them).
+  gradients: (
+    batch: TokenBatch,
+    labels: Int32Array,
+    rng: Rng,
+    priors: Float32Array | undefined,
+  ) => Promise<StepReport>;
+  // A probability per label for every train example ([examples * labels]), handed to `gradients` per batch.
+  priors?: Float32Array;
   // Subnets whose dev accuracy is reported at evaluations and at the end; none for a stage without a classifier.
   evalSubnets: SubnetConfig[];
 }
@@ -74,8 +82,8 @@ export function subnetGradients(
   loss: LossSpec,
   sampleSubnets: (rng: Rng) => SubnetConfig[],
 ): StagePlan['gradients'] {
-  return async (batch, labels, rng) => {
-    const stats = await pool.step(batch, labels, sampleSubnets(rng), loss);
+  return async (batch, labels, rng, priors) => {
+    const stats = await pool.step(batch, labels, sampleSubnets(rng), loss, priors);
     return {
       loss: stats.loss,
       figures: { loss: stats.loss, acc: stats.perSubnet[0]!.correct / batch.batch },
@@ -137,6 +145,7 @@ export async function runStage(
     deriveSeed(config.seed, name),
     ctx.tokenizer,
     config.data.truncation,
+    plan.priors,
   );
   const save = async () => {
     await saveCheckpoint(
@@ -160,8 +169,8 @@ export async function runStage(
     // Everything random in a step derives from (seed, stage, step): a resumed run repeats it exactly.
     const rng = new Rng(deriveSeed(config.seed, name, step));
     const tokens = pickWeighted(rng, spec.tokens.choices, spec.tokens.weights);
-    const { batch, labels } = batcher.batchAt(step, tokens);
-    const report = await plan.gradients(batch, labels, rng);
+    const { batch, labels, priors } = batcher.batchAt(step, tokens);
+    const report = await plan.gradients(batch, labels, rng, priors);
     const learningRate = learningRateAt(
       step,
       totalSteps,

@@ -198,18 +198,34 @@ export class WordPieceTokenizer {
   }
 
   // The same rows from wordpieces encoded earlier (`encode`), truncated by the same rule: training encodes
-  // each text once and packs it at many lengths.
-  packPieces(pieces: readonly Int32Array[], options: EncodeBatchOptions): EncodedBatch {
-    const { headBudget, tailBudget } = budgets(options, pieces.length);
+  // each text once and packs it at many lengths. `rowMaxTokens` caps each row on its own, below
+  // `options.maxTokens` (one engine call serving requests read at different lengths); rows are padded to the
+  // longest either way.
+  packPieces(
+    pieces: readonly Int32Array[],
+    options: EncodeBatchOptions,
+    rowMaxTokens?: readonly number[],
+  ): EncodedBatch {
+    const shared = budgets(options, pieces.length);
+    if (rowMaxTokens !== undefined && rowMaxTokens.length !== pieces.length) {
+      throw new TokenizerError(
+        'INVALID_TOKENIZER_OPTIONS',
+        `rowMaxTokens must hold one cap per row (${pieces.length}), got ${rowMaxTokens.length}`,
+      );
+    }
     return this.pack(
-      pieces.map((ids) =>
-        ids.length <= headBudget + tailBudget
+      pieces.map((ids, r) => {
+        const { headBudget, tailBudget } =
+          rowMaxTokens === undefined
+            ? shared
+            : budgets({ ...options, maxTokens: Math.min(options.maxTokens, rowMaxTokens[r]!) }, 1);
+        return ids.length <= headBudget + tailBudget
           ? { ids, truncated: false }
           : {
               ids: concatIds(ids.subarray(0, headBudget), ids.subarray(ids.length - tailBudget)),
               truncated: true,
-            },
-      ),
+            };
+      }),
     );
   }
 

@@ -75,6 +75,12 @@ describe('runLoadTest (smoke)', () => {
     await assert.rejects(fetch(`${report.target.url}/v2/health/live`));
   });
 
+  it('reads --budgets as three ordered latency budgets, and refuses others in one line', () => {
+    assert.deepEqual(parseLoadTestArgs(['--budgets', '6,9,18.5']).budgets, [6, 9, 18.5]);
+    assert.throws(() => parseLoadTestArgs(['--budgets', '9,6,18']), /ordered tight <= medium <= loose/);
+    assert.throws(() => parseLoadTestArgs(['--budgets', '6,9']), /three comma-separated budgets/);
+  });
+
   it('refuses a --url that is not on this machine', () => {
     assert.throws(
       () => parseLoadTestArgs(['--url', 'http://example.com:8080']),

@@ -53,6 +53,19 @@ describe('buildTrafficMix', () => {
     assert.equal(byName.loose?.latencyBudgetMs, 23.2);
   });
 
+  it('takes given budgets (--budgets) instead of deriving them, and says so', () => {
+    const mix = buildTrafficMix(CATALOG, 0.4, 4.02, [6, 9, 18]);
+    const byName = Object.fromEntries(mix.classes.map((c) => [c.name, c]));
+    assert.deepEqual(
+      [byName.tight?.headers, byName.medium?.latencyBudgetMs, byName.loose?.latencyBudgetMs],
+      [{ 'latency-budget-ms': '6.0' }, 9, 18],
+    );
+    assert.match(
+      mix.derivation,
+      /^tight 6 ms, medium 9 ms, loose 18 ms given \(--budgets; derived here: 5.1 \/ 7.7 \/ 23.2 ms\)/,
+    );
+  });
+
   it('keeps the latency classes apart when the catalog latencies are close', () => {
     const flat = [point('a-t32', 1, 1, 1e6), point('b-t32', 2, 1, 1e6), point('c-t32', 3, 1, 1e6)];
     const [tight, medium, loose] = buildTrafficMix(flat, 0).classes;

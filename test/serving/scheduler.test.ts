@@ -44,9 +44,10 @@ class ManualPool implements InferencePool {
   async dispose() {}
 }
 
-function setup(slots = 1, options: { maxBatch?: number; maxQueue?: number } = {}) {
+function setup(slots = 1, options: { maxBatch?: number; maxQueue?: number; subnetOfPoint?: number[] } = {}) {
   let clock = 1000;
   const pool = new ManualPool(slots);
+  const packed: Array<{ point: number; rowTokens: number[] }> = [];
   const costs = FIXTURE_POINTS.map((p) => new CostTable(FIXTURE_ARCH, p.subnet));
   const latency = new LatencyModel(
     costs,
@@ -58,9 +59,10 @@ function setup(slots = 1, options: { maxBatch?: number; maxQueue?: number } = {}
   const scheduler = new Scheduler({
     pool,
     latency,
-    subnetOfPoint: costs.map((_, i) => i),
+    subnetOfPoint: options.subnetOfPoint ?? costs.map((_, i) => i),
     // Row r of the batch is [CLS] id [SEP]: the id tells which job it came from.
-    pack: (_point, pieces) => {
+    pack: (point, pieces, rowTokens) => {
+      packed.push({ point, rowTokens: [...rowTokens] });
       const tokens = Math.max(...pieces.map((p) => p.length)) + 2;
       const ids = new Int32Array(pieces.length * tokens);
       const mask = new Int32Array(pieces.length * tokens);
@@ -75,14 +77,15 @@ function setup(slots = 1, options: { maxBatch?: number; maxQueue?: number } = {}
     maxQueue: options.maxQueue ?? 100,
     now: () => clock,
   });
-  const job = (point: number, id: number, deadline: number, texts = 1) => ({
+  const job = (point: number, id: number, deadline: number, texts = 1, tokens = 3) => ({
     point,
     pieces: Array.from({ length: texts }, () => Int32Array.of(id)),
-    tokens: 3,
+    tokens,
     deadline,
   });
   return {
     pool,
+    packed,
     latency,
     scheduler,
     job,
@@ -130,6 +133,33 @@ describe('Scheduler', () => {
     assert.equal(pool.calls[2]!.subnet, 1);
     pool.calls[2]!.finish();
     await late;
+  });
+
+  it('batches jobs of different points that run one subnet, each row cut to its own tokens', async () => {
+    // Points 1 and 2 run subnet 1 (as two token lengths of one subnet do); point 0 runs subnet 0.
+    const { pool, packed, scheduler, job, latency, now } = setup(1, { subnetOfPoint: [0, 1, 1, 2, 3] });
+    const blocker = scheduler.submit(job(4, 1, now() + 5000));
+    const short = scheduler.submit(job(1, 2, now() + 5000, 2, 3));
+    const other = scheduler.submit(job(0, 3, now() + 5000));
+    const long = scheduler.submit(job(2, 4, now() + 5000, 1, 7));
+    const [asLong, asShort] = [latency.predictMs(2, 3, 7), latency.predictMs(1, 3, 7)];
+    pool.calls[0]!.finish();
+    await blocker;
+    await tick();
+    // One call on subnet 1 for both points: three rows, cut to 3, 3 and 7 tokens, run as point 2 (the longer).
+    assert.equal(pool.calls[1]!.subnet, 1);
+    assert.equal(pool.calls[1]!.batch.batch, 3);
+    assert.deepEqual(packed[1], { point: 2, rowTokens: [3, 3, 7] });
+    pool.calls[1]!.finish();
+    const [a, b] = await Promise.all([short, long]);
+    assert.deepEqual([a.logits.length, a.logits[0], b.logits[0], b.batchTexts], [4, 2, 4, 3]);
+    // The call corrected point 2's latency (the one it ran as), not point 1's.
+    assert.notEqual(latency.predictMs(2, 3, 7), asLong);
+    assert.equal(latency.predictMs(1, 3, 7), asShort);
+    await tick();
+    assert.equal(pool.calls[2]!.subnet, 0);
+    pool.calls[2]!.finish();
+    await other;
   });
 
   it('does not batch a job whose deadline the bigger batch would miss', async () => {

@@ -36,13 +36,15 @@ async function publishedWeightsSha(root: string): Promise<string> {
   return manifest.files['weights.bin'].sha256 as string;
 }
 
-// A smaller run than tiny.json: enough steps to resume in the middle of a stage.
+// A smaller run than tiny.json: enough steps to resume in the middle of a stage; its distillation stages mix
+// the cross-fitted bag-of-words prior into their label targets.
 const micro = {
   ...tinyConfig,
   data: { ...tinyConfig.data, limit: { train: 512, dev: 64, test: 64 } },
+  bowPrior: { folds: 2, tokens: 32 },
   teacher: { ...tinyConfig.teacher, examples: 320 },
-  width: { ...tinyConfig.width, examples: 128 },
-  depth: { ...tinyConfig.depth, examples: 128 },
+  width: { ...tinyConfig.width, examples: 128, priorWeight: 0.5 },
+  depth: { ...tinyConfig.depth, examples: 128, priorWeight: 0.5 },
   search: { ...tinyConfig.search, population: 4, generations: 0 },
 };
 
@@ -179,6 +181,10 @@ describe('training CLI', () => {
     assert.equal(
       await publishedWeightsSha(join(dir, 'out-b')),
       await publishedWeightsSha(join(dir, 'out-a')),
+    );
+    assert.match(
+      await readFile(join(dir, 'ckpt-b', 'log.jsonl'), 'utf8'),
+      /cross-fitted bag-of-words prior \(2 folds, 32 tokens\): \d+\.\d\d% of train examples right out of fold/,
     );
   });
 

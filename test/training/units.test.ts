@@ -9,6 +9,7 @@ import { Rng } from '../../src/model/random.ts';
 import { Supernet } from '../../src/model/supernet.ts';
 import { loadBertUncasedVocabulary, WordPieceTokenizer } from '../../src/tokenizer/index.ts';
 import { adamwStep, createAdamState, learningRateAt } from '../../training/adamw.ts';
+import { crossFitBow } from '../../training/bow-baseline.ts';
 import { CheckpointMismatchError, loadCheckpoint, saveCheckpoint } from '../../training/checkpoint.ts';
 import { ConfigError, configDigest, parseTrainingConfig, stageDigests } from '../../training/config.ts';
 import tinyConfig from '../../training/configs/tiny.json' with { type: 'json' };
@@ -34,7 +35,7 @@ type EditableConfig = Record<string, any>;
 
 describe('training config', () => {
   it('accepts the committed configs and gives a stable digest', async () => {
-    for (const name of ['tiny', 'quick', 'default', 'pretrained']) {
+    for (const name of ['tiny', 'quick', 'default', 'pretrained', 'bow-prior']) {
       const json = (await import(`../../training/configs/${name}.json`, { with: { type: 'json' } })).default;
       const config = parseTrainingConfig(json, name);
       assert.equal(configDigest(config), configDigest(parseTrainingConfig(structuredClone(json), name)));
@@ -60,6 +61,17 @@ describe('training config', () => {
     assert.deepEqual(changed(edit((c) => (c.seed += 1))), Object.keys(base));
     // The worker count splits a batch without changing its sum: no stage is invalidated.
     assert.deepEqual(changed(edit((c) => (c.workers = 1))), []);
+    // The bag-of-words prior feeds the distillation stages: the teacher is kept.
+    assert.deepEqual(changed(edit((c) => (c.bowPrior = { tokens: 64 }))), ['width', 'depth', 'search']);
+    assert.deepEqual(
+      changed(
+        edit((c) => {
+          c.bowPrior = { tokens: 64 };
+          c.depth.priorWeight = 0.5;
+        }),
+      ),
+      ['width', 'depth', 'search'],
+    );
   });
 
   it('keeps the digests of the committed default config, whose checkpoints a long run depends on', async () => {
@@ -128,6 +140,9 @@ describe('training config', () => {
           }),
         /pretrain: Unrecognized key/,
       ],
+      [(c) => (c.width.priorWeight = 0.5), /width.priorWeight: needs a bowPrior section/],
+      [(c) => (c.bowPrior = { tokens: 128 }), /bowPrior.tokens: 128 exceeds the supernet's 64/],
+      [(c) => (c.depth.priorWeight = 1.5), /depth.priorWeight/],
     ];
     for (const [edit, message] of cases) {
       const json = structuredClone(tinyConfig) as EditableConfig;
@@ -198,6 +213,47 @@ describe('data', () => {
     for (let step = 0; step < 6; step++)
       for (const id of one.batchAt(step, 16).batch.ids) if (id >= 1000 && id < 2000) seen.add(id);
     assert.ok(seen.size >= 48);
+  });
+
+  it("carries each row's priors with its batch", () => {
+    const tokenizer = new WordPieceTokenizer(loadBertUncasedVocabulary());
+    const examples = Array.from({ length: 30 }, (_, i) => ({
+      pieces: Int32Array.of(1000 + i),
+      label: i % 2,
+    }));
+    // Example i's prior is (i / 100, 1 - i / 100): the row's token tells which example it is.
+    const priors = Float32Array.from({ length: 60 }, (_, k) => (k % 2 === 0 ? k / 200 : 1 - (k - 1) / 200));
+    const batcher = new Batcher(examples, 7, 3, tokenizer, 'head-tail', priors);
+    for (const step of [0, 4, 9]) {
+      const { batch, priors: rows } = batcher.batchAt(step, 8);
+      assert.equal(rows?.length, 14);
+      for (let r = 0; r < 7; r++) {
+        const example = batch.ids[r * batch.tokens + 1]! - 1000;
+        assert.ok(Math.abs(rows![r * 2]! - example / 100) < 1e-6, `step ${step} row ${r}`);
+        assert.ok(Math.abs(rows![r * 2 + 1]! - (1 - example / 100)) < 1e-6);
+      }
+    }
+    assert.equal(new Batcher(examples, 7, 3, tokenizer, 'head-tail').batchAt(0, 8).priors, undefined);
+    assert.throws(
+      () => new Batcher(examples, 7, 3, tokenizer, 'head-tail', new Float32Array(31)),
+      /whole number/,
+    );
+  });
+
+  it('cross-fits the bag-of-words prior: no example is scored by a model that saw its label', () => {
+    // Wordpiece 5 means positive, 6 negative; every example also has a wordpiece of its own. Example 0 says 5
+    // but is labelled negative: a model trained on it would lean negative on it, one that never saw it cannot.
+    const examples = Array.from({ length: 200 }, (_, i) => ({
+      pieces: Int32Array.of(i % 2 === 0 ? 5 : 6, 3000 + i, 3000 + i, 3000 + i),
+      label: i === 0 ? 0 : i % 2 === 0 ? 1 : 0,
+    }));
+    const priors = crossFitBow(examples, 16, 4, 4);
+    assert.equal(priors.length, 400);
+    for (let i = 0; i < 200; i++) assert.ok(Math.abs(priors[i * 2]! + priors[i * 2 + 1]! - 1) < 1e-6);
+    assert.ok(priors[1]! > 0.8, `example 0 scored positive out of fold: ${priors[1]}`);
+    let right = 0;
+    for (let i = 1; i < 200; i++) if ((priors[i * 2 + 1]! > 0.5 ? 1 : 0) === examples[i]!.label) right++;
+    assert.equal(right, 199);
   });
 });
 

@@ -15,7 +15,8 @@ export function deriveSeed(...parts: Array<string | number>): number {
 }
 
 // Deterministic batches: the batch of step s is a function of (seed, s) alone, so a resumed stage reads exactly
-// the examples it would have read. Each epoch is a fresh permutation of the examples.
+// the examples it would have read. Each epoch is a fresh permutation of the examples. With `priors` (a
+// probability per label for every example, [examples * labels]), each batch carries its rows' priors too.
 export class Batcher {
   private epoch = -1;
   private order: Uint32Array = new Uint32Array(0);
@@ -26,20 +27,40 @@ export class Batcher {
     private readonly seed: number,
     private readonly tokenizer: WordPieceTokenizer,
     private readonly truncation: Truncation,
+    private readonly priors?: Float32Array,
   ) {
     if (examples.length === 0) throw new Error('no training examples');
+    if (priors !== undefined && priors.length % examples.length !== 0) {
+      throw new Error(
+        `priors hold ${priors.length} values, not a whole number per example (${examples.length})`,
+      );
+    }
   }
 
   // The rows of step `step`, read to at most `tokens` tokens.
-  batchAt(step: number, tokens: number): { batch: TokenBatch; labels: Int32Array; epoch: number } {
+  batchAt(
+    step: number,
+    tokens: number,
+  ): { batch: TokenBatch; labels: Int32Array; priors: Float32Array | undefined; epoch: number } {
     const rows: EncodedExample[] = [];
+    const indices: number[] = [];
     let epoch = 0;
     for (let r = 0; r < this.batchSize; r++) {
       const position = step * this.batchSize + r;
       epoch = Math.floor(position / this.examples.length);
-      rows.push(this.examples[this.permutation(epoch)[position % this.examples.length]!]!);
+      const index = this.permutation(epoch)[position % this.examples.length]!;
+      indices.push(index);
+      rows.push(this.examples[index]!);
     }
-    return { ...pack(this.tokenizer, rows, tokens, this.truncation), epoch };
+    let priors: Float32Array | undefined;
+    if (this.priors !== undefined) {
+      const width = this.priors.length / this.examples.length;
+      priors = new Float32Array(indices.length * width);
+      indices.forEach((index, r) => {
+        priors!.set(this.priors!.subarray(index * width, (index + 1) * width), r * width);
+      });
+    }
+    return { ...pack(this.tokenizer, rows, tokens, this.truncation), priors, epoch };
   }
 
   private permutation(epoch: number): Uint32Array {

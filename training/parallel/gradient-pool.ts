@@ -101,8 +101,10 @@ export class GradientPool {
     labels: Int32Array,
     subnets: SubnetConfig[],
     loss: LossSpec,
+    priors?: Float32Array,
   ): Promise<StepStats> {
     const shards = this.shard(batch, labels);
+    const perRow = priors === undefined ? 0 : priors.length / batch.batch;
     const responses = await Promise.all(
       shards.map((s, w) =>
         this.request(this.workers[w]!, {
@@ -111,6 +113,9 @@ export class GradientPool {
           paramsVersion: this.version,
           batch: s.batch,
           labels: s.labels,
+          ...(priors !== undefined && {
+            priors: priors.slice(s.firstRow * perRow, (s.firstRow + s.batch.batch) * perRow),
+          }),
           subnets,
           loss,
         }),

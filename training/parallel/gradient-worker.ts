@@ -41,10 +41,16 @@ function inputs(batch: TokenBatch): { ids: tf.Tensor2D; mask: tf.Tensor2D; rowMa
 // Gradients of the summed subnet losses. One subnet at a time, accumulated: peak memory is one subnet's
 // activations plus the teacher's outputs, not every subnet's at once (4 subnets at 256 tokens overflow the
 // 4 GB wasm heap).
-function step(batch: TokenBatch, labels: Int32Array, subnets: SubnetConfig[], spec: LossSpec) {
+function step(
+  batch: TokenBatch,
+  labels: Int32Array,
+  subnets: SubnetConfig[],
+  spec: LossSpec,
+  priors: Float32Array | undefined,
+) {
   const variables = student.variables();
   const { ids, mask, rowMask } = inputs(batch);
-  const oneHot = tf.oneHot(tf.tensor1d(labels, 'int32'), init.config.numLabels) as tf.Tensor2D;
+  const oneHot = labelTargets(labels, priors, spec.priorWeight ?? 0);
   const needTeacher = teacher !== undefined && (spec.softWeight > 0 || spec.hiddenWeight > 0);
   // The teacher's logits (and hidden states) once per step, kept until the step ends.
   const target: EncoderOutput | undefined = needTeacher
@@ -106,6 +112,18 @@ function step(batch: TokenBatch, labels: Int32Array, subnets: SubnetConfig[], sp
   tf.dispose([...sums.values(), ids, mask, rowMask, oneHot]);
   if (target) tf.dispose([target.logits, ...(target.hidden ?? [])]);
   return { loss: total, perSubnet };
+}
+
+// The label cross-entropy's targets [batch, labels]: the one-hot labels, with `weight` of each row's prior mixed in
+// when the step has priors.
+function labelTargets(labels: Int32Array, priors: Float32Array | undefined, weight: number): tf.Tensor2D {
+  const classes = init.config.numLabels;
+  return tf.tidy(() => {
+    const oneHot = tf.oneHot(tf.tensor1d(labels, 'int32'), classes) as tf.Tensor2D;
+    if (priors === undefined || weight === 0) return oneHot;
+    const prior = tf.tensor2d(priors, [labels.length, classes]);
+    return tf.add(tf.mul(oneHot, 1 - weight), tf.mul(prior, weight)) as tf.Tensor2D;
+  });
 }
 
 // Gradients into the shared buffer in layout order, zeros where a variable got none (the optimizer expects
@@ -205,7 +223,7 @@ async function handle(request: WorkerRequest): Promise<void> {
         post({
           type: 'step',
           id: request.id,
-          ...step(request.batch, request.labels, request.subnets, request.loss),
+          ...step(request.batch, request.labels, request.subnets, request.loss, request.priors),
         });
         return;
       }

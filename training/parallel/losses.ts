@@ -8,6 +8,8 @@ export interface LossSpec {
   softWeight: number;
   temperature: number;
   hiddenWeight: number;
+  // Share of the label target taken from the rows' priors, when a step has them (0: the one-hot labels alone).
+  priorWeight?: number;
 }
 
 // Cross-entropy on labels with optional smoothing; logits [batch, labels], labels one-hot [batch, labels].

@@ -22,6 +22,8 @@ export type WorkerRequest =
       paramsVersion: number;
       batch: TokenBatch;
       labels: Int32Array;
+      // A probability per label for each row, [batch * labels]: mixed into the label target (LossSpec.priorWeight).
+      priors?: Float32Array;
       subnets: SubnetConfig[];
       loss: LossSpec;
     }

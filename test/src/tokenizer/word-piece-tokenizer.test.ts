@@ -376,4 +376,40 @@ describe('packPieces', () => {
       }
     }
   });
+
+  test('cuts each row to its own cap and pads every row to the longest', () => {
+    const tokenizer = new WordPieceTokenizer(loadBertUncasedVocabulary());
+    const pieces = [
+      'This movie was long, and the ending dragged on forever. '.repeat(6),
+      'A short one.',
+      'The actors were wonderful and the music was moving, start to finish. '.repeat(5),
+    ].map((t) => tokenizer.encode(t));
+    const caps = [16, 64, 40];
+    for (const truncation of ['head', 'head-tail'] as const) {
+      const packed = tokenizer.packPieces(pieces, { maxTokens: 64, truncation }, caps);
+      assert.equal(packed.tokens, 40);
+      pieces.forEach((row, r) => {
+        const alone = tokenizer.packPieces([row], { maxTokens: caps[r]!, truncation });
+        const length = alone.lengths[0]!;
+        assert.equal(packed.lengths[r], length, `${truncation} row ${r}`);
+        assert.equal(packed.truncated[r], alone.truncated[0]);
+        assert.deepEqual(
+          packed.ids.subarray(r * packed.tokens, r * packed.tokens + length),
+          alone.ids.subarray(0, length),
+        );
+        assert.ok(
+          packed.mask.subarray(r * packed.tokens + length, (r + 1) * packed.tokens).every((m) => m === 0),
+        );
+      });
+    }
+    // A cap above the batch's maxTokens is held to it; a cap list of the wrong length is refused.
+    assert.equal(
+      tokenizer.packPieces(pieces, { maxTokens: 16, truncation: 'head' }, [64, 64, 64]).tokens,
+      16,
+    );
+    assert.throws(
+      () => tokenizer.packPieces(pieces, { maxTokens: 64, truncation: 'head' }, [16]),
+      /one cap per row \(3\), got 1/,
+    );
+  });
 });
