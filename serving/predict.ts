@@ -122,6 +122,7 @@ export async function predict(
   }
 
   const point = model.points[selection.point]!;
+  const memoryUsed = point.cost.memoryBytes(texts.length, selection.tokens);
   const outcome: JobOutcome = await scheduler.submit({
     point: selection.point,
     pieces,
@@ -139,20 +140,37 @@ export async function predict(
     point,
     tokens: selection.tokens,
     flops: point.cost.flops(texts.length, selection.tokens),
-    memoryBytes: point.cost.memoryBytes(texts.length, selection.tokens),
+    memoryBytes: memoryUsed,
     expectedLatencyMs: selection.expectedMs,
     budget: {
       latencyMs: latencyMs ?? null,
       memoryMb: requested.memoryMb ?? null,
       minAccuracy: requested.minAccuracy ?? null,
       mode,
-      met: selection.met && (latencyMs === undefined || totalMs <= latencyMs),
+      met: budgetMet(
+        { latencyMs, memoryBytes, minAccuracy: requested.minAccuracy },
+        { totalMs, memoryBytes: memoryUsed, accuracy: point.entry.devAccuracy },
+      ),
     },
     outputs,
     queueMs: outcome.queueMs,
     inferenceMs: outcome.inferenceMs,
     totalMs,
   };
+}
+
+// Whether an answer met every budget it was given, judged on what happened: the measured server time, and the
+// memory and accuracy of the point that served it. A best-effort fallback whose prediction missed can still
+// have met it; a prediction that fit can still have been late.
+export function budgetMet(
+  budget: { latencyMs: number | undefined; memoryBytes: number | undefined; minAccuracy: number | undefined },
+  served: { totalMs: number; memoryBytes: number; accuracy: number },
+): boolean {
+  return (
+    (budget.latencyMs === undefined || served.totalMs <= budget.latencyMs) &&
+    (budget.memoryBytes === undefined || served.memoryBytes <= budget.memoryBytes) &&
+    (budget.minAccuracy === undefined || served.accuracy >= budget.minAccuracy)
+  );
 }
 
 // Softmax of each row of logits [texts, labels], with the top label.

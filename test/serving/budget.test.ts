@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { BudgetHeadersSchema, BudgetParametersSchema, mergeBudget } from '../../serving/budget.ts';
+import { budgetMet } from '../../serving/predict.ts';
 import { ServingError } from '../../serving/serving-error.ts';
 
 describe('budget headers and parameters', () => {
@@ -58,5 +59,23 @@ describe('budget headers and parameters', () => {
 
   it('refuses unknown parameters', () => {
     assert.equal(BudgetParametersSchema.safeParse({ latencyBudgetMs: 5 }).success, false);
+  });
+});
+
+describe('whether an answer met its budget', () => {
+  const none = { latencyMs: undefined, memoryBytes: undefined, minAccuracy: undefined };
+  const served = { totalMs: 4, memoryBytes: 1000, accuracy: 0.86 };
+
+  it('judges latency on the measured time, whatever was predicted', () => {
+    assert.equal(budgetMet({ ...none, latencyMs: 4 }, served), true);
+    assert.equal(budgetMet({ ...none, latencyMs: 3.99 }, served), false);
+    assert.equal(budgetMet(none, { ...served, totalMs: 1e6 }), true);
+  });
+
+  it("judges memory and the accuracy floor on the serving point's figures", () => {
+    assert.equal(budgetMet({ ...none, memoryBytes: 1000, minAccuracy: 0.86 }, served), true);
+    assert.equal(budgetMet({ ...none, memoryBytes: 999 }, served), false);
+    assert.equal(budgetMet({ ...none, minAccuracy: 0.87 }, served), false);
+    assert.equal(budgetMet({ latencyMs: 10, memoryBytes: 999, minAccuracy: 0.5 }, served), false);
   });
 });
