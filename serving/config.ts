@@ -30,6 +30,7 @@ export const ServingEnvSchema = z.object({
   MAX_QUEUE: int(1, 100_000).default(256),
   MAX_QUEUE_WAIT_MS: positive(3_600_000).default(2000),
   NO_BUDGET_DEADLINE_MS: positive(3_600_000).default(10_000),
+  NO_BUDGET_BACKLOG_MS: z.coerce.number().min(0).max(3_600_000).default(1),
   LATENCY_EWMA_ALPHA: z.coerce.number().min(0).max(1).default(0.1),
   LATENCY_TARGET_QUANTILE: z.coerce.number().gt(0).lt(1).default(0.99),
   ACCURACY_TIE_TOLERANCE: z.coerce.number().min(0).max(1).default(0.0025),
@@ -67,6 +68,7 @@ export interface ServingConfig {
   maxQueue: number;
   maxQueueWaitMs: number;
   noBudgetDeadlineMs: number;
+  noBudgetBacklogMs: number;
   latencyEwmaAlpha: number;
   // The share of latency-budgeted requests the budget check's margin is sized to cover.
   latencyTargetQuantile: number;
@@ -138,6 +140,7 @@ export function loadConfig(
     maxQueue: v.MAX_QUEUE,
     maxQueueWaitMs: v.MAX_QUEUE_WAIT_MS,
     noBudgetDeadlineMs: v.NO_BUDGET_DEADLINE_MS,
+    noBudgetBacklogMs: v.NO_BUDGET_BACKLOG_MS,
     latencyEwmaAlpha: v.LATENCY_EWMA_ALPHA,
     latencyTargetQuantile: v.LATENCY_TARGET_QUANTILE,
     accuracyTieTolerance: v.ACCURACY_TIE_TOLERANCE,

@@ -13,6 +13,10 @@ export interface SelectionTable {
   // Dev accuracies closer than this (0 to 1) count as equal, and the tie goes to the faster point: a catalog
   // measured on a few thousand reviews cannot rank points a fraction of a standard error apart.
   tieTolerance: number;
+  // A request without a latency budget takes the most accurate point while its expected wait is at most this
+  // (ms); past it, the cheapest point that meets its other budgets: its work would otherwise hold the engine from
+  // budgeted requests, which its own loose deadline lets it queue behind but not stop once started.
+  noBudgetBacklogMs?: number;
 }
 
 // One request as selection sees it.
@@ -54,12 +58,16 @@ export type Selection =
 // Chooses the most accurate operating point whose predicted total time (elapsed, expected queueing, inference
 // for this batch and token count with headroom for its observed spread, overhead) fits the latency budget, whose
 // memory (weights + activations for this batch and token count) fits the memory budget and whose dev accuracy
-// meets the floor; among the fitting points tied with it (within `tieTolerance`), the fastest. When none fits,
+// meets the floor; among the fitting points tied with it (within `tieTolerance`), the fastest; for a request
+// without a latency budget on a backlogged server (`noBudgetBacklogMs`), the fastest fitting point. When none fits,
 // strict mode refuses (impossible vs not now), best-effort serves the closest fit: the least summed relative
 // violation of the budgets (ties: the more accurate). O(points x layers), no allocation.
 export function selectOperatingPoint(table: SelectionTable, request: SelectionRequest): Selection {
   const { latencyMs, memoryBytes, minAccuracy } = request;
   const overhead = request.elapsedMs + table.latency.overheadMs;
+  // A backlogged server serves requests without a latency budget at the cheapest point that fits them.
+  const economize =
+    latencyMs === undefined && request.waitMs > (table.noBudgetBacklogMs ?? Number.POSITIVE_INFINITY);
   let idleFits = false;
   let best = -1;
   let bestViolation = Number.POSITIVE_INFINITY;
@@ -85,7 +93,8 @@ export function selectOperatingPoint(table: SelectionTable, request: SelectionRe
     const accuracyOk = minAccuracy === undefined || table.accuracy[p]! >= minAccuracy;
     if (memoryOk && accuracyOk) {
       if (latencyMs === undefined || guardedAlone + request.waitMs <= latencyMs) {
-        if (fit < 0) tiedDownTo = table.accuracy[p]! - table.tieTolerance;
+        if (fit < 0)
+          tiedDownTo = economize ? Number.NEGATIVE_INFINITY : table.accuracy[p]! - table.tieTolerance;
         if (inference < fitInference) {
           fit = p;
           fitTokens = tokens;

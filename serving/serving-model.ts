@@ -99,6 +99,7 @@ export class ServingModel {
       costs: points.map((p) => p.cost),
       latency,
       tieTolerance: fields.config.accuracyTieTolerance,
+      noBudgetBacklogMs: fields.config.noBudgetBacklogMs,
     };
     // Operating point ids, and bare subnet ids (naming that subnet's most accurate point).
     const byId = new Map<string, number>();

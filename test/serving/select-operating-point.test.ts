@@ -56,6 +56,27 @@ describe('selectOperatingPoint', () => {
     assert.deepEqual(s.kind === 'chosen' && [s.point, s.met], [LARGEST, true]);
   });
 
+  it('serves requests without a latency budget at the cheapest fitting point once the server is backlogged', () => {
+    const backlogged = { ...t, noBudgetBacklogMs: 1 };
+    const chosen = (r: Partial<SelectionRequest>) => {
+      const s = selectOperatingPoint(backlogged, request(r));
+      return s.kind === 'chosen' ? s.point : -1;
+    };
+    // Up to the backlog, the most accurate; past it, the fastest.
+    assert.equal(chosen({ waitMs: 1 }), LARGEST);
+    assert.equal(chosen({ waitMs: 1.01 }), SMALLEST);
+    // Past it, still within a memory budget and above an accuracy floor.
+    assert.equal(chosen({ waitMs: 5, minAccuracy: 0.8 }), 2);
+    const memory = t.costs[3]!.memoryBytes(1, 64);
+    const fits = t.order.filter((p) => t.costs[p]!.memoryBytes(1, Math.min(64, t.tokens[p]!)) <= memory);
+    const fastest = fits.reduce((a, b) => (predicted(b) < predicted(a) ? b : a));
+    assert.equal(chosen({ waitMs: 5, memoryBytes: memory }), fastest);
+    // A latency budget is served as always (its deadline already ranks it), and without the setting nothing changes.
+    assert.equal(chosen({ waitMs: 5, latencyMs: 1e6 }), LARGEST);
+    const unset = selectOperatingPoint(t, request({ waitMs: 1e6 }));
+    assert.equal(unset.kind === 'chosen' && unset.point, LARGEST);
+  });
+
   it('breaks accuracy ties within the tolerance toward the faster point, never below a floor', () => {
     const tied = { ...t, tieTolerance: 0.07 };
     // 0.88 and 0.82 are within 0.07: the faster (point 3) wins; 0.80 and 0.78 are past the tie.
