@@ -21,6 +21,25 @@ export interface MaskedLmStepStats {
 
 type Pending = { resolve: (r: WorkerResponse) => void; reject: (e: Error) => void };
 
+// One worker's share of a batch: its rows, their labels, and where they start in the batch.
+interface Shard {
+  batch: TokenBatch;
+  labels: Int32Array;
+  firstRow: number;
+}
+
+// A request that carries a share of a batch, before fanOut adds its id and the parameter version.
+type ShardRequest = WorkerRequest extends infer R
+  ? R extends { paramsVersion: number }
+    ? Omit<R, 'id' | 'paramsVersion'>
+    : never
+  : never;
+
+// The values of a per-row array ([batch rows * width]) that belong to a shard's rows.
+function shardRows<T extends Int32Array | Float32Array>(values: T, shard: Shard, width: number): T {
+  return values.slice(shard.firstRow * width, (shard.firstRow + shard.batch.batch) * width) as T;
+}
+
 // Data-parallel gradients on N worker threads (one tfjs replica per core). The main thread owns the
 // parameters (`params`, shared) and the optimizer; each step splits the batch's rows across the workers and
 // averages their gradients into `grads`.
@@ -103,24 +122,14 @@ export class GradientPool {
     loss: LossSpec,
     priors?: Float32Array,
   ): Promise<StepStats> {
-    const shards = this.shard(batch, labels);
-    const perRow = priors === undefined ? 0 : priors.length / batch.batch;
-    const responses = await Promise.all(
-      shards.map((s, w) =>
-        this.request(this.workers[w]!, {
-          type: 'step',
-          id: this.id(),
-          paramsVersion: this.version,
-          batch: s.batch,
-          labels: s.labels,
-          ...(priors !== undefined && {
-            priors: priors.slice(s.firstRow * perRow, (s.firstRow + s.batch.batch) * perRow),
-          }),
-          subnets,
-          loss,
-        }),
-      ),
-    );
+    const { shards, responses } = await this.fanOut(batch, labels, (s) => ({
+      type: 'step',
+      batch: s.batch,
+      labels: s.labels,
+      ...(priors !== undefined && { priors: shardRows(priors, s, priors.length / batch.batch) }),
+      subnets,
+      loss,
+    }));
     const shares = shards.map((s) => s.batch.batch / batch.batch);
     this.averageGradients(shares);
     const stats: StepStats = { loss: 0, perSubnet: subnets.map(() => ({ loss: 0, correct: 0 })) };
@@ -139,18 +148,11 @@ export class GradientPool {
   // [batch * tokens]: the original id where the batch was masked, -1 elsewhere. Each worker's share is its
   // share of the masked tokens, so the result does not depend on how rows were split.
   async maskedLmStep(batch: TokenBatch, targets: Int32Array): Promise<MaskedLmStepStats> {
-    const shards = this.shard(batch, new Int32Array(batch.batch));
-    const responses = await Promise.all(
-      shards.map((s, w) =>
-        this.request(this.workers[w]!, {
-          type: 'masked-lm-step',
-          id: this.id(),
-          paramsVersion: this.version,
-          batch: s.batch,
-          targets: targets.slice(s.firstRow * batch.tokens, (s.firstRow + s.batch.batch) * batch.tokens),
-        }),
-      ),
-    );
+    const { responses } = await this.fanOut(batch, new Int32Array(batch.batch), (s) => ({
+      type: 'masked-lm-step',
+      batch: s.batch,
+      targets: shardRows(targets, s, batch.tokens),
+    }));
     const parts = responses.map((r) => {
       if (r.type !== 'masked-lm-step') throw new Error(`unexpected worker response ${r.type}`);
       return r;
@@ -176,18 +178,11 @@ export class GradientPool {
 
   // Logits [batch * labels] of each subnet on the batch, rows split across workers.
   async predict(batch: TokenBatch, subnets: SubnetConfig[]): Promise<Float32Array[]> {
-    const shards = this.shard(batch, new Int32Array(batch.batch));
-    const responses = await Promise.all(
-      shards.map((s, w) =>
-        this.request(this.workers[w]!, {
-          type: 'predict',
-          id: this.id(),
-          paramsVersion: this.version,
-          batch: s.batch,
-          subnets,
-        }),
-      ),
-    );
+    const { responses } = await this.fanOut(batch, new Int32Array(batch.batch), (s) => ({
+      type: 'predict',
+      batch: s.batch,
+      subnets,
+    }));
     return subnets.map((_, k) => {
       const parts = responses.map((r) => (r.type === 'predict' ? r.logits[k]! : new Float32Array(0)));
       const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
@@ -205,18 +200,11 @@ export class GradientPool {
     batch: TokenBatch,
     labels: Int32Array,
   ): Promise<{ heads: Float32Array[]; neurons: Float32Array[] }> {
-    const shards = this.shard(batch, labels);
-    const responses = await Promise.all(
-      shards.map((s, w) =>
-        this.request(this.workers[w]!, {
-          type: 'importance',
-          id: this.id(),
-          paramsVersion: this.version,
-          batch: s.batch,
-          labels: s.labels,
-        }),
-      ),
-    );
+    const { responses } = await this.fanOut(batch, labels, (s) => ({
+      type: 'importance',
+      batch: s.batch,
+      labels: s.labels,
+    }));
     const first = responses[0]!;
     if (first.type !== 'importance') throw new Error('unexpected worker response');
     const heads = first.heads.map((h) => h.slice());
@@ -234,10 +222,27 @@ export class GradientPool {
   }
 
   // Splits rows as evenly as possible; a worker with no rows gets none (tiny batches).
-  private shard(
+  // Splits the batch's rows across the workers and sends each its share (`make` builds the request for a share,
+  // without the id and parameter version added here); the shares and the answers, in worker order.
+  private async fanOut(
     batch: TokenBatch,
     labels: Int32Array,
-  ): Array<{ batch: TokenBatch; labels: Int32Array; firstRow: number }> {
+    make: (shard: Shard) => ShardRequest,
+  ): Promise<{ shards: Shard[]; responses: WorkerResponse[] }> {
+    const shards = this.shard(batch, labels);
+    const responses = await Promise.all(
+      shards.map((s, w) =>
+        this.request(this.workers[w]!, {
+          ...make(s),
+          id: this.id(),
+          paramsVersion: this.version,
+        } as WorkerRequest),
+      ),
+    );
+    return { shards, responses };
+  }
+
+  private shard(batch: TokenBatch, labels: Int32Array): Shard[] {
     const count = Math.min(this.workers.length, batch.batch);
     const shards = [];
     let row = 0;
