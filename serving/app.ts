@@ -56,6 +56,7 @@ export async function buildApp(deps: AppDeps): Promise<ServingApp> {
     const model = modelHost.model;
     return {
       queueLength: model?.scheduler.queueLength ?? 0,
+      utilization: model?.scheduler.utilization() ?? 0,
       runningCalls: model?.scheduler.runningCalls ?? 0,
       model: model?.name,
       version: model?.version,

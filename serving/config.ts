@@ -27,6 +27,7 @@ export const ServingEnvSchema = z.object({
   DEFAULT_LATENCY_BUDGET_MS: positive(3_600_000).optional(),
   DEFAULT_BUDGET_MODE: z.enum(['best-effort', 'strict']).default('best-effort'),
   MAX_BATCH: int(1, 1024).default(16),
+  MAX_BATCH_MS: positive(3_600_000).default(2),
   MAX_QUEUE: int(1, 100_000).default(256),
   MAX_QUEUE_WAIT_MS: positive(3_600_000).default(2000),
   NO_BUDGET_DEADLINE_MS: positive(3_600_000).default(10_000),
@@ -34,6 +35,9 @@ export const ServingEnvSchema = z.object({
   LATENCY_EWMA_ALPHA: z.coerce.number().min(0).max(1).default(0.1),
   LATENCY_TARGET_QUANTILE: z.coerce.number().gt(0).lt(1).default(0.99),
   ACCURACY_TIE_TOLERANCE: z.coerce.number().min(0).max(1).default(0.0025),
+  LOAD_TRADE_ACCURACY: z.coerce.number().min(0).max(1).default(0.03),
+  LOAD_TRADE_FROM: z.coerce.number().min(0).max(1).default(0.5),
+  LOAD_TRADE_TO: z.coerce.number().min(0).max(1).default(0.85),
   MAX_BODY_BYTES: int(1024, 1024 * 1024 * 1024).default(1024 * 1024),
   MAX_TEXTS: int(1, 100_000).default(64),
   MAX_CHARS_PER_TEXT: int(1, 100_000_000).default(50_000),
@@ -65,6 +69,7 @@ export interface ServingConfig {
   defaultLatencyBudgetMs: number | undefined;
   defaultBudgetMode: 'best-effort' | 'strict';
   maxBatch: number;
+  maxBatchMs: number;
   maxQueue: number;
   maxQueueWaitMs: number;
   noBudgetDeadlineMs: number;
@@ -74,6 +79,8 @@ export interface ServingConfig {
   latencyTargetQuantile: number;
   // Catalog accuracies closer than this count as equal; selection then takes the faster point.
   accuracyTieTolerance: number;
+  // Selection widens the accuracy tie by up to `accuracy` as the engine's utilization goes from `from` to `to`.
+  loadTrade: { from: number; to: number; accuracy: number };
   maxBodyBytes: number;
   maxTexts: number;
   maxCharsPerText: number;
@@ -116,6 +123,11 @@ export function loadConfig(
     throw new ServingConfigError((error as Error).message, { cause: error });
   }
   const v = parsed.data;
+  if (v.LOAD_TRADE_TO <= v.LOAD_TRADE_FROM) {
+    throw new ServingConfigError(
+      `invalid serving environment: LOAD_TRADE_TO (${v.LOAD_TRADE_TO}) must be above LOAD_TRADE_FROM (${v.LOAD_TRADE_FROM})`,
+    );
+  }
   const cores = availableParallelism();
   const lambda = runtime === 'lambda';
   // The event loop (HTTP, JSON, tokenizing) keeps a core of its own: beside the cheap catalog points it costs
@@ -137,6 +149,7 @@ export function loadConfig(
     defaultLatencyBudgetMs: v.DEFAULT_LATENCY_BUDGET_MS,
     defaultBudgetMode: v.DEFAULT_BUDGET_MODE,
     maxBatch: v.MAX_BATCH,
+    maxBatchMs: v.MAX_BATCH_MS,
     maxQueue: v.MAX_QUEUE,
     maxQueueWaitMs: v.MAX_QUEUE_WAIT_MS,
     noBudgetDeadlineMs: v.NO_BUDGET_DEADLINE_MS,
@@ -144,6 +157,7 @@ export function loadConfig(
     latencyEwmaAlpha: v.LATENCY_EWMA_ALPHA,
     latencyTargetQuantile: v.LATENCY_TARGET_QUANTILE,
     accuracyTieTolerance: v.ACCURACY_TIE_TOLERANCE,
+    loadTrade: { from: v.LOAD_TRADE_FROM, to: v.LOAD_TRADE_TO, accuracy: v.LOAD_TRADE_ACCURACY },
     maxBodyBytes: v.MAX_BODY_BYTES,
     maxTexts: v.MAX_TEXTS,
     maxCharsPerText: v.MAX_CHARS_PER_TEXT,

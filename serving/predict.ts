@@ -101,6 +101,7 @@ export async function predict(
     longest,
     elapsedMs: selectedAt - receivedAt,
     waitMs,
+    utilization: scheduler.utilization(),
     latencyMs,
     memoryBytes,
     minAccuracy: requested.minAccuracy,

@@ -43,10 +43,17 @@ export interface SchedulerOptions {
   pack(point: number, pieces: readonly Int32Array[], rowTokens: readonly number[]): TokenBatch;
   numLabels: number;
   maxBatch: number;
+  // The longest predicted call (ms) that batching may build from jobs still on time: a call cannot be
+  // interrupted, so every urgent request arriving while it runs waits for it. Jobs already late still join past
+  // it when that costs less than separate calls (catching up on a backlog).
+  maxBatchMs?: number;
   maxQueue: number;
   now?: () => number;
   onBatch?: (report: BatchReport) => void;
 }
+
+// The time constant (ms) of Scheduler.utilization: long enough to span many calls, short enough to follow a burst.
+export const UTILIZATION_WINDOW_MS = 250;
 
 // Jobs sharing one engine call, and the operating point it runs as.
 interface Batch {
@@ -63,8 +70,8 @@ interface Queued extends ScheduledJob {
 }
 
 // Queues requests earliest deadline first, keeps every pool slot busy, and batches queued requests that run the
-// same subnet when the batch still meets every member's deadline (or when the head is late anyway and one batch
-// costs less than separate calls). Operating points of one subnet differ only in how many tokens they read, so
+// same subnet when the batch still meets every member's deadline and stays within `maxBatchMs` (or when the head
+// is late anyway and one batch costs less than separate calls). Operating points of one subnet differ only in how many tokens they read, so
 // their requests share a call: each row is truncated to its own point's tokens and padded to the longest, which
 // (attention and pooling are masked) gives each row the logits it would get alone. Each finished call corrects
 // the latency model. `expectedWaitMs` is what selection adds to a point's inference time.
@@ -76,6 +83,9 @@ export class Scheduler {
   private readonly busy: boolean[];
   private readonly busyUntil: Float64Array;
   private running = 0;
+  // Busy share of the live slots, smoothed exponentially (time constant UTILIZATION_WINDOW_MS), as of utilizedAt.
+  private utilized = 0;
+  private utilizedAt: number;
   private idleWaiters: Array<() => void> = [];
 
   constructor(options: SchedulerOptions) {
@@ -83,6 +93,14 @@ export class Scheduler {
     this.now = options.now ?? (() => performance.now());
     this.busy = Array.from({ length: options.pool.slots }, () => false);
     this.busyUntil = new Float64Array(options.pool.slots);
+    this.utilizedAt = this.now();
+  }
+
+  // The share of the last few hundred milliseconds the live slots spent running calls (0 to 1), smoothed
+  // exponentially: what selection trades accuracy against (SelectionTable.loadTrade).
+  utilization(): number {
+    this.advanceUtilization();
+    return this.utilized;
   }
 
   // Requests waiting (not running).
@@ -156,6 +174,17 @@ export class Scheduler {
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
+  // Integrates the busy share since the last change of `running` (constant in between, so exact).
+  private advanceUtilization(): void {
+    const now = this.now();
+    const dt = now - this.utilizedAt;
+    if (dt <= 0) return;
+    const live = this.liveSlots;
+    const share = live === 0 ? 0 : Math.min(1, this.running / live);
+    this.utilized = share + (this.utilized - share) * Math.exp(-dt / UTILIZATION_WINDOW_MS);
+    this.utilizedAt = now;
+  }
+
   private insert(job: Queued): void {
     let lo = 0;
     let hi = this.queue.length;
@@ -186,6 +215,7 @@ export class Scheduler {
     const head = this.queue.shift()!;
     const members = [head];
     const { latency, maxBatch, subnetOfPoint } = this.options;
+    const maxBatchMs = this.options.maxBatchMs ?? Number.POSITIVE_INFINITY;
     const subnet = subnetOfPoint[head.point];
     const now = this.now();
     let point = head.point;
@@ -201,8 +231,12 @@ export class Scheduler {
       }
       const longer = job.tokens > tokens ? job.point : point;
       const together = latency.predictMs(longer, rows + job.rows, Math.max(tokens, job.tokens));
-      const meetsAll = now + together <= Math.min(earliest, job.deadline);
-      const lateAnyway = now + predicted > earliest && together <= predicted + job.predictedMs;
+      const meetsAll = now + together <= Math.min(earliest, job.deadline) && together <= maxBatchMs;
+      // Past maxBatchMs, only a job that is late itself joins a late batch.
+      const lateAnyway =
+        now + predicted > earliest &&
+        together <= predicted + job.predictedMs &&
+        (together <= maxBatchMs || now + job.predictedMs > job.deadline);
       if (!meetsAll && !lateAnyway) {
         i++;
         continue;
@@ -230,6 +264,7 @@ export class Scheduler {
     }
     const predictedMs = this.options.latency.predictMs(point, batch.batch, batch.tokens);
     const startedAt = this.now();
+    this.advanceUtilization();
     this.busy[slot] = true;
     this.busyUntil[slot] = startedAt + predictedMs;
     this.running++;
@@ -264,6 +299,7 @@ export class Scheduler {
         },
       )
       .finally(() => {
+        this.advanceUtilization();
         this.busy[slot] = false;
         this.running--;
         this.dispatch();

@@ -17,6 +17,19 @@ export interface SelectionTable {
   // (ms); past it, the cheapest point that meets its other budgets: its work would otherwise hold the engine from
   // budgeted requests, which its own loose deadline lets it queue behind but not stop once started.
   noBudgetBacklogMs?: number;
+  // Under load, the tie widens: from `from` utilization of the engine (0 to 1) to `to`, linearly, up to
+  // `accuracy` more dev accuracy counts as equal, so the faster point is taken. Every request that picks a
+  // slower point for a few tenths of a point adds to everyone's queue; past a busy share the queue grows faster
+  // than accuracy gains, and the server degrades by reading less rather than by missing budgets.
+  loadTrade?: { from: number; to: number; accuracy: number };
+}
+
+// The accuracy tie at this engine utilization: tieTolerance, widened by the load trade.
+export function tieAt(table: SelectionTable, utilization: number): number {
+  const trade = table.loadTrade;
+  if (trade === undefined || trade.accuracy === 0 || utilization <= trade.from) return table.tieTolerance;
+  const ramp = trade.to <= trade.from ? 1 : Math.min(1, (utilization - trade.from) / (trade.to - trade.from));
+  return table.tieTolerance + ramp * trade.accuracy;
 }
 
 // One request as selection sees it.
@@ -29,6 +42,8 @@ export interface SelectionRequest {
   elapsedMs: number;
   // Expected queueing before it would start (Scheduler.expectedWaitMs).
   waitMs: number;
+  // The engine's recent busy share, 0 to 1 (Scheduler.utilization); widens the accuracy tie under load.
+  utilization?: number;
   latencyMs: number | undefined;
   memoryBytes: number | undefined;
   minAccuracy: number | undefined;
@@ -58,7 +73,8 @@ export type Selection =
 // Chooses the most accurate operating point whose predicted total time (elapsed, expected queueing, inference
 // for this batch and token count with headroom for its observed spread, overhead) fits the latency budget, whose
 // memory (weights + activations for this batch and token count) fits the memory budget and whose dev accuracy
-// meets the floor; among the fitting points tied with it (within `tieTolerance`), the fastest; for a request
+// meets the floor; among the fitting points tied with it (within `tieTolerance`, widened under load by
+// `loadTrade`), the fastest; for a request
 // without a latency budget on a backlogged server (`noBudgetBacklogMs`), the fastest fitting point. When none fits,
 // strict mode refuses (impossible vs not now), best-effort serves the closest fit: the least summed relative
 // violation of the budgets (ties: the more accurate). O(points x layers), no allocation.
@@ -77,6 +93,7 @@ export function selectOperatingPoint(table: SelectionTable, request: SelectionRe
   let fitTokens = 0;
   let fitInference = Number.POSITIVE_INFINITY;
   let tiedDownTo = Number.NEGATIVE_INFINITY;
+  const tie = tieAt(table, request.utilization ?? 0);
   const order = table.order;
   for (let i = 0; i < order.length; i++) {
     const p = order[i]!;
@@ -93,8 +110,7 @@ export function selectOperatingPoint(table: SelectionTable, request: SelectionRe
     const accuracyOk = minAccuracy === undefined || table.accuracy[p]! >= minAccuracy;
     if (memoryOk && accuracyOk) {
       if (latencyMs === undefined || guardedAlone + request.waitMs <= latencyMs) {
-        if (fit < 0)
-          tiedDownTo = economize ? Number.NEGATIVE_INFINITY : table.accuracy[p]! - table.tieTolerance;
+        if (fit < 0) tiedDownTo = economize ? Number.NEGATIVE_INFINITY : table.accuracy[p]! - tie;
         if (inference < fitInference) {
           fit = p;
           fitTokens = tokens;

@@ -7,6 +7,8 @@ const LATENCY_BUCKETS_S = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
 export interface ServingSnapshot {
   queueLength: number;
   runningCalls: number;
+  // Scheduler.utilization: the engine's recent busy share.
+  utilization: number;
   model: string | undefined;
   version: string | undefined;
   ready: boolean;
@@ -98,6 +100,14 @@ export class ServingMetrics {
       registers,
       collect() {
         this.set(snapshot().runningCalls);
+      },
+    });
+    new Gauge({
+      name: 'serving_engine_utilization',
+      help: 'Share of the last few hundred ms the inference slots were busy (0 to 1); selection trades accuracy for speed above LOAD_TRADE_FROM',
+      registers,
+      collect() {
+        this.set(snapshot().utilization);
       },
     });
     new Gauge({

@@ -100,6 +100,7 @@ export class ServingModel {
       latency,
       tieTolerance: fields.config.accuracyTieTolerance,
       noBudgetBacklogMs: fields.config.noBudgetBacklogMs,
+      loadTrade: fields.config.loadTrade,
     };
     // Operating point ids, and bare subnet ids (naming that subnet's most accurate point).
     const byId = new Map<string, number>();
@@ -119,6 +120,7 @@ export class ServingModel {
         ),
       numLabels: manifest.architecture.numLabels,
       maxBatch: fields.config.maxBatch,
+      maxBatchMs: fields.config.maxBatchMs,
       maxQueue: fields.config.maxQueue,
       ...(fields.onBatch ? { onBatch: fields.onBatch } : {}),
     });

@@ -416,6 +416,9 @@ describe('serving app (inject)', () => {
     assert.match(text, /serving_ready 1/);
     assert.match(text, /serving_latency_correction\{subnet="/);
     assert.match(text, /serving_batch_texts_bucket/);
+    // The engine ran a call moments ago: its recent busy share is above 0 (and at most 1).
+    const utilization = Number(/^serving_engine_utilization (\S+)$/m.exec(text)?.[1]);
+    assert.ok(utilization > 0 && utilization <= 1, String(utilization));
   });
 
   it('publishes OpenAPI generated from the zod schemas at /docs', async () => {

@@ -43,6 +43,19 @@ describe('serving config', () => {
     assert.equal(config.s3.forcePathStyle, true);
   });
 
+  it('reads the load trade and the batch cap, and refuses a trade that ends before it starts', () => {
+    const config = loadConfig({ LOAD_TRADE_ACCURACY: '0.05', LOAD_TRADE_FROM: '0.4', MAX_BATCH_MS: '3.5' });
+    assert.deepEqual(config.loadTrade, { from: 0.4, to: 0.85, accuracy: 0.05 });
+    assert.equal(config.maxBatchMs, 3.5);
+    assert.deepEqual(loadConfig({}).loadTrade, { from: 0.5, to: 0.85, accuracy: 0.03 });
+    assert.throws(
+      () => loadConfig({ LOAD_TRADE_FROM: '0.9', LOAD_TRADE_TO: '0.6' }),
+      (error: unknown) =>
+        error instanceof ServingConfigError &&
+        /LOAD_TRADE_TO \(0\.6\) must be above LOAD_TRADE_FROM/.test(error.message),
+    );
+  });
+
   it('names every bad variable', () => {
     assert.throws(
       () => loadConfig({ PORT: 'eighty', ENGINE: 'pytorch', MAX_QUEUE: '0' }),

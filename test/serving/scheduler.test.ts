@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { CostTable } from '../../serving/cost-table.ts';
 import type { InferencePool } from '../../serving/inference-pool.ts';
 import { LatencyModel } from '../../serving/latency-model.ts';
-import { type JobOutcome, Scheduler } from '../../serving/scheduler.ts';
+import { type JobOutcome, Scheduler, UTILIZATION_WINDOW_MS } from '../../serving/scheduler.ts';
 import { ServingError } from '../../serving/serving-error.ts';
 import type { TokenBatch } from '../../src/model/token-batch.ts';
 import { FIXTURE_ARCH, FIXTURE_POINTS } from './fixture.ts';
@@ -44,7 +44,10 @@ class ManualPool implements InferencePool {
   async dispose() {}
 }
 
-function setup(slots = 1, options: { maxBatch?: number; maxQueue?: number; subnetOfPoint?: number[] } = {}) {
+function setup(
+  slots = 1,
+  options: { maxBatch?: number; maxBatchMs?: number; maxQueue?: number; subnetOfPoint?: number[] } = {},
+) {
   let clock = 1000;
   const pool = new ManualPool(slots);
   const packed: Array<{ point: number; rowTokens: number[] }> = [];
@@ -74,6 +77,7 @@ function setup(slots = 1, options: { maxBatch?: number; maxQueue?: number; subne
     },
     numLabels: 2,
     maxBatch: options.maxBatch ?? 8,
+    ...(options.maxBatchMs === undefined ? {} : { maxBatchMs: options.maxBatchMs }),
     maxQueue: options.maxQueue ?? 100,
     now: () => clock,
   });
@@ -195,6 +199,58 @@ describe('Scheduler', () => {
     assert.equal(pool.calls[2]!.batch.batch, 2);
     pool.calls[2]!.finish();
     await Promise.all(jobs);
+  });
+
+  it('builds batches of jobs on time up to maxBatchMs, and past it only with jobs late anyway', async () => {
+    const probe = setup();
+    const [one, two, three] = [1, 2, 3].map((rows) => probe.latency.predictMs(0, rows, 3));
+    // Room for two rows of point 0, not three.
+    const { pool, scheduler, job, now, advance } = setup(1, { maxBatchMs: (two! + three!) / 2 });
+    const jobs = [scheduler.submit(job(0, 1, now() + 9000))];
+    for (let i = 0; i < 3; i++) jobs.push(scheduler.submit(job(0, 10 + i, now() + 9000)));
+    // Each call takes what was predicted, so that the latency model's correction stays at 1.
+    advance(one!);
+    pool.calls[0]!.finish();
+    await tick();
+    assert.equal(pool.calls[1]!.batch.batch, 2);
+    // Late jobs catch up in one call past the cap, as three separate calls would cost more.
+    for (let i = 0; i < 3; i++) jobs.push(scheduler.submit(job(0, 20 + i, now() + one!)));
+    advance(two!);
+    pool.calls[1]!.finish();
+    await tick();
+    assert.equal(pool.calls[2]!.batch.batch, 3);
+    assert.deepEqual(
+      [...pool.calls[2]!.batch.ids].filter((id) => id >= 10 && id < 30),
+      [20, 21, 22],
+    );
+    advance(three!);
+    pool.calls[2]!.finish();
+    await tick();
+    // The job on time did not join the late call past the cap: it runs alone.
+    assert.equal(pool.calls[3]!.batch.batch, 1);
+    assert.equal(pool.calls[3]!.batch.ids[1], 12);
+    pool.calls[3]!.finish();
+    await Promise.all(jobs);
+  });
+
+  it('tracks the busy share of its slots, smoothed over UTILIZATION_WINDOW_MS', async () => {
+    const { pool, scheduler, job, now, advance } = setup(2);
+    assert.equal(scheduler.utilization(), 0);
+    // One of two slots busy for a long time: the share converges to one half.
+    const running = scheduler.submit(job(0, 1, now() + 1e6));
+    advance(10 * UTILIZATION_WINDOW_MS);
+    assert.ok(Math.abs(scheduler.utilization() - 0.5) < 1e-3, String(scheduler.utilization()));
+    // Both busy for one time constant: from 1/2 towards 1 by 1 - 1/e of the way.
+    const other = scheduler.submit(job(1, 2, now() + 1e6));
+    advance(UTILIZATION_WINDOW_MS);
+    const expected = 1 - 0.5 / Math.E;
+    assert.ok(Math.abs(scheduler.utilization() - expected) < 1e-3, String(scheduler.utilization()));
+    pool.calls[0]!.finish();
+    pool.calls[1]!.finish();
+    await Promise.all([running, other]);
+    // Idle again: it decays towards 0.
+    advance(10 * UTILIZATION_WINDOW_MS);
+    assert.ok(scheduler.utilization() < 1e-3);
   });
 
   it('keeps every slot busy', async () => {

@@ -6,6 +6,7 @@ import {
   type SelectionRequest,
   type SelectionTable,
   selectOperatingPoint,
+  tieAt,
 } from '../../serving/select-operating-point.ts';
 import { FIXTURE_ARCH, FIXTURE_POINTS } from './fixture.ts';
 
@@ -96,6 +97,35 @@ describe('selectOperatingPoint', () => {
     assert.equal(
       s.kind === 'chosen' && s.point,
       inTie.reduce((a, b) => (predicted(b) < predicted(a) ? b : a)),
+    );
+  });
+
+  it('widens the tie with the engine utilization (loadTrade), from the tie tolerance up to the trade', () => {
+    const traded = { ...t, tieTolerance: 0.01, loadTrade: { from: 0.5, to: 0.9, accuracy: 0.2 } };
+    assert.equal(tieAt(traded, 0), 0.01);
+    assert.equal(tieAt(traded, 0.5), 0.01);
+    assert.ok(Math.abs(tieAt(traded, 0.7) - 0.11) < 1e-12);
+    assert.ok(Math.abs(tieAt(traded, 0.9) - 0.21) < 1e-12);
+    assert.equal(tieAt(traded, 1), tieAt(traded, 0.9));
+    assert.equal(tieAt(t, 1), 0);
+    const chosen = (r: Partial<SelectionRequest>) => {
+      const s = selectOperatingPoint(traded, request(r));
+      return s.kind === 'chosen' ? [s.point, s.met] : s.kind;
+    };
+    // Idle: the most accurate. Busy: a tie of 0.07 reaches 0.82 (point 3), faster. Saturated: the fastest of all.
+    assert.deepEqual(chosen({ utilization: 0.2 }), [LARGEST, true]);
+    assert.deepEqual(chosen({ utilization: 0.62 }), [3, true]);
+    assert.deepEqual(chosen({ utilization: 1 }), [SMALLEST, true]);
+    // Never below an accuracy floor, nor past a budget.
+    assert.deepEqual(chosen({ utilization: 1, minAccuracy: 0.79 }), [2, true]);
+    const memory = t.costs[3]!.memoryBytes(1, 64);
+    const s = selectOperatingPoint(
+      traded,
+      request({ utilization: 1, memoryBytes: memory, minAccuracy: 0.8 }),
+    );
+    assert.ok(s.kind === 'chosen' && s.met && t.accuracy[s.point]! >= 0.8);
+    assert.ok(
+      s.kind === 'chosen' && t.costs[s.point]!.memoryBytes(1, Math.min(64, t.tokens[s.point]!)) <= memory,
     );
   });
 
