@@ -21,6 +21,11 @@ export interface LatencyModelOptions {
   targetQuantile?: number;
   // The clock residual ages are measured on (tests inject one).
   now?: () => number;
+  // The group of each operating point: points of one subnet (the same weights read to different token counts)
+  // run the same call for the same batch and tokens, so they share one fit (the mean of theirs) and one
+  // correction. Without it, each point is its own group, and calibration noise or a correction learned from a
+  // few calls can rank a point reading 128 tokens above its sibling reading 160.
+  groups?: readonly number[];
 }
 
 // How many latency-budgeted requests the margin remembers, for how long, and how many it needs (within that
@@ -34,9 +39,11 @@ const RESIDUAL_WARMUP = 64;
 // follow the host's real speed (contention, thermal, noisy neighbours) instead of drifting.
 export class LatencyModel {
   private readonly costs: readonly CostTable[];
+  // Per group (LatencyModelOptions.groups), as are corrections and spreads.
   private readonly fits: readonly LatencyFit[];
+  private readonly groupOf: Int32Array;
   private readonly corrections: Float64Array;
-  // EWMA of |observed / predicted - 1| per point: how far calls stray from their prediction.
+  // EWMA of |observed / predicted - 1| per group: how far calls stray from their prediction.
   private readonly spreads: Float64Array;
   private readonly alpha: number;
   // EWMA of observed / calibrated over every call: how fast the host runs now, all points together.
@@ -64,10 +71,21 @@ export class LatencyModel {
     options: LatencyModelOptions = {},
   ) {
     if (costs.length !== fits.length) throw new RangeError('one latency fit per operating point');
+    const groups = options.groups ?? costs.map((_, i) => i);
+    if (groups.length !== costs.length) throw new RangeError('one latency group per operating point');
+    const ids = [...new Set(groups)];
+    const index = new Map(ids.map((g, i) => [g, i]));
+    this.groupOf = Int32Array.from(groups, (g) => index.get(g)!);
+    this.fits = ids.map((_, i) => {
+      const members = fits.filter((_, p) => this.groupOf[p] === i);
+      return {
+        fixedMs: members.reduce((sum, f) => sum + f.fixedMs, 0) / members.length,
+        msPerGflop: members.reduce((sum, f) => sum + f.msPerGflop, 0) / members.length,
+      };
+    });
     this.costs = costs;
-    this.fits = fits;
-    this.corrections = new Float64Array(costs.length).fill(1);
-    this.spreads = new Float64Array(costs.length).fill(INITIAL_SPREAD);
+    this.corrections = new Float64Array(ids.length).fill(1);
+    this.spreads = new Float64Array(ids.length).fill(INITIAL_SPREAD);
     this.alpha = alpha;
     this.headroomSpreads = options.headroomSpreads ?? 1.5;
     this.stalePull = options.stalePull ?? 1 / 8;
@@ -77,13 +95,13 @@ export class LatencyModel {
 
   // The calibrated time, without the online correction.
   calibratedMs(point: number, batch: number, tokens: number): number {
-    const fit = this.fits[point]!;
+    const fit = this.fits[this.groupOf[point]!]!;
     return fit.fixedMs + (fit.msPerGflop * this.costs[point]!.flops(batch, tokens)) / 1e9;
   }
 
   // The time one call of this point on `batch` texts of `tokens` tokens is expected to take now.
   predictMs(point: number, batch: number, tokens: number): number {
-    return this.calibratedMs(point, batch, tokens) * this.corrections[point]!;
+    return this.calibratedMs(point, batch, tokens) * this.corrections[this.groupOf[point]!]!;
   }
 
   // A pessimistic prediction for budget checks, so that jitter does not turn a pick that just fits into a miss.
@@ -99,7 +117,9 @@ export class LatencyModel {
   // The prediction plus headroom for this point's observed spread: what an idle server needs, which decides
   // whether a budget is impossible (422) rather than impossible now.
   idleBudgetMs(point: number, batch: number, tokens: number): number {
-    return this.predictMs(point, batch, tokens) * (1 + this.headroomSpreads * this.spreads[point]!);
+    return (
+      this.predictMs(point, batch, tokens) * (1 + this.headroomSpreads * this.spreads[this.groupOf[point]!]!)
+    );
   }
 
   // Folds in one answered request that selection predicted would meet its latency budget: its predicted and its
@@ -138,37 +158,38 @@ export class LatencyModel {
     return this.margin;
   }
 
-  // Folds one observed call into the point's correction factor and spread; points not being served drift
+  // Folds one observed call into its group's correction factor and spread; groups not being served drift
   // slowly toward the host-wide correction, so a correction learned once does not stick forever.
   observe(point: number, batch: number, tokens: number, observedMs: number): void {
     const calibrated = this.calibratedMs(point, batch, tokens);
     if (!(calibrated > 0) || !Number.isFinite(observedMs) || observedMs < 0) return;
     const ratio = clampCorrection(observedMs / calibrated);
-    const surprise = Math.abs(ratio / this.corrections[point]! - 1);
-    this.spreads[point] = (1 - this.alpha) * this.spreads[point]! + this.alpha * Math.min(surprise, 4);
-    this.corrections[point] = clampCorrection(
-      (1 - this.alpha) * this.corrections[point]! + this.alpha * ratio,
+    const group = this.groupOf[point]!;
+    const surprise = Math.abs(ratio / this.corrections[group]! - 1);
+    this.spreads[group] = (1 - this.alpha) * this.spreads[group]! + this.alpha * Math.min(surprise, 4);
+    this.corrections[group] = clampCorrection(
+      (1 - this.alpha) * this.corrections[group]! + this.alpha * ratio,
     );
     this.hostCorrection = clampCorrection((1 - this.alpha) * this.hostCorrection + this.alpha * ratio);
     const pull = this.alpha * this.stalePull;
     for (let q = 0; q < this.corrections.length; q++) {
-      if (q !== point)
+      if (q !== group)
         this.corrections[q] = this.corrections[q]! + pull * (this.hostCorrection - this.corrections[q]!);
     }
   }
 
   // How far calls of a point stray from their prediction (EWMA of the relative error).
   spread(point: number): number {
-    return this.spreads[point]!;
+    return this.spreads[this.groupOf[point]!]!;
   }
 
   // The current correction factor of a point (1 = as calibrated).
   correction(point: number): number {
-    return this.corrections[point]!;
+    return this.corrections[this.groupOf[point]!]!;
   }
 
   fit(point: number): LatencyFit {
-    return this.fits[point]!;
+    return this.fits[this.groupOf[point]!]!;
   }
 
   // Expected server time outside queue and engine, in milliseconds.

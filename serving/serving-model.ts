@@ -215,7 +215,7 @@ export class ServingModel {
         points.map((p) => p.cost),
         calibration.fits,
         config.latencyEwmaAlpha,
-        { targetQuantile: config.latencyTargetQuantile },
+        { targetQuantile: config.latencyTargetQuantile, groups: points.map((p) => p.subnetIndex) },
       );
       let model: ServingModel | undefined;
       model = new ServingModel({

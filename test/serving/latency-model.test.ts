@@ -140,4 +140,32 @@ describe('latency model and calibration', () => {
     assert.ok(model.correction(1) < 1.2, `stale correction ${model.correction(1)}`);
     assert.ok(Math.abs(model.correction(0) - 1) < 1e-6);
   });
+
+  it('gives points of one subnet one fit and one correction, so fewer tokens always predict less', () => {
+    // Points 0 and 1 read one subnet to 64 and 128 tokens; point 2 is another subnet.
+    const subnet = FIXTURE_POINTS[3]!.subnet;
+    const costs = [subnet, subnet, FIXTURE_POINTS[1]!.subnet].map((s) => new CostTable(FIXTURE_ARCH, s));
+    // Calibration noise: the 64-token point measured a higher fixed cost than its 128-token sibling.
+    const fits = [
+      { fixedMs: 0.9, msPerGflop: 1000 },
+      { fixedMs: 0.5, msPerGflop: 1000 },
+      { fixedMs: 2, msPerGflop: 500 },
+    ];
+    const separate = new LatencyModel(costs, fits, 0.5);
+    assert.ok(separate.predictMs(0, 1, 64) > separate.predictMs(1, 1, 64));
+    const grouped = new LatencyModel(costs, fits, 0.5, { groups: [7, 7, 3] });
+    assert.deepEqual(grouped.fit(0), { fixedMs: 0.7, msPerGflop: 1000 });
+    assert.deepEqual(grouped.fit(2), fits[2]);
+    assert.equal(grouped.predictMs(0, 1, 64), grouped.predictMs(1, 1, 64));
+    assert.ok(grouped.predictMs(0, 1, 64) < grouped.predictMs(1, 1, 128));
+    // A call observed as one point corrects its sibling, not the other subnet.
+    const before = grouped.predictMs(2, 1, 64);
+    for (let i = 0; i < 5; i++) grouped.observe(0, 1, 64, 3 * grouped.calibratedMs(0, 1, 64));
+    assert.ok(grouped.correction(1) > 2.5);
+    assert.equal(grouped.correction(1), grouped.correction(0));
+    assert.ok(grouped.predictMs(0, 1, 64) < grouped.predictMs(1, 1, 128));
+    assert.ok(grouped.correction(2) < grouped.correction(0));
+    assert.ok(grouped.predictMs(2, 1, 64) >= before);
+    assert.throws(() => new LatencyModel(costs, fits, 0.5, { groups: [0, 0] }), RangeError);
+  });
 });
