@@ -35,7 +35,7 @@ export const ServingEnvSchema = z.object({
   LATENCY_EWMA_ALPHA: z.coerce.number().min(0).max(1).default(0.1),
   LATENCY_TARGET_QUANTILE: z.coerce.number().gt(0).lt(1).default(0.99),
   ACCURACY_TIE_TOLERANCE: z.coerce.number().min(0).max(1).default(0.0025),
-  LOAD_TRADE_ACCURACY: z.coerce.number().min(0).max(1).default(0.03),
+  LOAD_TRADE_ACCURACY: z.coerce.number().min(0).max(1).default(0),
   LOAD_TRADE_FROM: z.coerce.number().min(0).max(1).default(0.5),
   LOAD_TRADE_TO: z.coerce.number().min(0).max(1).default(0.85),
   MAX_BODY_BYTES: int(1024, 1024 * 1024 * 1024).default(1024 * 1024),

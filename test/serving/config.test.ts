@@ -47,7 +47,7 @@ describe('serving config', () => {
     const config = loadConfig({ LOAD_TRADE_ACCURACY: '0.05', LOAD_TRADE_FROM: '0.4', MAX_BATCH_MS: '3.5' });
     assert.deepEqual(config.loadTrade, { from: 0.4, to: 0.85, accuracy: 0.05 });
     assert.equal(config.maxBatchMs, 3.5);
-    assert.deepEqual(loadConfig({}).loadTrade, { from: 0.5, to: 0.85, accuracy: 0.03 });
+    assert.deepEqual(loadConfig({}).loadTrade, { from: 0.5, to: 0.85, accuracy: 0 });
     assert.throws(
       () => loadConfig({ LOAD_TRADE_FROM: '0.9', LOAD_TRADE_TO: '0.6' }),
       (error: unknown) =>
