@@ -44,8 +44,8 @@ export interface SchedulerOptions {
   numLabels: number;
   maxBatch: number;
   // The longest predicted call (ms) that batching may build from jobs still on time: a call cannot be
-  // interrupted, so every urgent request arriving while it runs waits for it. Jobs already late still join past
-  // it when that costs less than separate calls (catching up on a backlog).
+  // interrupted, so every urgent request arriving while it runs waits for it. Past it, jobs that are late
+  // themselves still join a late call when that costs less than separate calls (catching up on a backlog).
   maxBatchMs?: number;
   maxQueue: number;
   now?: () => number;
@@ -71,10 +71,11 @@ interface Queued extends ScheduledJob {
 
 // Queues requests earliest deadline first, keeps every pool slot busy, and batches queued requests that run the
 // same subnet when the batch still meets every member's deadline and stays within `maxBatchMs` (or when the head
-// is late anyway and one batch costs less than separate calls). Operating points of one subnet differ only in how many tokens they read, so
-// their requests share a call: each row is truncated to its own point's tokens and padded to the longest, which
-// (attention and pooling are masked) gives each row the logits it would get alone. Each finished call corrects
-// the latency model. `expectedWaitMs` is what selection adds to a point's inference time.
+// is late anyway and one batch costs less than separate calls). Operating points of one subnet differ only in
+// how many tokens they read, so their requests share a call: each row is truncated to its own point's tokens
+// and padded to the longest, which (attention and pooling are masked) gives each row the logits it would get
+// alone. Each finished call corrects the latency model. `expectedWaitMs` is what selection adds to a point's
+// inference time.
 export class Scheduler {
   private readonly options: SchedulerOptions;
   private readonly now: () => number;

@@ -18,9 +18,9 @@ export interface SelectionTable {
   // budgeted requests, which its own loose deadline lets it queue behind but not stop once started.
   noBudgetBacklogMs?: number;
   // Under load, the tie widens: from `from` utilization of the engine (0 to 1) to `to`, linearly, up to
-  // `accuracy` more dev accuracy counts as equal, so the faster point is taken. Every request that picks a
-  // slower point for a few tenths of a point adds to everyone's queue; past a busy share the queue grows faster
-  // than accuracy gains, and the server degrades by reading less rather than by missing budgets.
+  // `accuracy` more dev accuracy counts as equal, so the faster point is taken: a request that picks a slower
+  // point for a few tenths of a point adds to the queue of every request behind it. Off on the server unless
+  // LOAD_TRADE_ACCURACY is set (on the 2-core test host it bought no measurable attainment; README).
   loadTrade?: { from: number; to: number; accuracy: number };
 }
 
@@ -74,8 +74,8 @@ export type Selection =
 // for this batch and token count with headroom for its observed spread, overhead) fits the latency budget, whose
 // memory (weights + activations for this batch and token count) fits the memory budget and whose dev accuracy
 // meets the floor; among the fitting points tied with it (within `tieTolerance`, widened under load by
-// `loadTrade`), the fastest; for a request
-// without a latency budget on a backlogged server (`noBudgetBacklogMs`), the fastest fitting point. When none fits,
+// `loadTrade`), the fastest; for a request without a latency budget on a backlogged server
+// (`noBudgetBacklogMs`), the fastest fitting point. When none fits,
 // strict mode refuses (impossible vs not now), best-effort serves the closest fit: the least summed relative
 // violation of the budgets (ties: the more accurate). O(points x layers), no allocation.
 export function selectOperatingPoint(table: SelectionTable, request: SelectionRequest): Selection {
