@@ -35,7 +35,7 @@ type EditableConfig = Record<string, any>;
 
 describe('training config', () => {
   it('accepts the committed configs and gives a stable digest', async () => {
-    for (const name of ['tiny', 'quick', 'default', 'pretrained', 'bow-prior']) {
+    for (const name of ['tiny', 'quick', 'default', 'pretrained', 'bow-prior', 'rebalanced']) {
       const json = (await import(`../../training/configs/${name}.json`, { with: { type: 'json' } })).default;
       const config = parseTrainingConfig(json, name);
       assert.equal(configDigest(config), configDigest(parseTrainingConfig(structuredClone(json), name)));
