@@ -36,15 +36,19 @@ function features(pieces: Int32Array, tokens: number): Map<number, number> {
   return counts;
 }
 
-// A trained logistic regression: the log-odds of label 1 for an example.
-type LogOdds = (example: EncodedExample) => number;
+// A trained logistic regression: the log-odds of label 1 for an example's features.
+type LogOdds = (features: ReadonlyMap<number, number>) => number;
 
-// Logistic regression with AdaGrad on the examples' features at `tokens`, `epochs` passes in order.
-function fitBow(examples: readonly EncodedExample[], tokens: number, epochs: number): LogOdds {
+// Logistic regression with AdaGrad on the examples' features (`trainFeatures[i]` for `examples[i]`), `epochs`
+// passes in order.
+function fitBow(
+  examples: readonly EncodedExample[],
+  trainFeatures: ReadonlyArray<ReadonlyMap<number, number>>,
+  epochs: number,
+): LogOdds {
   const weights = new Float32Array(BUCKETS);
   const squares = new Float32Array(BUCKETS).fill(1e-8);
   let bias = 0;
-  const trainFeatures = examples.map((e) => features(e.pieces, tokens));
   const rate = 0.5;
   const l2 = 1e-6;
   for (let epoch = 0; epoch < epochs; epoch++) {
@@ -61,9 +65,9 @@ function fitBow(examples: readonly EncodedExample[], tokens: number, epochs: num
       bias -= 0.01 * g;
     }
   }
-  return (example) => {
+  return (f) => {
     let z = bias;
-    for (const [k, v] of features(example.pieces, tokens)) z += weights[k]! * v;
+    for (const [k, v] of f) z += weights[k]! * v;
     return z;
   };
 }
@@ -77,10 +81,14 @@ export function bowBaseline(
   epochs = 4,
 ): BowResult[] {
   return tokenChoices.map((tokens) => {
-    const logOdds = fitBow(train, tokens, epochs);
+    const logOdds = fitBow(
+      train,
+      train.map((e) => features(e.pieces, tokens)),
+      epochs,
+    );
     const accuracy = (examples: readonly EncodedExample[]) => {
       let correct = 0;
-      for (const e of examples) if ((logOdds(e) > 0 ? 1 : 0) === e.label) correct++;
+      for (const e of examples) if ((logOdds(features(e.pieces, tokens)) > 0 ? 1 : 0) === e.label) correct++;
       return correct / Math.max(1, examples.length);
     };
     return { tokens, devAccuracy: accuracy(dev), testAccuracy: accuracy(test) };
@@ -89,7 +97,8 @@ export function bowBaseline(
 
 // Cross-fitted probabilities of both labels for every example, [examples * 2]: the examples are dealt into
 // `folds` folds by index, and each fold is scored by a regression trained on the others, so no example's
-// probabilities come from a model that saw its label. `onFold` reports progress.
+// probabilities come from a model that saw its label. Features are computed once, for all folds. `onFold`
+// reports progress.
 export function crossFitBow(
   examples: readonly EncodedExample[],
   tokens: number,
@@ -98,14 +107,12 @@ export function crossFitBow(
   onFold?: (done: number) => void,
 ): Float32Array {
   const out = new Float32Array(examples.length * 2);
+  const all = examples.map((e) => features(e.pieces, tokens));
+  const outOf = (fold: number) => (_: unknown, i: number) => i % folds !== fold;
   for (let fold = 0; fold < folds; fold++) {
-    const logOdds = fitBow(
-      examples.filter((_, i) => i % folds !== fold),
-      tokens,
-      epochs,
-    );
+    const logOdds = fitBow(examples.filter(outOf(fold)), all.filter(outOf(fold)), epochs);
     for (let i = fold; i < examples.length; i += folds) {
-      const positive = 1 / (1 + Math.exp(-logOdds(examples[i]!)));
+      const positive = 1 / (1 + Math.exp(-logOdds(all[i]!)));
       out[i * 2] = 1 - positive;
       out[i * 2 + 1] = positive;
     }

@@ -221,7 +221,6 @@ export class GradientPool {
     await Promise.all(this.workers.map((w) => w.terminate()));
   }
 
-  // Splits rows as evenly as possible; a worker with no rows gets none (tiny batches).
   // Splits the batch's rows across the workers and sends each its share (`make` builds the request for a share,
   // without the id and parameter version added here); the shares and the answers, in worker order.
   private async fanOut(
@@ -242,6 +241,7 @@ export class GradientPool {
     return { shards, responses };
   }
 
+  // Splits rows as evenly as possible; a worker with no rows gets none (tiny batches).
   private shard(batch: TokenBatch, labels: Int32Array): Shard[] {
     const count = Math.min(this.workers.length, batch.batch);
     const shards = [];
