@@ -5,9 +5,11 @@ import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { BACKEND_PREFERENCES, type BackendPreference, selectBackend } from '../src/backend/select-backend.ts';
 import { isSupernetError } from '../src/errors.ts';
+import { formatOperatingPointId } from '../src/model/index.ts';
 import { openStore, s3OptionsFromEnv } from '../src/storage/index.ts';
 import { loadBertUncasedVocabulary, WordPieceTokenizer } from '../src/tokenizer/index.ts';
 import { CheckpointMismatchError } from './checkpoint.ts';
+import { acquireCheckpointLock, assertUnlocked, CheckpointLockError } from './checkpoint-lock.ts';
 import { CheckpointMirror } from './checkpoint-mirror.ts';
 import {
   ConfigError,
@@ -88,11 +90,20 @@ function parseCommandLine(argv: string[]): Args {
   return parsed.data;
 }
 
-// Refuses to start when the checkpoint folder belongs to another run: another model, seed, architecture, data or
-// batch size (unless --fresh, which empties it). Stages edited since are rerun under their new digests.
-async function prepareCheckpoints(dir: string, digest: string, fresh: boolean): Promise<{ seconds: number }> {
-  if (fresh) await rm(dir, { recursive: true, force: true });
+// Opens the checkpoint folder for one job (the supernet pipeline, or one standalone baseline): takes the job's
+// lock (CheckpointLockError when a live process holds it; --fresh also when any job does, as it empties the
+// whole folder), and refuses a folder that belongs to another run: another model, seed, architecture, data or
+// batch size (unless --fresh). Stages edited since are rerun under their new digests.
+async function openCheckpoints(dir: string, job: string, fresh: boolean): Promise<void> {
+  if (fresh) {
+    assertUnlocked(dir);
+    await rm(dir, { recursive: true, force: true });
+  }
   await mkdir(dir, { recursive: true });
+  acquireCheckpointLock(dir, job);
+}
+
+async function prepareCheckpoints(dir: string, digest: string): Promise<{ seconds: number }> {
   const runFile = join(dir, 'run.json');
   let run: { configDigest: string; seconds: number } | undefined;
   try {
@@ -160,9 +171,19 @@ async function main(argv: string[]): Promise<number> {
         (error) => process.stderr.write(`warning: --mirror ${args.mirror}: ${error.message}\n`),
       )
     : undefined;
+  const standalone =
+    args.standalone === undefined
+      ? undefined
+      : parseStandaloneTarget(args.standalone, Math.max(...config.searchSpace.tokenChoices));
+  // The lock comes first: restoring from the mirror writes into the folder.
+  await openCheckpoints(
+    checkpointDir,
+    standalone ? `standalone-${formatOperatingPointId(standalone)}` : 'supernet',
+    args.fresh,
+  );
   if (mirror && args.fresh) await mirror.clear().catch(mirrorFailed(args.mirror!));
   const restored = mirror && !args.fresh ? await mirror.restore().catch(mirrorFailed(args.mirror!)) : [];
-  const run = await prepareCheckpoints(checkpointDir, digests.run, args.fresh);
+  const run = await prepareCheckpoints(checkpointDir, digests.run);
   const store = await probeOutput(args.out);
   const logFile = join(checkpointDir, 'log.jsonl');
   const log = (line: string) => {
@@ -238,9 +259,8 @@ async function main(argv: string[]): Promise<number> {
     elapsedSeconds,
   };
   try {
-    if (args.standalone) {
-      const point = parseStandaloneTarget(args.standalone, Math.max(...config.searchSpace.tokenChoices));
-      const report = await trainStandalone(ctx, point);
+    if (standalone) {
+      const report = await trainStandalone(ctx, standalone);
       process.stdout.write(`${JSON.stringify(report, null, 1)}\n`);
     } else {
       const report = await trainSupernet(ctx, store, args.out);
@@ -274,6 +294,7 @@ main(process.argv.slice(2)).then(
       error instanceof UsageError ||
       error instanceof ConfigError ||
       error instanceof CheckpointMismatchError ||
+      error instanceof CheckpointLockError ||
       isSupernetError(error);
     process.stderr.write(`error: ${(error as Error).message ?? String(error)}\n`);
     if (!known && process.env.TRAIN_DEBUG) process.stderr.write(`${(error as Error).stack}\n`);

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { spawnSync } from 'node:child_process';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { readSupernet } from '../../src/artifact/index.ts';
@@ -301,13 +302,66 @@ describe('training CLI', () => {
         /^error: Unknown option '--bogus'/,
       ],
     ];
+    // A job of this run already training into the folder (this test process stands in for it).
+    const locked = join(dir, 'ckpt-locked');
+    await mkdir(locked, { recursive: true });
+    const owner = JSON.stringify({ pid: process.pid, host: hostname(), startedAt: '2026-01-01T00:00:00Z' });
+    await writeFile(join(locked, 'supernet.lock'), owner);
+    await writeFile(join(locked, 'standalone-0h1f16-t32.lock'), owner);
+    await writeFile(join(locked, 'run.json'), '{"configDigest":"kept","seconds":1}');
+    cases.push(
+      [
+        ['--config', join(dir, 'micro.json'), '--out', join(dir, 'x'), '--checkpoints', locked],
+        /^error: checkpoints in .*ckpt-locked are in use by pid \d+ on .* since 2026-01-01T00:00:00Z \(supernet\); wait for it or stop it/,
+      ],
+      [
+        [
+          '--config',
+          join(dir, 'micro.json'),
+          '--out',
+          join(dir, 'x'),
+          '--checkpoints',
+          locked,
+          '--standalone',
+          '0h1f16-t32',
+        ],
+        /^error: checkpoints in .*ckpt-locked are in use by pid \d+ .*\(standalone-0h1f16-t32\)/,
+      ],
+      [
+        ['--config', join(dir, 'micro.json'), '--out', join(dir, 'x'), '--checkpoints', locked, '--fresh'],
+        /^error: --fresh would delete checkpoints in .*ckpt-locked that pid \d+ .* is using \((supernet|standalone-0h1f16-t32)\); stop it first\n$/,
+      ],
+    );
     for (const [args, message] of cases) {
       const run = await train(args);
       assert.equal(run.code, 2, `${args.join(' ')}: ${run.stderr}`);
       assert.match(run.stderr, message);
       assert.ok(run.stderr.split('\n').filter(Boolean).length <= 2, run.stderr);
     }
-    // The refused run left the other config's checkpoints alone.
+    // The refused runs left the other config's checkpoints, and the locked folder, alone.
     assert.ok((await readFile(join(dir, 'ckpt-a', 'run.json'), 'utf8')).includes('configDigest'));
+    assert.equal(await readFile(join(locked, 'run.json'), 'utf8'), '{"configDigest":"kept","seconds":1}');
+    assert.equal(await readFile(join(locked, 'supernet.lock'), 'utf8'), owner);
+
+    // A lock whose process is gone (killed, crashed) is taken over: this run gets past it to the next check (the
+    // folder's run digest), and its own lock goes when it exits.
+    const gone = spawnSync('true').pid;
+    await writeFile(
+      join(locked, 'supernet.lock'),
+      JSON.stringify({ pid: gone, host: hostname(), startedAt: 'x' }),
+    );
+    const stale = await train([
+      '--config',
+      join(dir, 'micro.json'),
+      '--out',
+      '/proc/no-such-place/m',
+      '--checkpoints',
+      locked,
+    ]);
+    assert.equal(stale.code, 2, stale.stderr);
+    assert.match(stale.stderr, /^error: checkpoints in .*ckpt-locked belong to another run \(kept: /);
+    assert.deepEqual((await readdir(locked)).filter((n) => n.endsWith('.lock')).sort(), [
+      'standalone-0h1f16-t32.lock',
+    ]);
   });
 });
