@@ -75,9 +75,16 @@ export async function predict(
     );
   }
 
-  const pieces = texts.map((text) => model.tokenizer.encode(text));
-  let longest = 2;
+  // Refusing a text over the limit needs its full length; truncating one needs only the pieces the longest
+  // point can read, so a long text costs the event loop its two ends, not its length.
   const tokenLimit = config.maxTokensPerText ?? model.manifest.tokenizer.maxTokens;
+  const { maxTokens, truncation } = model.manifest.tokenizer;
+  const pieces = texts.map((text) =>
+    config.tokenLimit === 'reject'
+      ? model.tokenizer.encode(text)
+      : model.tokenizer.encodeEnds(text, { maxTokens, truncation }),
+  );
+  let longest = 2;
   for (let i = 0; i < pieces.length; i++) {
     const tokens = pieces[i]!.length + 2;
     if (config.tokenLimit === 'reject' && tokens > tokenLimit) {

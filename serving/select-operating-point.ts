@@ -36,7 +36,8 @@ export function tieAt(table: SelectionTable, utilization: number): number {
 export interface SelectionRequest {
   // Texts in the request (the batch).
   texts: number;
-  // Tokens of its longest text, [CLS] and [SEP] included, before truncation.
+  // Tokens of its longest text, [CLS] and [SEP] included, before truncation (or any figure at or above the
+  // longest point's tokens when longer: only min(longest, point tokens) counts).
   longest: number;
   // Server time already spent on it.
   elapsedMs: number;

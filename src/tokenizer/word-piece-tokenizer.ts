@@ -121,6 +121,12 @@ function codePointAt(text: string, i: number, unit: number): number {
 
 // Chunks of about this many UTF-16 units, cut at whitespace, so `head` truncation can stop early.
 const CHUNK_UNITS = 16_384;
+// Truncation reads this many times the pieces it keeps from a text's start before reading its tail from a suffix
+// instead; in chunks of about UNITS_PER_PIECE units per piece wanted (English averages 4 to 5), at least
+// MIN_CHUNK_UNITS, so that the text past them is not cleaned and lower-cased for nothing.
+const SCAN_AHEAD = 2;
+const UNITS_PER_PIECE = 8;
+const MIN_CHUNK_UNITS = 1024;
 const MAX_CACHED_WORDS = 50_000;
 
 // Called with each wordpiece id in order; returns false to stop.
@@ -270,7 +276,17 @@ export class WordPieceTokenizer {
     return text;
   }
 
-  // The first headBudget and last tailBudget wordpiece ids of a text; the tail kept in a ring buffer.
+  // What a model reading at most `maxTokens` tokens ([CLS] and [SEP] included) can see of a text: its wordpiece
+  // ids when they fit, else the first and last ones `truncation` keeps at that length, which are also the ones
+  // any shorter length keeps (packPieces truncates them further). A long text costs its two ends, not its length.
+  encodeEnds(text: string, options: EncodeBatchOptions): Int32Array {
+    const { headBudget, tailBudget } = budgets(options, 1);
+    return this.truncatedIds(text, headBudget, tailBudget).ids;
+  }
+
+  // The first headBudget and last tailBudget wordpiece ids of a text. The text is read from its start, the tail
+  // kept in a ring buffer, until it ends or SCAN_AHEAD x (head + tail) pieces have gone by; the tail of a text
+  // longer than that is read from a suffix instead (cut at ASCII whitespace, which always separates words).
   private truncatedIds(
     text: string,
     headBudget: number,
@@ -278,14 +294,20 @@ export class WordPieceTokenizer {
   ): { ids: Int32Array; truncated: boolean } {
     const head = new Int32Array(headBudget);
     const ring = new Int32Array(tailBudget);
+    const limit = SCAN_AHEAD * (headBudget + tailBudget);
     let total = 0;
-    this.scan(text, (id) => {
-      if (total < headBudget) head[total] = id;
-      else if (tailBudget > 0) ring[(total - headBudget) % tailBudget] = id;
-      total++;
-      // With no tail to fill, one piece past the head proves truncation.
-      return tailBudget > 0 || total <= headBudget;
-    });
+    const chunkUnits = Math.min(CHUNK_UNITS, Math.max(MIN_CHUNK_UNITS, limit * UNITS_PER_PIECE));
+    this.scan(
+      text,
+      (id) => {
+        if (total < headBudget) head[total] = id;
+        else if (tailBudget > 0) ring[(total - headBudget) % tailBudget] = id;
+        total++;
+        // With no tail to fill, one piece past the head proves truncation.
+        return tailBudget > 0 ? total <= limit : total <= headBudget;
+      },
+      chunkUnits,
+    );
     if (total <= headBudget + tailBudget) {
       const ids = new Int32Array(total);
       ids.set(head.subarray(0, Math.min(total, headBudget)));
@@ -294,20 +316,46 @@ export class WordPieceTokenizer {
     }
     const ids = new Int32Array(headBudget + tailBudget);
     ids.set(head);
-    const firstTail = total - tailBudget;
-    for (let k = 0; k < tailBudget; k++)
-      ids[headBudget + k] = ring[(firstTail + k - headBudget) % tailBudget]!;
+    const tail = total > limit ? this.suffixIds(text, tailBudget) : undefined;
+    if (tail !== undefined) {
+      ids.set(tail, headBudget);
+    } else {
+      if (total > limit) {
+        // No whitespace to cut the tail at: read the whole text after all.
+        total = 0;
+        this.scan(text, (id) => {
+          if (total >= headBudget) ring[(total - headBudget) % tailBudget] = id;
+          total++;
+          return true;
+        });
+      }
+      const firstTail = total - tailBudget;
+      for (let k = 0; k < tailBudget; k++)
+        ids[headBudget + k] = ring[(firstTail + k - headBudget) % tailBudget]!;
+    }
     return { ids, truncated: true };
   }
 
+  // The last `count` wordpiece ids of a text that has more, from ever longer suffixes starting at ASCII
+  // whitespace; undefined when no such suffix short of the whole text holds them.
+  private suffixIds(text: string, count: number): Int32Array | undefined {
+    for (let window = Math.max(MIN_CHUNK_UNITS, count * UNITS_PER_PIECE); window < text.length; window *= 2) {
+      const cut = indexOfAsciiSpace(text, text.length - window);
+      if (cut === -1) continue;
+      const ids = this.encode(text.slice(cut));
+      if (ids.length >= count) return ids.subarray(ids.length - count);
+    }
+    return undefined;
+  }
+
   // Feeds the text's wordpiece ids to sink, chunk by chunk, until the text ends or sink returns false.
-  private scan(text: string, sink: IdSink): void {
+  private scan(text: string, sink: IdSink, chunkUnits = CHUNK_UNITS): void {
     let start = 0;
     while (start < text.length) {
       let end = text.length;
-      if (end - start > CHUNK_UNITS) {
+      if (end - start > chunkUnits) {
         // ASCII whitespace always separates words in BERT, so a cut there changes nothing.
-        const cut = indexOfAsciiSpace(text, start + CHUNK_UNITS);
+        const cut = indexOfAsciiSpace(text, start + chunkUnits);
         if (cut !== -1) end = cut;
       }
       if (!this.scanChunk(text.slice(start, end), sink)) return;

@@ -413,3 +413,91 @@ describe('packPieces', () => {
     );
   });
 });
+
+describe('encodeEnds', () => {
+  // mulberry32: the same texts on every run.
+  function seeded(seed: number): () => number {
+    let state = seed >>> 0;
+    return () => {
+      state = (state + 0x6d2b79f5) >>> 0;
+      let t = state;
+      t = Math.imul(t ^ (t >>> 15), t | 1);
+      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    };
+  }
+  // Words, separators and characters that stress a cut: every whitespace BERT knows (ASCII and not), combining
+  // marks after a space, a final sigma, CJK, emoji, controls, and runs without any ASCII whitespace.
+  const WORDS = [
+    'movie',
+    'Naïve',
+    'ΟΔΟΣ',
+    'unbelievably',
+    '我爱电影',
+    '😀',
+    "don't",
+    'x\u0301',
+    'ﬁlm',
+    'A.B.C',
+    '\u0000',
+  ];
+  const SEPARATORS = [' ', '  ', '\n', '\t', '\r\n', '\u3000', '\u00a0', ' \u0301', '', ', '];
+  function randomText(random: () => number, words: number): string {
+    let text = '';
+    for (let i = 0; i < words; i++) {
+      text += WORDS[Math.floor(random() * WORDS.length)]!;
+      text += SEPARATORS[Math.floor(random() * SEPARATORS.length)]!;
+    }
+    return text;
+  }
+
+  // The reference: slices of the full encoding.
+  function expected(text: string, maxTokens: number, truncation: 'head' | 'head-tail'): number[] {
+    const all = Array.from(bert.encode(text));
+    const budget = maxTokens - 2;
+    if (all.length <= budget) return all;
+    const head = truncation === 'head' ? budget : Math.ceil(budget / 2);
+    return [...all.slice(0, head), ...all.slice(all.length - (budget - head))];
+  }
+
+  test('equals slices of the full encoding, for texts short and long and every cut hazard', () => {
+    const random = seeded(7);
+    const texts = [
+      '',
+      'movie',
+      ...Array.from({ length: 60 }, (_, i) =>
+        randomText(random, 1 + Math.floor(random() * (i < 30 ? 300 : 3000))),
+      ),
+      '我爱电影'.repeat(5_000), // no whitespace at all
+      `${'我'.repeat(20_000)} ${'movie '.repeat(50)}`, // whitespace only near the end
+      `${'movie '.repeat(500)}${'我'.repeat(20_000)}`, // none in the tail
+      `${'great acting '.repeat(2_000)}\u3000${'爱'.repeat(3_000)}`, // only non-ASCII whitespace in the tail
+    ];
+    for (const text of texts) {
+      for (const truncation of ['head', 'head-tail'] as const) {
+        for (const maxTokens of [2, 3, 18, 129, 256, 512]) {
+          assert.deepEqual(
+            Array.from(bert.encodeEnds(text, { maxTokens, truncation })),
+            expected(text, maxTokens, truncation),
+            `${truncation} ${maxTokens}: ${JSON.stringify(text.slice(0, 60))} (${text.length} units)`,
+          );
+        }
+      }
+    }
+  });
+
+  test('keeps what any shorter length keeps: packing it equals packing the full encoding', () => {
+    const text = randomText(seeded(11), 2_000);
+    for (const truncation of ['head', 'head-tail'] as const) {
+      const ends = bert.encodeEnds(text, { maxTokens: 256, truncation });
+      assert.equal(ends.length, 254);
+      for (const maxTokens of [16, 64, 128, 255, 256]) {
+        assert.deepEqual(
+          bert.packPieces([ends], { maxTokens, truncation }).ids,
+          bert.packPieces([bert.encode(text)], { maxTokens, truncation }).ids,
+          `${truncation} ${maxTokens}`,
+        );
+      }
+    }
+  });
+});
