@@ -316,24 +316,28 @@ export class WordPieceTokenizer {
     }
     const ids = new Int32Array(headBudget + tailBudget);
     ids.set(head);
-    const tail = total > limit ? this.suffixIds(text, tailBudget) : undefined;
-    if (tail !== undefined) {
-      ids.set(tail, headBudget);
+    if (tailBudget > 0 && total > limit) {
+      // The scan stopped early: the tail comes from a suffix, or (no whitespace to cut at) the whole text after all.
+      ids.set(this.suffixIds(text, tailBudget) ?? this.lastIds(text, tailBudget), headBudget);
     } else {
-      if (total > limit) {
-        // No whitespace to cut the tail at: read the whole text after all.
-        total = 0;
-        this.scan(text, (id) => {
-          if (total >= headBudget) ring[(total - headBudget) % tailBudget] = id;
-          total++;
-          return true;
-        });
-      }
       const firstTail = total - tailBudget;
       for (let k = 0; k < tailBudget; k++)
         ids[headBudget + k] = ring[(firstTail + k - headBudget) % tailBudget]!;
     }
     return { ids, truncated: true };
+  }
+
+  // The last `count` (> 0) wordpiece ids of a text that has more, read through a ring buffer.
+  private lastIds(text: string, count: number): Int32Array {
+    const ring = new Int32Array(count);
+    let total = 0;
+    this.scan(text, (id) => {
+      ring[total++ % count] = id;
+      return true;
+    });
+    const ids = new Int32Array(count);
+    for (let k = 0; k < count; k++) ids[k] = ring[(total - count + k) % count]!;
+    return ids;
   }
 
   // The last `count` wordpiece ids of a text that has more, from ever longer suffixes starting at ASCII
