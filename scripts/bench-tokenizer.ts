@@ -6,15 +6,11 @@
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { loadReviewTexts } from '../loadtests/review-texts.ts';
+import { median } from '../serving/calibrate-latency.ts';
 import { loadBertUncasedVocabulary, WordPieceTokenizer } from '../src/tokenizer/index.ts';
 
 const USAGE = 'usage: npm run bench:tokenizer -- [--rounds N]';
 const MAX_TOKENS = 256;
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)]!;
-}
 
 async function main(): Promise<void> {
   let rounds: number;

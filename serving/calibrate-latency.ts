@@ -122,7 +122,8 @@ export function fitLine(gflops: readonly number[], ms: readonly number[]): Laten
   return { fixedMs: fixed, msPerGflop: slope };
 }
 
-function median(values: readonly number[]): number {
+// The middle value (the mean of the two middle ones for an even count).
+export function median(values: readonly number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = sorted.length >> 1;
   return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;

@@ -1,4 +1,4 @@
-import { linkSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { linkSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 
@@ -52,9 +52,9 @@ function describe(owner: LockOwner): string {
   return `pid ${owner.pid} on ${owner.host} since ${owner.startedAt}`;
 }
 
-// Takes the lock `name` in `dir` (which must exist) and returns its release; the release also runs when the
-// process exits. Throws CheckpointLockError when a live process holds it.
-export function acquireCheckpointLock(dir: string, name: string): () => void {
+// Takes the lock `name` in `dir` (which must exist) until the process exits. Throws CheckpointLockError when a
+// live process holds it.
+export function acquireCheckpointLock(dir: string, name: string): void {
   const path = join(dir, `${name}${LOCK_SUFFIX}`);
   const owner: LockOwner = { pid: process.pid, host: hostname(), startedAt: new Date().toISOString() };
   // Written aside, then linked into place: link fails when the lock exists, and never shows a half-written one.
@@ -80,19 +80,10 @@ export function acquireCheckpointLock(dir: string, name: string): () => void {
   } finally {
     rmSync(draft, { force: true });
   }
-  let released = false;
-  const release = () => {
-    if (released) return;
-    released = true;
-    process.off('exit', release);
-    try {
-      if (readOwner(path)?.pid === process.pid) unlinkSync(path);
-    } catch {
-      // Already gone.
-    }
-  };
-  process.on('exit', release);
-  return release;
+  // Released when the process exits, on every path (done, failed, interrupted); a SIGKILL leaves it stale.
+  process.once('exit', () => {
+    if (readOwner(path)?.pid === process.pid) rmSync(path, { force: true });
+  });
 }
 
 // Throws CheckpointLockError when any job holds a lock in `dir`: `--fresh` empties the whole folder.

@@ -90,10 +90,9 @@ function parseCommandLine(argv: string[]): Args {
   return parsed.data;
 }
 
-// Opens the checkpoint folder for one job (the supernet pipeline, or one standalone baseline): takes the job's
-// lock (CheckpointLockError when a live process holds it; --fresh also when any job does, as it empties the
-// whole folder), and refuses a folder that belongs to another run: another model, seed, architecture, data or
-// batch size (unless --fresh). Stages edited since are rerun under their new digests.
+// Opens the checkpoint folder for one job (the supernet pipeline, or one standalone baseline) and takes the job's
+// lock: CheckpointLockError when a live process holds it, and with --fresh (which empties the whole folder)
+// when any job does.
 async function openCheckpoints(dir: string, job: string, fresh: boolean): Promise<void> {
   if (fresh) {
     assertUnlocked(dir);
@@ -103,6 +102,8 @@ async function openCheckpoints(dir: string, job: string, fresh: boolean): Promis
   acquireCheckpointLock(dir, job);
 }
 
+// Refuses a folder that belongs to another run: another model, seed, architecture, data or batch size (--fresh
+// emptied it before). Stages edited since are rerun under their new digests. Returns the run's clock.
 async function prepareCheckpoints(dir: string, digest: string): Promise<{ seconds: number }> {
   const runFile = join(dir, 'run.json');
   let run: { configDigest: string; seconds: number } | undefined;

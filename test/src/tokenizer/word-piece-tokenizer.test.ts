@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { TokenizerError } from '../../../src/errors.ts';
+import { Rng } from '../../../src/model/random.ts';
 import { loadBertUncasedVocabulary, Vocabulary, WordPieceTokenizer } from '../../../src/tokenizer/index.ts';
 
 const bert = new WordPieceTokenizer(loadBertUncasedVocabulary());
@@ -415,17 +416,6 @@ describe('packPieces', () => {
 });
 
 describe('encodeEnds', () => {
-  // mulberry32: the same texts on every run.
-  function seeded(seed: number): () => number {
-    let state = seed >>> 0;
-    return () => {
-      state = (state + 0x6d2b79f5) >>> 0;
-      let t = state;
-      t = Math.imul(t ^ (t >>> 15), t | 1);
-      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-    };
-  }
   // Words, separators and characters that stress a cut: every whitespace BERT knows (ASCII and not), combining
   // marks after a space, a final sigma, CJK, emoji, controls, and runs without any ASCII whitespace.
   const WORDS = [
@@ -442,12 +432,9 @@ describe('encodeEnds', () => {
     '\u0000',
   ];
   const SEPARATORS = [' ', '  ', '\n', '\t', '\r\n', '\u3000', '\u00a0', ' \u0301', '', ', '];
-  function randomText(random: () => number, words: number): string {
+  function randomText(rng: Rng, words: number): string {
     let text = '';
-    for (let i = 0; i < words; i++) {
-      text += WORDS[Math.floor(random() * WORDS.length)]!;
-      text += SEPARATORS[Math.floor(random() * SEPARATORS.length)]!;
-    }
+    for (let i = 0; i < words; i++) text += rng.pick(WORDS) + rng.pick(SEPARATORS);
     return text;
   }
 
@@ -461,13 +448,11 @@ describe('encodeEnds', () => {
   }
 
   test('equals slices of the full encoding, for texts short and long and every cut hazard', () => {
-    const random = seeded(7);
+    const rng = new Rng(7);
     const texts = [
       '',
       'movie',
-      ...Array.from({ length: 60 }, (_, i) =>
-        randomText(random, 1 + Math.floor(random() * (i < 30 ? 300 : 3000))),
-      ),
+      ...Array.from({ length: 60 }, (_, i) => randomText(rng, 1 + rng.int(i < 30 ? 300 : 3000))),
       '我爱电影'.repeat(5_000), // no whitespace at all
       `${'我'.repeat(20_000)} ${'movie '.repeat(50)}`, // whitespace only near the end
       `${'movie '.repeat(500)}${'我'.repeat(20_000)}`, // none in the tail
@@ -487,7 +472,7 @@ describe('encodeEnds', () => {
   });
 
   test('keeps what any shorter length keeps: packing it equals packing the full encoding', () => {
-    const text = randomText(seeded(11), 2_000);
+    const text = randomText(new Rng(11), 2_000);
     for (const truncation of ['head', 'head-tail'] as const) {
       const ends = bert.encodeEnds(text, { maxTokens: 256, truncation });
       assert.equal(ends.length, 254);
