@@ -1,4 +1,5 @@
 import autocannon from 'autocannon';
+import { Rng } from '../src/model/random.ts';
 import { parsePredictAnswer, parseServerTiming } from './api-client.ts';
 import { ClassStats, type Observation } from './class-stats.ts';
 import { paceConnections } from './pace-connections.ts';
@@ -58,14 +59,7 @@ function buildSchedule(
   texts: number,
   seed: number,
 ): [Uint32Array, Uint32Array] {
-  let state = seed >>> 0;
-  const random = () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const rng = new Rng(seed);
   const total = classes.reduce((s, c) => s + c.weight, 0);
   const classOf = new Uint32Array(SCHEDULE_LENGTH);
   let slot = 0;
@@ -76,9 +70,9 @@ function buildSchedule(
     slot += n;
   });
   const textOf = new Uint32Array(SCHEDULE_LENGTH);
-  for (let i = 0; i < SCHEDULE_LENGTH; i++) textOf[i] = Math.floor(random() * texts);
+  for (let i = 0; i < SCHEDULE_LENGTH; i++) textOf[i] = rng.int(texts);
   for (let i = SCHEDULE_LENGTH - 1; i > 0; i--) {
-    const j = Math.floor(random() * (i + 1));
+    const j = rng.int(i + 1);
     [classOf[i], classOf[j]] = [classOf[j]!, classOf[i]!];
   }
   return [classOf, textOf];

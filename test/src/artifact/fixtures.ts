@@ -5,6 +5,7 @@ import { Readable } from 'node:stream';
 import type { TestContext } from 'node:test';
 import type { PublishSupernetOptions } from '../../../src/artifact/publish-supernet.ts';
 import type { SupernetConfig } from '../../../src/model/config.ts';
+import { Rng } from '../../../src/model/random.ts';
 import type { WeightTensor } from '../../../src/model/weights.ts';
 import { FileStore } from '../../../src/storage/file-store.ts';
 import type { ObjectInfo, ObjectStore } from '../../../src/storage/object-store.ts';
@@ -26,21 +27,9 @@ export const TINY_ARCH: SupernetConfig = {
   layerNormEps: 1e-5,
 };
 
-// mulberry32: a small seeded PRNG, uniform in [0, 1).
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 // The tensors of TINY_ARCH at their largest shapes, filled from a seeded PRNG (values in about [-0.5, 0.5]).
 export function tinyWeights(seed = 7): WeightTensor[] {
-  const random = seededRandom(seed);
+  const rng = new Rng(seed);
   const {
     vocabSize: v,
     hiddenSize: h,
@@ -85,7 +74,7 @@ export function tinyWeights(seed = 7): WeightTensor[] {
   );
   return shapes.map(([name, shape]) => {
     const data = new Float32Array(shape.reduce((n, d) => n * d, 1));
-    for (let i = 0; i < data.length; i++) data[i] = random() - 0.5;
+    for (let i = 0; i < data.length; i++) data[i] = rng.next() - 0.5;
     return { name, shape, data };
   });
 }
