@@ -18,7 +18,7 @@ export async function main(
     args = parseLoadTestArgs(argv);
   } catch (error) {
     if (error instanceof UsageError) {
-      console.error(`${error.message}\n\n${USAGE}`);
+      console.error(`error: ${error.message}\n\n${USAGE}`);
       return 2;
     }
     throw error;

@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
+import { describeIssues } from '../src/describe-issues.ts';
 
 export const USAGE = `usage: npm run loadtest -- [--url URL | --supernet DIR | --fixture] [--quick] [--out DIR] [--soak MINUTES]
     [--capacity RPS] [--budgets TIGHT,MEDIUM,LOOSE] [--loads 0.25,0.5,...] [--duration SECONDS] [--model NAME]
@@ -97,9 +98,13 @@ export function parseLoadTestArgs(argv: readonly string[]): LoadTestArgs {
       allowPositionals: false,
     }));
   } catch (error) {
-    throw new UsageError((error as Error).message);
+    // node's own messages run on with advice over more lines: the first says what is wrong.
+    throw new UsageError((error as Error).message.split('\n')[0]!);
   }
   const parsed = LoadTestArgsSchema.safeParse(values);
-  if (!parsed.success) throw new UsageError(z.prettifyError(parsed.error));
+  if (!parsed.success) {
+    // One line, each problem named by its option.
+    throw new UsageError(describeIssues(parsed.error, (path) => `--${path.join('.')}`));
+  }
   return parsed.data;
 }

@@ -12,20 +12,44 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { buildApp, type ServingApp } from '../serving/app.ts';
+import { median } from '../serving/calibrate-latency.ts';
 import { DEFAULT_SUPERNET_URI, loadConfig, type ServingConfig } from '../serving/config.ts';
 import { selectOperatingPoint } from '../serving/select-operating-point.ts';
 import { FileStore } from '../src/storage/file-store.ts';
 import type { ObjectStore } from '../src/storage/object-store.ts';
 import type { S3StoreOptions } from '../src/storage/s3-store.ts';
 
-const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 400);
-const STARTS = Number(process.env.BENCH_STARTS ?? 3);
+const USAGE =
+  'usage: [SUPERNET_URI=...] [BENCH_REQUESTS=400] [BENCH_STARTS=3] npm run bench:serving (no arguments)';
 const TEXT =
   'I went in expecting little and came out moved: the acting is restrained, the script sharp, and the ' +
   'ending earns every tear, even if the middle drags a little and the score is too loud at times.';
 
+// How many requests each overhead measurement sends and how many start-ups are timed.
+export interface BenchCounts {
+  requests: number;
+  starts: number;
+}
+
+// BENCH_REQUESTS and BENCH_STARTS: positive integers, or a one-line refusal.
+export function readBenchCounts(env: Record<string, string | undefined>): BenchCounts {
+  return { requests: countFrom(env, 'BENCH_REQUESTS', 400), starts: countFrom(env, 'BENCH_STARTS', 3) };
+}
+
+function countFrom(env: Record<string, string | undefined>, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 1 || value > 1_000_000) {
+    throw new UsageError(`${name} must be an integer from 1 to 1000000, not '${raw}'`);
+  }
+  return value;
+}
+
+class UsageError extends Error {}
+
 // Runs the whole benchmark and prints its figures.
-export async function benchOverhead(): Promise<void> {
+export async function benchOverhead(counts: BenchCounts): Promise<void> {
   const cleanups: Array<() => Promise<void>> = [];
   try {
     const source = await chooseArtifact(cleanups);
@@ -36,10 +60,10 @@ export async function benchOverhead(): Promise<void> {
         .join(' ')}`,
     );
 
-    await timeToReady('folder', { SUPERNET_URI: source.uri });
-    await timeToReadyFromS3(source, cleanups);
+    await timeToReady(counts.starts, 'folder', { SUPERNET_URI: source.uri });
+    await timeToReadyFromS3(counts.starts, source, cleanups);
 
-    for (const workers of ['0', '2']) await overhead(source.uri, workers);
+    for (const workers of ['0', '2']) await overhead(counts.requests, source.uri, workers);
     await selectionTime(source.uri);
   } finally {
     for (const cleanup of cleanups.reverse()) await cleanup().catch(() => {});
@@ -68,11 +92,16 @@ async function chooseArtifact(cleanups: Array<() => Promise<void>>): Promise<Art
   return { uri: modelFolder, kind: 'fixture', store: new FileStore(modelFolder), modelFolder };
 }
 
-// Builds the app as `npm start` would (server defaults) and times start to ready, STARTS times.
-async function timeToReady(label: string, env: Record<string, string>, s3?: S3StoreOptions): Promise<void> {
+// Builds the app as `npm start` would (server defaults) and times start to ready, `starts` times.
+async function timeToReady(
+  starts: number,
+  label: string,
+  env: Record<string, string>,
+  s3?: S3StoreOptions,
+): Promise<void> {
   const totals: number[] = [];
   const calibrations: number[] = [];
-  for (let i = 0; i < STARTS; i++) {
+  for (let i = 0; i < starts; i++) {
     const config = loadConfig({ LOG_LEVEL: 'silent', RELOAD_INTERVAL_MS: '0', ...env });
     if (s3) config.s3 = s3;
     const started = performance.now();
@@ -95,6 +124,7 @@ async function timeToReady(label: string, env: Record<string, string>, s3?: S3St
 // Copies the artifact's current version to a local S3 server (test/helpers' s3rver, or S3_TEST_ENDPOINT) and
 // times start to ready from it.
 async function timeToReadyFromS3(
+  starts: number,
   source: ArtifactChoice,
   cleanups: Array<() => Promise<void>>,
 ): Promise<void> {
@@ -109,12 +139,12 @@ async function timeToReadyFromS3(
     await target.write(`${prefix}${file}`, await source.store.read(`${prefix}${file}`));
   }
   if (version !== undefined) await target.write('LATEST', new TextEncoder().encode(`${version}\n`));
-  await timeToReady(`S3 (${s3.kind})`, { SUPERNET_URI: target.uri }, s3.storeOptions);
+  await timeToReady(starts, `S3 (${s3.kind})`, { SUPERNET_URI: target.uri }, s3.storeOptions);
 }
 
 // Serving overhead (HTTP, validation, selection, tokenizing, JSON) against the raw engine call, for the
 // cheapest operating point, at the median.
-async function overhead(uri: string, workers: string): Promise<void> {
+async function overhead(requests: number, uri: string, workers: string): Promise<void> {
   const config: ServingConfig = loadConfig({
     SUPERNET_URI: uri,
     LOG_LEVEL: 'silent',
@@ -136,7 +166,7 @@ async function overhead(uri: string, workers: string): Promise<void> {
       truncation: model.manifest.tokenizer.truncation,
     });
     const raw: number[] = [];
-    for (let i = 0; i < REQUESTS + 50; i++) {
+    for (let i = 0; i < requests + 50; i++) {
       const t0 = performance.now();
       await model.pool.run(0, cheapest.subnetIndex, batch);
       if (i >= 50) raw.push(performance.now() - t0);
@@ -150,7 +180,7 @@ async function overhead(uri: string, workers: string): Promise<void> {
     const serverTotal: number[] = [];
     const serverInference: number[] = [];
     const serverOther: number[] = [];
-    for (let i = 0; i < REQUESTS + 50; i++) {
+    for (let i = 0; i < requests + 50; i++) {
       const t0 = performance.now();
       const { status, timing } = await post(agent, port, `/v1/models/${model.name}/predict`, body, {
         'subnet-id': cheapest.id,
@@ -266,10 +296,19 @@ function post(
   });
 }
 
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[sorted.length >> 1] ?? Number.NaN;
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  if (process.argv.length > 2) {
+    process.stderr.write(
+      `error: bench:serving takes no arguments (${process.argv.slice(2).join(' ')})\n${USAGE}\n`,
+    );
+    process.exit(2);
+  }
+  let counts: BenchCounts;
+  try {
+    counts = readBenchCounts(process.env);
+  } catch (error) {
+    process.stderr.write(`error: ${(error as Error).message}\n${USAGE}\n`);
+    process.exit(2);
+  }
+  await benchOverhead(counts);
 }
-
-if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href)
-  await benchOverhead();

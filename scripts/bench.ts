@@ -3,6 +3,7 @@
 // Prints a table (progress on stderr) and, with --json, writes the figures. Without --artifact it runs a
 // random-weight supernet of the default shape and a catalog spanning full size down to ~1/16 of the FLOPs.
 // Every ratio it prints is measured in this run; engines are timed in alternating rounds, medians reported.
+
 import { writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { pathToFileURL } from 'node:url';
@@ -11,6 +12,7 @@ import onnxProto from 'onnx-proto';
 import { z } from 'zod';
 import { readSupernetAt } from '../src/artifact/read-supernet.ts';
 import { selectBackend } from '../src/backend/select-backend.ts';
+import { describeIssues } from '../src/describe-issues.ts';
 import type { Engine, EngineName, LoadedSubnet } from '../src/engine/engine.ts';
 import { OnnxEngine } from '../src/engine/onnx-engine.ts';
 import { SubnetCache } from '../src/engine/subnet-cache.ts';
@@ -53,6 +55,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchArgs {
     const arg = argv[i]!;
     const name = /^--([a-z]+)$/.exec(arg)?.[1];
     if (!name) throw new UsageError(`unexpected argument '${arg}'`);
+    if (!(name in BenchArgsSchema.shape)) throw new UsageError(`unknown option --${name}`);
     if (name === 'quick') raw.quick = true;
     else {
       const value = argv[++i];
@@ -61,10 +64,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchArgs {
     }
   }
   const parsed = BenchArgsSchema.safeParse(raw);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new UsageError(`${issue?.path.length ? `--${issue.path.join('.')}: ` : ''}${issue?.message}`);
-  }
+  if (!parsed.success) throw new UsageError(describeIssues(parsed.error, (path) => `--${path.join('.')}`));
   return parsed.data;
 }
 

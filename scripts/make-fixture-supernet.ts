@@ -3,11 +3,13 @@
 //   node --import tsx scripts/make-fixture-supernet.ts --out <folder> [--shape default|small] [--model NAME]
 //     [--version V] [--seed N]
 // Writes <folder>/<model>/<version>/ and <folder>/<model>/LATEST, and prints the model root (a SUPERNET_URI).
+
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { publishSupernet } from '../src/artifact/publish-supernet.ts';
+import { describeIssues } from '../src/describe-issues.ts';
 import { subnetCost } from '../src/model/accounting.ts';
 import type { SubnetConfig, SupernetConfig } from '../src/model/config.ts';
 import { FileStore } from '../src/storage/file-store.ts';
@@ -148,7 +150,8 @@ function parseCommandLine(argv: string[]): MakeFixtureSupernetArgs {
     allowPositionals: false,
   });
   const parsed = ArgsSchema.safeParse(values);
-  if (!parsed.success) throw new Error(`${z.prettifyError(parsed.error)}\n${USAGE}`);
+  if (!parsed.success)
+    throw new Error(`${describeIssues(parsed.error, (path) => `--${path.join('.')}`)}\n${USAGE}`);
   return parsed.data;
 }
 

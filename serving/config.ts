@@ -1,6 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
+import { describeIssues } from '../src/describe-issues.ts';
 import { s3OptionsFromEnv } from '../src/storage/s3-options-from-env.ts';
 import type { S3StoreOptions } from '../src/storage/s3-store.ts';
 
@@ -114,7 +115,12 @@ export function loadConfig(
   );
   const parsed = ServingEnvSchema.safeParse(present);
   if (!parsed.success) {
-    throw new ServingConfigError(`invalid serving environment:\n${z.prettifyError(parsed.error)}`);
+    // One line naming every bad variable and the value it had.
+    const problems = describeIssues(
+      parsed.error,
+      ([name]) => `${String(name)}=${JSON.stringify(present[String(name)])}`,
+    );
+    throw new ServingConfigError(`invalid serving environment: ${problems}`);
   }
   let s3: S3StoreOptions;
   try {

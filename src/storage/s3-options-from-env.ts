@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { describeIssues } from '../describe-issues.ts';
 import { StorageError } from '../errors.ts';
 import type { S3StoreOptions } from './s3-store.ts';
 
@@ -26,7 +27,7 @@ export function s3OptionsFromEnv(env: Record<string, string | undefined>): S3Sto
   if (!parsed.success) {
     throw new StorageError(
       'INVALID_STORAGE_URI',
-      `invalid S3 settings in the environment: ${z.prettifyError(parsed.error)}`,
+      `invalid S3 settings in the environment: ${describeIssues(parsed.error)}`,
       { cause: parsed.error },
     );
   }

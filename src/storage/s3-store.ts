@@ -10,6 +10,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { z } from 'zod';
+import { describeIssues } from '../describe-issues.ts';
 import { StorageError } from '../errors.ts';
 import type { ObjectInfo, ObjectStore } from './object-store.ts';
 import { compareKeys, MAX_KEY_BYTES, validateKey, validatePrefix } from './validate-key.ts';
@@ -129,7 +130,7 @@ export class S3Store implements ObjectStore {
     if (!parsed.success) {
       throw new StorageError(
         'INVALID_STORAGE_URI',
-        `invalid S3 options for ${this.uri}: ${z.prettifyError(parsed.error)}`,
+        `invalid S3 options for ${this.uri}: ${describeIssues(parsed.error)}`,
         { cause: parsed.error },
       );
     }

@@ -81,6 +81,28 @@ describe('runLoadTest (smoke)', () => {
     assert.throws(() => parseLoadTestArgs(['--budgets', '6,9']), /three comma-separated budgets/);
   });
 
+  it('names the option in a one-line message for every bad argument', () => {
+    const message = (argv: string[]) => {
+      try {
+        parseLoadTestArgs(argv);
+      } catch (error) {
+        return (error as Error).message;
+      }
+      return assert.fail(`${argv.join(' ')} was accepted`);
+    };
+    for (const [argv, expected] of [
+      [['--loads', 'abc'], /^--loads: a comma-separated list of positive numbers$/],
+      [['--duration', '0'], /^--duration: /],
+      [['--url', 'notaurl'], /^--url: .*; --url: only a server on this machine/],
+      [['--soak', '-1'], /^Option '--soak' argument is ambiguous\.$/],
+      [['--bogus'], /^Unknown option '--bogus'/],
+    ] as const) {
+      const text = message([...argv]);
+      assert.match(text, expected);
+      assert.doesNotMatch(text, /\n/);
+    }
+  });
+
   it('refuses a --url that is not on this machine', () => {
     assert.throws(
       () => parseLoadTestArgs(['--url', 'http://example.com:8080']),

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { defaultBenchCatalog, parseBenchArgs } from '../../scripts/bench.ts';
+import { readBenchCounts } from '../../scripts/bench-serving.ts';
 import { countFlops } from '../../src/model/accounting.ts';
 import { assertSubnetFits, formatSubnetId, largestSubnet } from '../../src/model/config.ts';
 import { DEFAULT_SHAPE } from '../helpers/random-weights.ts';
@@ -30,12 +31,30 @@ describe('engine benchmark (scripts/bench.ts)', () => {
     );
     for (const [argv, message] of [
       [['--json'], /--json needs a value/],
-      [['--fast'], /fast/],
+      [['--fast'], / unknown option --fast$/],
+      [['--fast', '1'], / unknown option --fast$/],
       [['extra'], /unexpected argument/],
       [['--threads', 'two'], /--threads/],
       [['--threads', '0'], /--threads/],
     ] as const) {
       assert.throws(() => parseBenchArgs(argv), message);
+    }
+  });
+});
+
+describe('serving benchmark (scripts/bench-serving.ts)', () => {
+  it('reads its counts from the environment and refuses any that is not a positive integer', () => {
+    assert.deepEqual(readBenchCounts({}), { requests: 400, starts: 3 });
+    assert.deepEqual(readBenchCounts({ BENCH_REQUESTS: '50', BENCH_STARTS: '' }), {
+      requests: 50,
+      starts: 3,
+    });
+    for (const [env, message] of [
+      [{ BENCH_REQUESTS: 'abc' }, / BENCH_REQUESTS must be an integer from 1 to 1000000, not 'abc'$/],
+      [{ BENCH_STARTS: '0' }, / BENCH_STARTS must be/],
+      [{ BENCH_STARTS: '1.5' }, / BENCH_STARTS must be/],
+    ] as const) {
+      assert.throws(() => readBenchCounts(env), message);
     }
   });
 });

@@ -65,5 +65,11 @@ describe('serving config', () => {
         e.message.includes('ENGINE') &&
         e.message.includes('MAX_QUEUE'),
     );
+    assert.throws(
+      () => loadConfig({ PORT: 'eighty', ENGINE: 'pytorch' }),
+      (e: unknown) =>
+        e instanceof ServingConfigError &&
+        /^invalid serving environment: PORT="eighty": [^\n]+; ENGINE="pytorch": [^\n]+$/.test(e.message),
+    );
   });
 });
