@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { describeIssues } from '../src/describe-issues.ts';
+import { oneLine } from './zod-one-line.ts';
 
 // The parts of the serving API's answers the harness reads (its own schemas: it knows the API over HTTP only).
 export const CatalogPointSchema = z.looseObject({
@@ -83,7 +83,7 @@ export class ApiClient {
     const parsed = ModelDescriptionSchema.safeParse(
       await this.getJson(`/v1/models/${encodeURIComponent(model)}`),
     );
-    if (!parsed.success) throw new ApiError(`GET /v1/models/${model}: ${describeIssues(parsed.error)}`);
+    if (!parsed.success) throw new ApiError(`GET /v1/models/${model}: ${oneLine(parsed.error)}`);
     return parsed.data;
   }
 

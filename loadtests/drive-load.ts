@@ -1,9 +1,9 @@
 import autocannon from 'autocannon';
-import { Rng } from '../src/model/random.ts';
 import { parsePredictAnswer, parseServerTiming } from './api-client.ts';
 import { ClassStats, type Observation } from './class-stats.ts';
 import { paceConnections } from './pace-connections.ts';
 import type { ClassResult } from './report-schema.ts';
+import { seededRandom } from './review-texts.ts';
 import type { TrafficClass } from './traffic-mix.ts';
 
 // The most connections a fixed-rate run opens (each sends rps/connections requests per second).
@@ -59,7 +59,7 @@ function buildSchedule(
   texts: number,
   seed: number,
 ): [Uint32Array, Uint32Array] {
-  const rng = new Rng(seed);
+  const random = seededRandom(seed);
   const total = classes.reduce((s, c) => s + c.weight, 0);
   const classOf = new Uint32Array(SCHEDULE_LENGTH);
   let slot = 0;
@@ -70,9 +70,9 @@ function buildSchedule(
     slot += n;
   });
   const textOf = new Uint32Array(SCHEDULE_LENGTH);
-  for (let i = 0; i < SCHEDULE_LENGTH; i++) textOf[i] = rng.int(texts);
+  for (let i = 0; i < SCHEDULE_LENGTH; i++) textOf[i] = Math.floor(random() * texts);
   for (let i = SCHEDULE_LENGTH - 1; i > 0; i--) {
-    const j = rng.int(i + 1);
+    const j = Math.floor(random() * (i + 1));
     [classOf[i], classOf[j]] = [classOf[j]!, classOf[i]!];
   }
   return [classOf, textOf];

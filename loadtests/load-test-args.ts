@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
-import { describeIssues } from '../src/describe-issues.ts';
+import { oneLine } from './zod-one-line.ts';
 
 export const USAGE = `usage: npm run loadtest -- [--url URL | --supernet DIR | --fixture] [--quick] [--out DIR] [--soak MINUTES]
     [--capacity RPS] [--budgets TIGHT,MEDIUM,LOOSE] [--loads 0.25,0.5,...] [--duration SECONDS] [--model NAME]
@@ -104,7 +104,7 @@ export function parseLoadTestArgs(argv: readonly string[]): LoadTestArgs {
   const parsed = LoadTestArgsSchema.safeParse(values);
   if (!parsed.success) {
     // One line, each problem named by its option.
-    throw new UsageError(describeIssues(parsed.error, (path) => `--${path.join('.')}`));
+    throw new UsageError(oneLine(parsed.error, '--'));
   }
   return parsed.data;
 }

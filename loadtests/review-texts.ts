@@ -1,7 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { z } from 'zod';
-import { Rng } from '../src/model/random.ts';
 
 const ReviewsSchema = z.array(z.object({ t: z.string(), s: z.number() })).min(1);
 
@@ -12,6 +11,19 @@ export interface ReviewTexts {
 }
 
 const wordCount = (text: string) => text.split(/\s+/).filter((w) => w.length > 0).length;
+
+// mulberry32, uniform in [0, 1): the same choices on every machine. The load tests' own copy of the runtime's
+// Rng (src/model/random.ts), since they import nothing but what talks HTTP.
+export function seededRandom(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
 
 // `count` reviews whose lengths sit at evenly spaced quantiles of the real length distribution (so short,
 // median and long reviews all appear, in their natural proportions), each picked at random (seeded) among the
@@ -30,19 +42,15 @@ export async function loadReviewTexts(count: number, seed: number): Promise<Revi
   const byLength = reviews
     .map((text) => ({ text, words: wordCount(text) }))
     .sort((a, b) => a.words - b.words);
-  // The same choices on every machine.
-  const rng = new Rng(seed);
+  const random = seededRandom(seed);
   const window = Math.max(1, Math.floor(byLength.length / count / 4));
   const chosen = Array.from({ length: count }, (_, i) => {
     const center = Math.floor(((i + 0.5) / count) * byLength.length);
-    const index = Math.min(
-      byLength.length - 1,
-      Math.max(0, center + Math.floor((rng.next() - 0.5) * window)),
-    );
+    const index = Math.min(byLength.length - 1, Math.max(0, center + Math.floor((random() - 0.5) * window)));
     return byLength[index]!;
   });
   for (let i = chosen.length - 1; i > 0; i--) {
-    const j = rng.int(i + 1);
+    const j = Math.floor(random() * (i + 1));
     [chosen[i], chosen[j]] = [chosen[j]!, chosen[i]!];
   }
   return { texts: chosen.map((c) => c.text), words: chosen.map((c) => c.words) };
