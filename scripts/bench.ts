@@ -55,7 +55,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchArgs {
     const arg = argv[i]!;
     const name = /^--([a-z]+)$/.exec(arg)?.[1];
     if (!name) throw new UsageError(`unexpected argument '${arg}'`);
-    if (!(name in BenchArgsSchema.shape)) throw new UsageError(`unknown option --${name}`);
+    if (!Object.hasOwn(BenchArgsSchema.shape, name)) throw new UsageError(`unknown option --${name}`);
     if (name === 'quick') raw.quick = true;
     else {
       const value = argv[++i];

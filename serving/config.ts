@@ -115,11 +115,11 @@ export function loadConfig(
   );
   const parsed = ServingEnvSchema.safeParse(present);
   if (!parsed.success) {
-    // One line naming every bad variable and the value it had.
-    const problems = describeIssues(
-      parsed.error,
-      ([name]) => `${String(name)}=${JSON.stringify(present[String(name)])}`,
-    );
+    // One line naming every bad variable and the value it had (the first 60 characters of it).
+    const problems = describeIssues(parsed.error, ([name]) => {
+      const value = present[String(name)] ?? '';
+      return `${String(name)}=${JSON.stringify(value.length > 60 ? `${value.slice(0, 60)}...` : value)}`;
+    });
     throw new ServingConfigError(`invalid serving environment: ${problems}`);
   }
   let s3: S3StoreOptions;

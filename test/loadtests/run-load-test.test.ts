@@ -94,7 +94,7 @@ describe('runLoadTest (smoke)', () => {
       [['--loads', 'abc'], /^--loads: a comma-separated list of positive numbers$/],
       [['--duration', '0'], /^--duration: /],
       [['--url', 'notaurl'], /^--url: .*; --url: only a server on this machine/],
-      [['--soak', '-1'], /^Option '--soak' argument is ambiguous\.$/],
+      [['--soak', '-1'], /^Option '--soak' argument is ambiguous/],
       [['--bogus'], /^Unknown option '--bogus'/],
     ] as const) {
       const text = message([...argv]);

@@ -33,6 +33,7 @@ describe('engine benchmark (scripts/bench.ts)', () => {
       [['--json'], /--json needs a value/],
       [['--fast'], / unknown option --fast$/],
       [['--fast', '1'], / unknown option --fast$/],
+      [['--constructor', '1'], / unknown option --constructor$/],
       [['extra'], /unexpected argument/],
       [['--threads', 'two'], /--threads/],
       [['--threads', '0'], /--threads/],

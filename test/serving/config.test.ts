@@ -71,5 +71,12 @@ describe('serving config', () => {
         e instanceof ServingConfigError &&
         /^invalid serving environment: PORT="eighty": [^\n]+; ENGINE="pytorch": [^\n]+$/.test(e.message),
     );
+    assert.throws(
+      () => loadConfig({ HOST: 'h'.repeat(10_000), ENGINE: 'x'.repeat(10_000) }),
+      (e: unknown) =>
+        e instanceof ServingConfigError &&
+        e.message.includes(`ENGINE="${'x'.repeat(60)}..."`) &&
+        e.message.length < 300,
+    );
   });
 });
