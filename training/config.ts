@@ -217,8 +217,15 @@ export async function loadTrainingConfig(path: string): Promise<TrainingConfig> 
 export function parseTrainingConfig(json: unknown, where: string): TrainingConfig {
   const parsed = TrainingConfigSchema.safeParse(json);
   if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    throw new ConfigError(`config ${where}: ${issue.path.join('.') || '(root)'}: ${issue.message}`);
+    // Every problem on one line, up to a few (a file that is not a config at all has dozens).
+    const shown = 4;
+    const issues = parsed.error.issues;
+    const problems = issues
+      .slice(0, shown)
+      .map((issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`)
+      .join('; ');
+    const more = issues.length > shown ? `; and ${issues.length - shown} more` : '';
+    throw new ConfigError(`config ${where}: ${problems}${more}`);
   }
   return parsed.data;
 }

@@ -152,6 +152,21 @@ describe('training config', () => {
         (e: unknown) => e instanceof ConfigError && message.test(e.message) && !e.message.includes('\n'),
       );
     }
+    // Several problems are all named, on one line; a document that is no config at all is cut short.
+    const two = structuredClone(tinyConfig) as EditableConfig;
+    two.seed = 'x';
+    two.depth.priorWeight = 1.5;
+    assert.throws(
+      () => parseTrainingConfig(two, 'x.json'),
+      (e: unknown) =>
+        e instanceof ConfigError &&
+        /^config x\.json: seed: [^\n]+; depth\.priorWeight: [^\n]+$/.test(e.message),
+    );
+    assert.throws(
+      () => parseTrainingConfig({}, 'empty.json'),
+      (e: unknown) =>
+        e instanceof ConfigError && /; and \d+ more$/.test(e.message) && !e.message.includes('\n'),
+    );
   });
 });
 
