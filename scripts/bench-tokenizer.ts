@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { loadReviewTexts } from '../loadtests/review-texts.ts';
 import { median } from '../serving/calibrate-latency.ts';
+import { describeIssues } from '../src/describe-issues.ts';
 import { loadBertUncasedVocabulary, WordPieceTokenizer } from '../src/tokenizer/index.ts';
 
 const USAGE = 'usage: npm run bench:tokenizer -- [--rounds N]';
@@ -16,10 +17,12 @@ async function main(): Promise<void> {
   let rounds: number;
   try {
     const { values } = parseArgs({ options: { rounds: { type: 'string', default: '7' } }, strict: true });
-    rounds = z.coerce.number().int().min(1).max(1000).parse(values.rounds);
+    ({ rounds } = z.object({ rounds: z.coerce.number().int().min(1).max(1000) }).parse(values));
   } catch (error) {
     const message =
-      error instanceof z.ZodError ? `--rounds: ${error.issues[0]?.message}` : (error as Error).message;
+      error instanceof z.ZodError
+        ? describeIssues(error, (path) => `--${path.join('.')}`)
+        : (error as Error).message;
     process.stderr.write(`error: ${message}\n${USAGE}\n`);
     process.exit(2);
   }
