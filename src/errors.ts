@@ -29,6 +29,9 @@ export type ErrorCode =
   | 'ARTIFACT_NOT_FOUND'
   | 'INVALID_ARTIFACT'
   | 'VERSION_EXISTS'
+  // pretrained checkpoints
+  | 'MALFORMED_CHECKPOINT'
+  | 'UNSUPPORTED_CHECKPOINT'
   // storage
   | 'INVALID_STORAGE_URI'
   | 'OBJECT_NOT_FOUND'
@@ -54,6 +57,7 @@ export class EngineError extends SupernetError {}
 export class TokenizerError extends SupernetError {}
 export class ArtifactError extends SupernetError {}
 export class StorageError extends SupernetError {}
+export class CheckpointError extends SupernetError {}
 
 export function isSupernetError(value: unknown): value is SupernetError {
   return value instanceof SupernetError;
