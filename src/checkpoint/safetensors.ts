@@ -9,13 +9,34 @@ import { CheckpointError } from '../errors.ts';
 // The largest JSON header accepted (the format's own readers refuse above 100 MB).
 export const MAX_HEADER_BYTES = 100 * 1024 * 1024;
 
+// Every dtype the format defines, by its size; only the float ones below decode.
+const STORED_DTYPE_BYTES: Record<string, number> = {
+  BOOL: 1,
+  U8: 1,
+  I8: 1,
+  F8_E4M3: 1,
+  F8_E5M2: 1,
+  I16: 2,
+  U16: 2,
+  F16: 2,
+  BF16: 2,
+  I32: 4,
+  U32: 4,
+  F32: 4,
+  I64: 8,
+  U64: 8,
+  F64: 8,
+};
 const DTYPE_BYTES = { F32: 4, F16: 2, BF16: 2 } as const;
+// The dtypes decoded to float32.
 export type SafetensorsDtype = keyof typeof DTYPE_BYTES;
 
 // One tensor as the header describes it, with offsets into the data section.
 export interface SafetensorsEntry {
   name: string;
-  dtype: SafetensorsDtype;
+  // Any dtype of the format; only F32, F16 and BF16 tensors can be read (others, such as the int64
+  // position_ids some checkpoints carry, can only be skipped).
+  dtype: string;
   shape: number[];
   begin: number;
   end: number;
@@ -61,7 +82,8 @@ export function parseSafetensorsHeader(
   let expected = 0;
   for (const e of entries) {
     if (e.begin !== expected) {
-      const problem = e.begin < expected ? 'overlaps the tensor before it' : `leaves a gap after byte ${expected}`;
+      const problem =
+        e.begin < expected ? 'overlaps the tensor before it' : `leaves a gap after byte ${expected}`;
       throw new CheckpointError('MALFORMED_CHECKPOINT', `${file}: tensor '${e.name}' ${problem}`);
     }
     if (e.end > dataBytes) {
@@ -102,14 +124,14 @@ function parseEntry(name: string, raw: unknown, file: string): SafetensorsEntry 
   }
   const { dtype, shape, data_offsets: offsets } = raw as Record<string, unknown>;
   if (typeof dtype !== 'string') throw new CheckpointError('MALFORMED_CHECKPOINT', `${where}: no dtype`);
-  if (!Object.hasOwn(DTYPE_BYTES, dtype)) {
-    throw new CheckpointError(
-      'UNSUPPORTED_CHECKPOINT',
-      `${where}: dtype ${dtype.slice(0, 20)} is not supported (F32, F16 and BF16 are)`,
-    );
+  if (!Object.hasOwn(STORED_DTYPE_BYTES, dtype)) {
+    throw new CheckpointError('MALFORMED_CHECKPOINT', `${where}: unknown dtype ${dtype.slice(0, 20)}`);
   }
   if (!Array.isArray(shape) || shape.length > 8 || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
-    throw new CheckpointError('MALFORMED_CHECKPOINT', `${where}: shape must be at most 8 non-negative integers`);
+    throw new CheckpointError(
+      'MALFORMED_CHECKPOINT',
+      `${where}: shape must be at most 8 non-negative integers`,
+    );
   }
   if (
     !Array.isArray(offsets) ||
@@ -117,17 +139,20 @@ function parseEntry(name: string, raw: unknown, file: string): SafetensorsEntry 
     !offsets.every((o) => Number.isSafeInteger(o) && o >= 0) ||
     offsets[1] < offsets[0]
   ) {
-    throw new CheckpointError('MALFORMED_CHECKPOINT', `${where}: data_offsets must be [begin, end] with begin <= end`);
+    throw new CheckpointError(
+      'MALFORMED_CHECKPOINT',
+      `${where}: data_offsets must be [begin, end] with begin <= end`,
+    );
   }
   const elements = (shape as number[]).reduce((n, d) => n * d, 1);
-  const bytes = elements * DTYPE_BYTES[dtype as SafetensorsDtype];
+  const bytes = elements * STORED_DTYPE_BYTES[dtype]!;
   if (!Number.isSafeInteger(bytes) || bytes !== offsets[1] - offsets[0]) {
     throw new CheckpointError(
       'MALFORMED_CHECKPOINT',
       `${where}: shape [${shape}] of ${dtype} needs ${bytes} bytes, data_offsets span ${offsets[1] - offsets[0]}`,
     );
   }
-  return { name, dtype: dtype as SafetensorsDtype, shape: [...(shape as number[])], begin: offsets[0], end: offsets[1] };
+  return { name, dtype, shape: [...(shape as number[])], begin: offsets[0], end: offsets[1] };
 }
 
 // Decodes one tensor's little-endian bytes to float32.
@@ -159,7 +184,8 @@ export async function readSafetensors(
   want: (name: string) => boolean = () => true,
 ): Promise<{ header: SafetensorsHeader; tensors: Map<string, DecodedTensor> }> {
   const reader = new ChunkReader(stream, file);
-  if (fileBytes < 8) throw new CheckpointError('MALFORMED_CHECKPOINT', `${file}: ${fileBytes} bytes, too short for a header`);
+  if (fileBytes < 8)
+    throw new CheckpointError('MALFORMED_CHECKPOINT', `${file}: ${fileBytes} bytes, too short for a header`);
   const lengthBytes = await reader.take(8);
   const headerLength = new DataView(lengthBytes.buffer, lengthBytes.byteOffset, 8).getBigUint64(0, true);
   if (headerLength > BigInt(MAX_HEADER_BYTES) || headerLength > BigInt(fileBytes - 8)) {
@@ -174,7 +200,10 @@ export async function readSafetensors(
   try {
     json = JSON.parse(text);
   } catch (error) {
-    throw new CheckpointError('MALFORMED_CHECKPOINT', `${file}: the header is not JSON (${(error as Error).message})`);
+    throw new CheckpointError(
+      'MALFORMED_CHECKPOINT',
+      `${file}: the header is not JSON (${(error as Error).message})`,
+    );
   }
   const header = parseSafetensorsHeader(json, headerBytes, fileBytes, file);
   const tensors = new Map<string, DecodedTensor>();
@@ -184,7 +213,14 @@ export async function readSafetensors(
       await reader.skip(length);
       continue;
     }
-    tensors.set(e.name, { shape: e.shape, data: decodeTensor(e.dtype, await reader.take(length)) });
+    if (!Object.hasOwn(DTYPE_BYTES, e.dtype)) {
+      throw new CheckpointError(
+        'UNSUPPORTED_CHECKPOINT',
+        `${file}: tensor '${e.name}': dtype ${e.dtype} is not supported (F32, F16 and BF16 are)`,
+      );
+    }
+    const data = decodeTensor(e.dtype as SafetensorsDtype, await reader.take(length));
+    tensors.set(e.name, { shape: e.shape, data });
   }
   await reader.expectEnd();
   return { header, tensors };
@@ -267,7 +303,10 @@ export interface TensorToWrite {
 // Encodes tensors as a safetensors file, as a list of chunks (the length and header, then one per tensor) so
 // that a large file can be written without one buffer of its whole size. F16 rounds to nearest even; BF16
 // truncates to the top 16 bits of each float32.
-export function encodeSafetensors(tensors: readonly TensorToWrite[], metadata?: Record<string, string>): Uint8Array[] {
+export function encodeSafetensors(
+  tensors: readonly TensorToWrite[],
+  metadata?: Record<string, string>,
+): Uint8Array[] {
   const header: Record<string, unknown> = metadata ? { __metadata__: metadata } : {};
   let offset = 0;
   for (const t of tensors) {

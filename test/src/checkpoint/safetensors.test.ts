@@ -80,6 +80,19 @@ describe('safetensors', () => {
     });
   }
 
+  it('skips tensors of other dtypes that are not asked for (int64 position_ids)', async () => {
+    const file = rawFile(
+      {
+        'bert.embeddings.position_ids': { dtype: 'I64', shape: [1, 2], data_offsets: [0, 16] },
+        w: { dtype: 'F32', shape: [1], data_offsets: [16, 20] },
+      },
+      20,
+    );
+    new DataView(file.buffer).setFloat32(file.length - 4, 2.5, true);
+    const { tensors } = await read(file, (name) => !name.endsWith('position_ids'));
+    assert.deepEqual([...tensors.get('w')!.data], [2.5]);
+  });
+
   it('keeps only the tensors asked for, skipping the rest', async () => {
     const bytes = concat(
       encodeSafetensors([
@@ -103,11 +116,24 @@ describe('safetensors', () => {
     assert.match((await refusal(notJson)).message, /not JSON/);
     assert.match((await refusal(rawFile([1, 2], 0))).message, /not a JSON object/);
     const cases: Array<[unknown, number, RegExp]> = [
-      [{ a: { dtype: 'I64', shape: [1], data_offsets: [0, 8] } }, 8, /tensor 'a': dtype I64 is not supported/],
-      [{ a: { dtype: 'F32', shape: [3], data_offsets: [0, 8] } }, 8, /tensor 'a': shape \[3\] of F32 needs 12 bytes/],
+      [{ a: { dtype: 'Q4', shape: [1], data_offsets: [0, 8] } }, 8, /tensor 'a': unknown dtype Q4/],
+      [
+        { a: { dtype: 'I64', shape: [1], data_offsets: [0, 8] } },
+        8,
+        /tensor 'a': dtype I64 is not supported/,
+      ],
+      [
+        { a: { dtype: 'F32', shape: [3], data_offsets: [0, 8] } },
+        8,
+        /tensor 'a': shape \[3\] of F32 needs 12 bytes/,
+      ],
       [{ a: { dtype: 'F32', shape: [-1], data_offsets: [0, 8] } }, 8, /tensor 'a': shape/],
       [{ a: { dtype: 'F32', shape: [2], data_offsets: [8, 0] } }, 8, /tensor 'a': data_offsets/],
-      [{ a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] } }, 4, /tensor 'a' ends at data byte 8, past the 4 bytes/],
+      [
+        { a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] } },
+        4,
+        /tensor 'a' ends at data byte 8, past the 4 bytes/,
+      ],
       [{ ...ok, b: { dtype: 'F32', shape: [1], data_offsets: [4, 8] } }, 8, /tensor 'b' overlaps/],
       [{ ...ok, b: { dtype: 'F32', shape: [1], data_offsets: [12, 16] } }, 16, /tensor 'b' leaves a gap/],
       [ok, 12, /cover 8 bytes of data, the file holds 12/],
@@ -121,7 +147,9 @@ describe('safetensors', () => {
   });
 
   it('refuses a stream shorter or longer than the size it was given', async () => {
-    const bytes = concat(encodeSafetensors([{ name: 'a', dtype: 'F32', shape: [4], data: new Float32Array(4) }]));
+    const bytes = concat(
+      encodeSafetensors([{ name: 'a', dtype: 'F32', shape: [4], data: new Float32Array(4) }]),
+    );
     assert.match((await refusal(bytes.subarray(0, bytes.length - 3), bytes.length)).message, /truncated/);
     const longer = concat([bytes, new Uint8Array(4)]);
     assert.match((await refusal(longer, bytes.length)).message, /more bytes than its size said/);
