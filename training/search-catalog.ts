@@ -1,0 +1,152 @@
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { OnnxEngine } from '../src/engine/index.ts';
+import { countFlops, countParams } from '../src/model/accounting.ts';
+import type { OperatingPoint } from '../src/model/config.ts';
+import { Rng } from '../src/model/random.ts';
+import { bowBaseline } from './bow-baseline.ts';
+import { deriveSeed, type EncodedExample } from './data/batcher.ts';
+import { PointEvaluator } from './evaluate.ts';
+import { plotFront } from './plot-front.ts';
+import { Progress } from './progress.ts';
+import type { TrainingContext } from './run-stage.ts';
+import {
+  catalogFront,
+  nearFront,
+  paretoFront,
+  type ScoredPoint,
+  searchFront,
+  spreadCatalog,
+  standardError,
+} from './search.ts';
+
+// One catalog entry as measured at the end of training.
+export interface CatalogResult extends ScoredPoint {
+  params: number;
+  devAccuracy: number;
+  testAccuracy: number;
+  latencyMs: number;
+}
+
+// The searched catalog, its plot, and the summary the manifest keeps of the search.
+export interface SearchedCatalog {
+  entries: CatalogResult[];
+  svg: string;
+  summary: Record<string, unknown>;
+}
+
+// Evolutionary search on a dev slice, then the catalog measured on all of dev and test, with latencies.
+export async function searchCatalog(ctx: TrainingContext, supernet: Float32Array): Promise<SearchedCatalog> {
+  const cached = await readJson<SearchedCatalog>(
+    join(ctx.checkpointDir, `search.${ctx.digests.search}.json`),
+  );
+  if (cached) return cached;
+  const { config } = ctx;
+  const arch = config.architecture;
+  const weights = ctx.layout.toWeights(supernet);
+  const engine = new OnnxEngine({ intraOpThreads: Math.max(1, config.workers) });
+  const evaluator = new PointEvaluator(arch, weights, engine, ctx.tokenizer, config.data.truncation);
+  const searchDev = ctx.data.dev.slice(0, config.search.devExamples);
+  const budget = config.search.population * (config.search.generations + 1);
+  const progress = new Progress('search', budget, 0, ctx.logFile, ctx.quiet);
+  const cost = (p: OperatingPoint) => countFlops(arch, p.subnet, 1, p.tokens);
+  const evaluated = await searchFront({
+    space: config.searchSpace,
+    config: arch,
+    rng: new Rng(deriveSeed(config.seed, 'search')),
+    population: config.search.population,
+    generations: config.search.generations,
+    mutationRate: config.search.mutationRate,
+    cost,
+    evaluate: (p) => evaluator.accuracy(p, searchDev),
+    onEvaluated: (scored, n) =>
+      progress.update(Math.min(n, budget), { acc: scored.accuracy, mflops: scored.flops / 1e6 }),
+  });
+  const front = paretoFront(evaluated);
+  // Candidates: the points within one standard error of the front on the search slice (twice as many as the
+  // catalog may hold, spread over log-cost), measured on all of dev; the catalog is the front of that measure.
+  // Points the slice cannot tell from the accuracy floor stay candidates; clearly below it, they do not.
+  const tolerance = standardError(front[front.length - 1]!.accuracy, searchDev.length);
+  const floor = config.search.minDevAccuracy;
+  const candidates = spreadCatalog(
+    nearFront(evaluated, tolerance).filter((p) => p.accuracy >= floor - 2 * tolerance),
+    2 * config.search.catalogSize.max,
+  );
+  progress.note(
+    `${evaluated.length} points evaluated, ${front.length} on the front, ${candidates.length} within ${(tolerance * 100).toFixed(1)} points of it to measure on all of dev`,
+  );
+  const onDev: ScoredPoint[] = [];
+  for (const c of candidates) onDev.push({ ...c, accuracy: await evaluator.accuracy(c.point, ctx.data.dev) });
+  const chosen = spreadCatalog(catalogFront(onDev, floor), config.search.catalogSize.max);
+  const belowFloor = paretoFront(onDev).filter((p) => p.accuracy < floor);
+  if (belowFloor.length > 0) {
+    progress.note(
+      `left out below the ${(floor * 100).toFixed(1)}% dev floor: ${belowFloor.map((p) => `${p.id} (${(p.accuracy * 100).toFixed(2)}%)`).join(', ')}`,
+    );
+  }
+  const longest = longestExample(ctx.data.dev);
+  const entries: CatalogResult[] = [];
+  for (const c of chosen) {
+    const testAccuracy = await evaluator.accuracy(c.point, ctx.data.test);
+    const latencyMs = await evaluator.latencyMs(c.point, longest);
+    entries.push({
+      ...c,
+      params: countParams(arch, c.point.subnet),
+      devAccuracy: c.accuracy,
+      testAccuracy,
+      latencyMs,
+    });
+    progress.note(
+      `${c.id}: dev ${(c.accuracy * 100).toFixed(2)}%  test ${(testAccuracy * 100).toFixed(2)}%  ${(c.flops / 1e6).toFixed(1)} MFLOPs  ${latencyMs.toFixed(2)} ms`,
+    );
+  }
+  if (entries.length < config.search.catalogSize.min) {
+    progress.note(
+      `only ${entries.length} catalog points (asked for at least ${config.search.catalogSize.min}): larger subnets measured no better than cheaper ones on dev`,
+    );
+  }
+  const reference = bowBaseline(ctx.data.train, ctx.data.dev, ctx.data.test, config.searchSpace.tokenChoices);
+  for (const r of reference) {
+    progress.note(
+      `reference: bag-of-words logistic regression at ${r.tokens} tokens: dev ${(r.devAccuracy * 100).toFixed(2)}%  test ${(r.testAccuracy * 100).toFixed(2)}%`,
+    );
+  }
+  const svg = plotFront(
+    evaluated,
+    front,
+    entries,
+    `${config.model}: dev accuracy against FLOPs (${evaluated.length} points)`,
+    { searchExamples: searchDev.length, devExamples: ctx.data.dev.length },
+  );
+  const summary = {
+    evaluated: evaluated.length,
+    front: front.length,
+    devExamples: searchDev.length,
+    engine: 'onnx',
+    reference: {
+      kind: 'bag-of-words logistic regression (hashed unigrams and bigrams of the same wordpieces)',
+      results: reference,
+    },
+    minDevAccuracy: floor,
+    points: evaluated.map((p) => ({ id: p.id, flops: p.flops, accuracy: p.accuracy })),
+    // The candidates near the front, measured on all of dev: the catalog is their front.
+    candidates: onDev.map((p) => ({ id: p.id, flops: p.flops, devAccuracy: p.accuracy })),
+  };
+  const result = { entries, svg, summary };
+  await writeFile(join(ctx.checkpointDir, `search.${ctx.digests.search}.json`), JSON.stringify(result));
+  await ctx.mirror?.pushFile(`search.${ctx.digests.search}.json`);
+  return result;
+}
+
+function longestExample(examples: readonly EncodedExample[]): EncodedExample {
+  return examples.reduce((a, b) => (b.pieces.length > a.pieces.length ? b : a));
+}
+
+async function readJson<T>(path: string): Promise<T | undefined> {
+  try {
+    return JSON.parse(await readFile(path, 'utf8')) as T;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+}
