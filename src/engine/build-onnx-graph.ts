@@ -6,9 +6,11 @@ import type { WeightTensor } from '../model/weights.ts';
 
 const { onnx } = onnxProto;
 
-// The graph's interface: int32 [batch, tokens] ids and mask (1 on real tokens), float32 [batch, labels] logits.
+// The graph's interface: int32 [batch, tokens] ids and mask (1 on real tokens), and token types on a pair
+// model (0 first text, 1 second); float32 [batch, labels] logits.
 export const ONNX_INPUT_IDS = 'input_ids';
 export const ONNX_ATTENTION_MASK = 'attention_mask';
+export const ONNX_TOKEN_TYPE_IDS = 'token_type_ids';
 export const ONNX_LOGITS = 'logits';
 export const ONNX_OPSET = 20;
 // IR version 9 is the one that goes with opset 20 (onnx 1.15).
@@ -37,7 +39,12 @@ export function buildOnnxGraph(
   const tokens = g.node('Shape', [ONNX_INPUT_IDS], { start: 1, end: 2 }); // int64 [1]
   const positions = g.node('Slice', [weight('embeddings.position'), g.int64([0]), tokens, g.int64([0])]); // [tokens, hidden]
   const gathered = g.node('Gather', [weight('embeddings.token'), ONNX_INPUT_IDS], { axis: 0 }); // [batch, tokens, hidden]
-  let x = layerNorm(g, g.node('Add', [gathered, positions]), weight, 'embeddings.norm', eps); // [batch, tokens, hidden]
+  let embedded = g.node('Add', [gathered, positions]); // [batch, tokens, hidden]
+  if (config.typeVocabSize !== undefined) {
+    const types = g.node('Gather', [weight('embeddings.type'), ONNX_TOKEN_TYPE_IDS], { axis: 0 }); // [batch, tokens, hidden]
+    embedded = g.node('Add', [embedded, types]);
+  }
+  let x = layerNorm(g, embedded, weight, 'embeddings.norm', eps); // [batch, tokens, hidden]
 
   // Additive attention bias: 0 on real tokens, -1e9 on padding, as encoder.ts.
   const maskFloat = g.node('Cast', [ONNX_ATTENTION_MASK], { to: onnx.TensorProto.DataType.FLOAT }); // [batch, tokens]
@@ -79,7 +86,10 @@ export function buildOnnxGraph(
   const pooler = g.node('Tanh', [g.node('Gemm', [pooled, weight('pooler.kernel'), weight('pooler.bias')])]); // [batch, hidden]
   g.node('Gemm', [pooler, weight('classifier.kernel'), weight('classifier.bias')], {}, ONNX_LOGITS); // [batch, labels]
 
-  return g.finish(`subnet-${id}`, config.numLabels, { ...metadata, subnet_id: id });
+  return g.finish(`subnet-${id}`, config.numLabels, config.typeVocabSize !== undefined, {
+    ...metadata,
+    subnet_id: id,
+  });
 }
 
 // x [..., in] @ kernel [in, out] + bias.
@@ -168,7 +178,7 @@ class GraphBuilder {
     return name;
   }
 
-  finish(name: string, labels: number, metadata: Record<string, string>): Uint8Array {
+  finish(name: string, labels: number, tokenTypes: boolean, metadata: Record<string, string>): Uint8Array {
     const int32 = onnx.TensorProto.DataType.INT32;
     const model = onnx.ModelProto.create({
       irVersion: IR_VERSION,
@@ -182,6 +192,7 @@ class GraphBuilder {
         input: [
           valueInfo(ONNX_INPUT_IDS, int32, ['batch', 'tokens']),
           valueInfo(ONNX_ATTENTION_MASK, int32, ['batch', 'tokens']),
+          ...(tokenTypes ? [valueInfo(ONNX_TOKEN_TYPE_IDS, int32, ['batch', 'tokens'])] : []),
         ],
         output: [valueInfo(ONNX_LOGITS, onnx.TensorProto.DataType.FLOAT, ['batch', labels])],
       },

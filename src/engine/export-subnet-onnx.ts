@@ -3,8 +3,9 @@ import { sliceSubnetWeights } from '../model/slice-subnet-weights.ts';
 import type { WeightSource } from '../model/weight-checks.ts';
 import { buildOnnxGraph } from './build-onnx-graph.ts';
 
-// One subnet of a supernet as a standalone ONNX model file (opset 20, weights inside): inputs `input_ids` and
-// `attention_mask`, int32 [batch, tokens]; output `logits`, float32 [batch, labels]. `metadata` (e.g. model,
+// One subnet of a supernet as a standalone ONNX model file (opset 20, weights inside): inputs `input_ids`,
+// `attention_mask` and, for a pair model, `token_type_ids`, int32 [batch, tokens]; output `logits`, float32
+// [batch, labels]. `metadata` (e.g. model,
 // version, labels) goes into the model's metadata_props, next to the subnet id.
 export function exportSubnetOnnx(
   config: SupernetConfig,

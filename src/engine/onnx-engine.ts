@@ -4,7 +4,13 @@ import { countParams } from '../model/accounting.ts';
 import { formatSubnetId, type SubnetConfig, type SupernetConfig } from '../model/config.ts';
 import { type TokenBatch, validateTokenBatch } from '../model/token-batch.ts';
 import type { WeightSource } from '../model/weight-checks.ts';
-import { buildOnnxGraph, ONNX_ATTENTION_MASK, ONNX_INPUT_IDS, ONNX_LOGITS } from './build-onnx-graph.ts';
+import {
+  buildOnnxGraph,
+  ONNX_ATTENTION_MASK,
+  ONNX_INPUT_IDS,
+  ONNX_LOGITS,
+  ONNX_TOKEN_TYPE_IDS,
+} from './build-onnx-graph.ts';
 import type { Engine, LoadedSubnet } from './engine.ts';
 
 // How onnxruntime runs each subnet's session.
@@ -123,10 +129,16 @@ class OnnxSubnet implements LoadedSubnet {
     validateTokenBatch(batch, this.config);
     const shape = [batch.batch, batch.tokens];
     // int32 tensors wrap the batch's arrays without a copy.
-    const feeds = {
+    const feeds: Record<string, Ort.Tensor> = {
       [ONNX_INPUT_IDS]: new this.ort.Tensor('int32', batch.ids, shape),
       [ONNX_ATTENTION_MASK]: new this.ort.Tensor('int32', batch.mask, shape),
     };
+    // A pair model's graph takes token types: all 0 when the batch has none (validated above: only such a
+    // model accepts them).
+    if (this.config.typeVocabSize !== undefined) {
+      const typeIds = batch.typeIds ?? new Int32Array(batch.ids.length);
+      feeds[ONNX_TOKEN_TYPE_IDS] = new this.ort.Tensor('int32', typeIds, shape);
+    }
     const running = session.run(feeds);
     this.inFlight.add(running);
     let logits: unknown;

@@ -13,7 +13,8 @@ export interface SubnetCost {
   memoryBytes: number;
 }
 
-// Parameters the subnet uses: whole embedding tables, its layers' slices, final norm, pooler and classifier.
+// Parameters the subnet uses: whole embedding tables (token types too, on a pair model), its layers' slices,
+// final norm, pooler and classifier.
 export function countParams(config: SupernetConfig, subnet: SubnetConfig): number {
   assertSubnetFits(config, subnet);
   return subnetWeightLayout(config, subnet).reduce(
@@ -56,7 +57,8 @@ export function peakActivationBytes(
   assertSubnetFits(config, subnet);
   const rows = batch * tokens;
   const h = config.hiddenSize;
-  let peak = 3 * rows * h; // gathered embeddings, + positions, normed
+  // Gathered embeddings (and token types), + positions, normed.
+  let peak = (config.typeVocabSize === undefined ? 3 : 4) * rows * h;
   for (const l of subnet.layers) {
     const a = l.heads * config.headSize;
     const attentionBlock = rows * h + 4 * rows * a + 2 * batch * l.heads * tokens * tokens; // normed, q k v context, scores probs

@@ -13,6 +13,9 @@ export const SupernetConfigSchema = z
     headSize: z.number().int().positive(),
     maxFfn: z.number().int().positive(),
     numLabels: z.number().int().min(2),
+    // Token-type (segment) embeddings, for text pairs: type 0 for the first text, 1 for the second. Absent: a
+    // single-text model, with no such weights.
+    typeVocabSize: z.number().int().min(1).max(16).optional(),
     layerNormEps: z.number().positive().max(0.1).default(1e-5),
   })
   .strict();

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { ModelError } from '../errors.ts';
 
 // The forward pass of a BERT-style encoder (pre-LayerNorm) over explicit parameters. The supernet passes
 // slices of its full-size weights; a materialized subnet passes its own. One function, so both agree.
@@ -30,6 +31,8 @@ export interface EncoderParams {
   layerNormEps: number;
   tokenEmbedding: tf.Tensor2D; // [vocab, hidden]
   positionEmbedding: tf.Tensor2D; // [maxTokens, hidden]
+  // Pair models only.
+  typeEmbedding?: tf.Tensor2D; // [types, hidden]
   embeddingNorm: NormParams;
   layers: LayerParams[];
   finalNorm: NormParams;
@@ -46,6 +49,9 @@ export interface EncoderOutput {
 }
 
 export interface EncoderOptions {
+  // Token types, int32 [batch, tokens]: 0 on [CLS], the first text and its [SEP], 1 on the second text and its
+  // [SEP]. Only for a model with type embeddings; absent there, every token is type 0.
+  typeIds?: tf.Tensor2D;
   returnHidden?: boolean;
   returnSequence?: boolean;
   // Multipliers on each layer's heads [heads] and FFN neurons [ffn], all ones in effect: the gradient of the
@@ -66,7 +72,15 @@ export function encode(
   const hiddenSize = params.tokenEmbedding.shape[1];
 
   const positions = tf.slice(params.positionEmbedding, [0, 0], [tokens, hiddenSize]); // [tokens, hidden]
-  const embedded = tf.add(tf.gather(params.tokenEmbedding, ids), positions); // [batch, tokens, hidden]
+  let embedded = tf.add(tf.gather(params.tokenEmbedding, ids), positions); // [batch, tokens, hidden]
+  if (params.typeEmbedding) {
+    const types = options.typeIds
+      ? tf.gather(params.typeEmbedding, options.typeIds) // [batch, tokens, hidden]
+      : tf.slice(params.typeEmbedding, [0, 0], [1, hiddenSize]); // [1, hidden]
+    embedded = tf.add(embedded, types);
+  } else if (options.typeIds) {
+    throw new ModelError('INVALID_INPUT', 'token types given to a model without type embeddings');
+  }
   let x = layerNorm(
     tf.reshape(embedded, [batch * tokens, hiddenSize]),
     params.embeddingNorm,

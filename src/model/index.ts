@@ -5,6 +5,7 @@ export * from './materialized-subnet.ts';
 export * from './random.ts';
 export * from './slice-subnet-weights.ts';
 export * from './supernet.ts';
+export * from './task.ts';
 export * from './token-batch.ts';
 export * from './weight-checks.ts';
 export * from './weight-layout.ts';

@@ -67,7 +67,11 @@ export class MaterializedSubnet {
 
   // Validated, leak-free inference on host arrays: logits [batch * labels], row-major.
   predict(batch: TokenBatch): Float32Array {
-    return runOnBatch(this.config, batch, (ids, mask) => this.apply(ids, mask).logits);
+    return runOnBatch(
+      this.config,
+      batch,
+      (ids, mask, typeIds) => this.apply(ids, mask, typeIds && { typeIds }).logits,
+    );
   }
 
   // Host copies of its weights, in the subnet layout's order.

@@ -89,7 +89,11 @@ export class Supernet {
   predict(batch: TokenBatch, subnet: SubnetConfig): Float32Array {
     this.assertLive();
     assertSubnetFits(this.config, subnet);
-    return runOnBatch(this.config, batch, (ids, mask) => this.apply(ids, mask, subnet).logits);
+    return runOnBatch(
+      this.config,
+      batch,
+      (ids, mask, typeIds) => this.apply(ids, mask, subnet, typeIds && { typeIds }).logits,
+    );
   }
 
   // Host copies of every weight, in layout order (for checkpoints and publishing).
@@ -158,6 +162,9 @@ export function buildEncoderParams(
     layerNormEps: config.layerNormEps,
     tokenEmbedding: get('embeddings.token', [config.vocabSize, h]) as tf.Tensor2D,
     positionEmbedding: get('embeddings.position', [config.maxTokens, h]) as tf.Tensor2D,
+    ...(config.typeVocabSize !== undefined && {
+      typeEmbedding: get('embeddings.type', [config.typeVocabSize, h]) as tf.Tensor2D,
+    }),
     embeddingNorm: norm('embeddings.norm'),
     layers: subnet.layers.map((l, k) => {
       const p = `layers.${k}`;
@@ -184,16 +191,15 @@ export function buildEncoderParams(
 export function runOnBatch(
   config: SupernetConfig,
   batch: TokenBatch,
-  forward: (ids: tf.Tensor2D, mask: tf.Tensor2D) => tf.Tensor2D,
+  forward: (ids: tf.Tensor2D, mask: tf.Tensor2D, typeIds: tf.Tensor2D | undefined) => tf.Tensor2D,
 ): Float32Array {
   validateTokenBatch(batch, config);
+  const shape: [number, number] = [batch.batch, batch.tokens];
   const logits = tf.tidy(() => {
-    const ids = tf.tensor2d(batch.ids, [batch.batch, batch.tokens], 'int32');
-    const mask = tf.cast(
-      tf.tensor2d(batch.mask, [batch.batch, batch.tokens], 'int32'),
-      'float32',
-    ) as tf.Tensor2D;
-    return forward(ids, mask);
+    const ids = tf.tensor2d(batch.ids, shape, 'int32');
+    const mask = tf.cast(tf.tensor2d(batch.mask, shape, 'int32'), 'float32') as tf.Tensor2D;
+    const typeIds = batch.typeIds && tf.tensor2d(batch.typeIds, shape, 'int32');
+    return forward(ids, mask, typeIds);
   });
   const values = logits.dataSync() as Float32Array;
   logits.dispose();

@@ -6,12 +6,16 @@ export interface TokenBatch {
   tokens: number;
   ids: Int32Array;
   mask: Int32Array;
+  // Token types (0 first text, 1 second text) for a pair model; absent: all 0.
+  typeIds?: Int32Array;
 }
 
 // Limits a batch must respect for a given model.
 export interface TokenBatchLimits {
   vocabSize: number;
   maxTokens: number;
+  // Absent: the model takes no token types.
+  typeVocabSize?: number | undefined;
 }
 
 // Throws INVALID_INPUT, naming the problem, unless the batch can run: checked before tfjs or an engine sees it.
@@ -48,11 +52,33 @@ export function validateTokenBatch(input: TokenBatch, limits: TokenBatchLimits):
       throw new ModelError('INVALID_INPUT', `mask values must be 0 or 1, got ${m} at index ${i}`);
     }
   }
+  if (input.typeIds !== undefined) checkTypeIds(input.typeIds, batch * tokens, limits.typeVocabSize);
   for (let row = 0; row < batch; row++) {
     if (mask[row * tokens] !== 1) {
       throw new ModelError(
         'INVALID_INPUT',
         `row ${row} has no real token at position 0 (mask must start with 1)`,
+      );
+    }
+  }
+}
+
+function checkTypeIds(typeIds: Int32Array, size: number, typeVocabSize: number | undefined): void {
+  if (typeVocabSize === undefined) {
+    throw new ModelError(
+      'INVALID_INPUT',
+      'token types given to a single-text model, which has no type embeddings',
+    );
+  }
+  if (!(typeIds instanceof Int32Array) || typeIds.length !== size) {
+    throw new ModelError('INVALID_INPUT', `typeIds must be an Int32Array of batch * tokens = ${size} values`);
+  }
+  for (let i = 0; i < typeIds.length; i++) {
+    const type = typeIds[i]!;
+    if (type < 0 || type >= typeVocabSize) {
+      throw new ModelError(
+        'INVALID_INPUT',
+        `token type ${type} at index ${i} is outside [0, ${typeVocabSize})`,
       );
     }
   }

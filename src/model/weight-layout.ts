@@ -64,9 +64,14 @@ function layerSpecs(index: number, hidden: number, attention: number, ffn: numbe
 // Every weight of a model whose layers have the given widths, in a fixed order.
 function modelSpecs(config: SupernetConfig, widths: Array<{ heads: number; ffn: number }>): WeightSpec[] {
   const h = config.hiddenSize;
+  const types: WeightSpec[] =
+    config.typeVocabSize === undefined
+      ? []
+      : [{ name: 'embeddings.type', shape: [config.typeVocabSize, h], init: 'normal' }];
   return [
     { name: 'embeddings.token', shape: [config.vocabSize, h], init: 'normal' },
     { name: 'embeddings.position', shape: [config.maxTokens, h], init: 'normal' },
+    ...types,
     { name: 'embeddings.norm.gamma', shape: [h], init: 'ones' },
     { name: 'embeddings.norm.beta', shape: [h], init: 'zeros' },
     ...widths.flatMap((w, i) => layerSpecs(i, h, w.heads * config.headSize, w.ffn)),

@@ -3,6 +3,9 @@ export { convertMarkedTokens, loadBertUncasedVocabulary, Vocabulary } from './vo
 export {
   type EncodeBatchOptions,
   type EncodedBatch,
+  type PairPieces,
+  pairKeep,
+  type RowPieces,
   type Truncation,
   WordPieceTokenizer,
   type WordPieceTokenizerOptions,

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { TokenizerError } from '../errors.ts';
+import type { ModelInput } from '../model/task.ts';
 import type { Vocabulary } from './vocabulary.ts';
 
 // How text becomes words before WordPiece: BERT-uncased defaults.
@@ -17,20 +18,39 @@ export type WordPieceTokenizerOptions = z.infer<typeof WordPieceTokenizerOptions
 // Which wordpieces a row keeps when a text is longer than its budget.
 export type Truncation = 'head' | 'head-tail';
 
-// Per-call limits of encodeBatch: `maxTokens` counts [CLS] and [SEP].
+// Per-call limits of encodeBatch: `maxTokens` counts [CLS] and [SEP] (both [SEP]s of a pair).
 export interface EncodeBatchOptions {
   maxTokens: number;
   truncation: Truncation;
 }
 
+// The wordpieces of a text pair, each without [CLS] or [SEP].
+export interface PairPieces {
+  first: Int32Array;
+  second: Int32Array;
+}
+
+// One row's wordpieces: a single text's, or a text pair's.
+export type RowPieces = Int32Array | PairPieces;
+
 // Token ids and attention mask, row-major [batch, tokens], padded to the longest row; fits a model's TokenBatch.
+// A single text is `[CLS] a [SEP]`, a pair `[CLS] a [SEP] b [SEP]`.
 export interface EncodedBatch {
   batch: number;
   tokens: number;
   ids: Int32Array; // [batch, tokens]
   mask: Int32Array; // [batch, tokens], 1 on real tokens, 0 on [PAD]
+  // [batch, tokens]: 1 on a pair's second text and its [SEP], else 0; only when some row is a pair.
+  typeIds?: Int32Array;
   lengths: number[]; // real tokens per row, [CLS] and [SEP] included
   truncated: boolean[]; // whether a row lost wordpieces to the budget
+}
+
+// One row ready to pack: its pieces after truncation.
+interface PackedRow {
+  ids: Int32Array;
+  second?: Int32Array;
+  truncated: boolean;
 }
 
 // Character classes, as bit flags.
@@ -197,10 +217,25 @@ export class WordPieceTokenizer {
     return Int32Array.from(ids);
   }
 
-  // Encodes texts as `[CLS] pieces [SEP] [PAD]...` rows, padded to the longest row; throws on an empty batch.
-  encodeBatch(texts: readonly string[], options: EncodeBatchOptions): EncodedBatch {
-    const { headBudget, tailBudget } = budgets(options, texts.length);
-    return this.pack(texts.map((text) => this.truncatedIds(text, headBudget, tailBudget)));
+  // Encodes inputs as `[CLS] pieces [SEP] [PAD]...` rows (`[CLS] a [SEP] b [SEP] [PAD]...` for a pair), padded
+  // to the longest row; throws on an empty batch. A pair longer than its budget loses pieces from its longer
+  // text first, each text truncated as a single text is.
+  encodeBatch(inputs: readonly ModelInput[], options: EncodeBatchOptions): EncodedBatch {
+    checkOptions(options, inputs.length);
+    return this.pack(
+      inputs.map((input): PackedRow => {
+        if (typeof input === 'string') {
+          const { headBudget, tailBudget } = splitBudget(options.maxTokens - 2, options.truncation);
+          return this.truncatedIds(input, headBudget, tailBudget);
+        }
+        // Each text first to what it could keep beside an empty partner, then the pair to its budget.
+        const { headBudget, tailBudget } = splitBudget(pairBudget(options.maxTokens), options.truncation);
+        const first = this.truncatedIds(input.text, headBudget, tailBudget);
+        const second = this.truncatedIds(input.textPair, headBudget, tailBudget);
+        const row = truncatePair(first.ids, second.ids, options);
+        return { ...row, truncated: row.truncated || first.truncated || second.truncated };
+      }),
+    );
   }
 
   // The same rows from wordpieces encoded earlier (`encode`), truncated by the same rule: training encodes
@@ -208,11 +243,11 @@ export class WordPieceTokenizer {
   // `options.maxTokens` (one engine call serving requests read at different lengths); rows are padded to the
   // longest either way.
   packPieces(
-    pieces: readonly Int32Array[],
+    pieces: readonly RowPieces[],
     options: EncodeBatchOptions,
     rowMaxTokens?: readonly number[],
   ): EncodedBatch {
-    const shared = budgets(options, pieces.length);
+    checkOptions(options, pieces.length);
     if (rowMaxTokens !== undefined && rowMaxTokens.length !== pieces.length) {
       throw new TokenizerError(
         'INVALID_TOKENIZER_OPTIONS',
@@ -220,41 +255,50 @@ export class WordPieceTokenizer {
       );
     }
     return this.pack(
-      pieces.map((ids, r) => {
-        const { headBudget, tailBudget } =
+      pieces.map((row, r) => {
+        const rowOptions =
           rowMaxTokens === undefined
-            ? shared
-            : budgets({ ...options, maxTokens: Math.min(options.maxTokens, rowMaxTokens[r]!) }, 1);
-        return ids.length <= headBudget + tailBudget
-          ? { ids, truncated: false }
-          : {
-              ids: concatIds(ids.subarray(0, headBudget), ids.subarray(ids.length - tailBudget)),
-              truncated: true,
-            };
+            ? options
+            : { ...options, maxTokens: Math.min(options.maxTokens, rowMaxTokens[r]!) };
+        if (row instanceof Int32Array) {
+          const kept = truncateText(row, rowOptions.maxTokens - 2, rowOptions.truncation);
+          return { ids: kept, truncated: kept.length < row.length };
+        }
+        return truncatePair(row.first, row.second, rowOptions);
       }),
     );
   }
 
-  private pack(rows: ReadonlyArray<{ ids: Int32Array; truncated: boolean }>): EncodedBatch {
+  private pack(rows: readonly PackedRow[]): EncodedBatch {
     let tokens = 0;
-    for (const row of rows) tokens = Math.max(tokens, row.ids.length + 2);
+    let pairs = false;
+    for (const row of rows) {
+      tokens = Math.max(tokens, rowLength(row));
+      if (row.second !== undefined) pairs = true;
+    }
     const batch = rows.length;
     const ids = new Int32Array(batch * tokens).fill(this.vocabulary.padId); // [batch, tokens]
     const mask = new Int32Array(batch * tokens); // [batch, tokens]
+    const typeIds = pairs ? new Int32Array(batch * tokens) : undefined; // [batch, tokens]
     const lengths: number[] = [];
     const truncated: boolean[] = [];
     for (let r = 0; r < batch; r++) {
       const row = rows[r]!;
       const offset = r * tokens;
-      const length = row.ids.length + 2;
+      const length = rowLength(row);
       ids[offset] = this.vocabulary.clsId;
       ids.set(row.ids, offset + 1);
-      ids[offset + length - 1] = this.vocabulary.sepId;
+      ids[offset + row.ids.length + 1] = this.vocabulary.sepId;
+      if (row.second !== undefined) {
+        ids.set(row.second, offset + row.ids.length + 2);
+        ids[offset + length - 1] = this.vocabulary.sepId;
+        typeIds!.fill(1, offset + row.ids.length + 2, offset + length);
+      }
       mask.fill(1, offset, offset + length);
       lengths.push(length);
       truncated.push(row.truncated);
     }
-    return { batch, tokens, ids, mask, lengths, truncated };
+    return { batch, tokens, ids, mask, ...(typeIds && { typeIds }), lengths, truncated };
   }
 
   // Joins wordpieces back into text for debugging: `##` pieces glue on, [PAD] [CLS] [SEP] are dropped.
@@ -279,9 +323,21 @@ export class WordPieceTokenizer {
   // What a model reading at most `maxTokens` tokens ([CLS] and [SEP] included) can see of a text: its wordpiece
   // ids when they fit, else the first and last ones `truncation` keeps at that length, which are also the ones
   // any shorter length keeps (packPieces truncates them further). A long text costs its two ends, not its length.
-  encodeEnds(text: string, options: EncodeBatchOptions): Int32Array {
-    const { headBudget, tailBudget } = budgets(options, 1);
-    return this.truncatedIds(text, headBudget, tailBudget).ids;
+  // Of a pair, each text's ends as it could be read beside an empty partner: packPieces then cuts the pair
+  // exactly as it would cut the full encodings.
+  encodeEnds(input: string, options: EncodeBatchOptions): Int32Array;
+  encodeEnds(input: ModelInput, options: EncodeBatchOptions): RowPieces;
+  encodeEnds(input: ModelInput, options: EncodeBatchOptions): RowPieces {
+    checkOptions(options, 1);
+    if (typeof input === 'string') {
+      const { headBudget, tailBudget } = splitBudget(options.maxTokens - 2, options.truncation);
+      return this.truncatedIds(input, headBudget, tailBudget).ids;
+    }
+    const { headBudget, tailBudget } = splitBudget(pairBudget(options.maxTokens), options.truncation);
+    return {
+      first: this.truncatedIds(input.text, headBudget, tailBudget).ids,
+      second: this.truncatedIds(input.textPair, headBudget, tailBudget).ids,
+    };
   }
 
   // The first headBudget and last tailBudget wordpiece ids of a text. The text is read from its start, the tail
@@ -495,8 +551,8 @@ function isHighSurrogate(unit: number): boolean {
   return unit >= 0xd800 && unit <= 0xdbff;
 }
 
-// Wordpiece budgets of the head and the tail; validates the options and the batch size.
-function budgets(options: EncodeBatchOptions, batch: number): { headBudget: number; tailBudget: number } {
+// Validates the options and the batch size.
+function checkOptions(options: EncodeBatchOptions, batch: number): void {
   const { maxTokens, truncation } = options;
   if (!Number.isInteger(maxTokens) || maxTokens < 2) {
     throw new TokenizerError(
@@ -512,9 +568,58 @@ function budgets(options: EncodeBatchOptions, batch: number): { headBudget: numb
   }
   // A model cannot run on zero rows; an empty batch here is a caller bug, not a request to serve.
   if (batch === 0) throw new TokenizerError('INVALID_INPUT', 'encodeBatch needs at least one text');
-  const budget = maxTokens - 2;
+}
+
+// Wordpiece budgets of a text's head and tail when it keeps `budget` pieces.
+function splitBudget(budget: number, truncation: Truncation): { headBudget: number; tailBudget: number } {
   const headBudget = truncation === 'head' ? budget : Math.ceil(budget / 2);
   return { headBudget, tailBudget: budget - headBudget };
+}
+
+// The wordpieces a pair's two texts share at `maxTokens`: all but [CLS] and two [SEP].
+function pairBudget(maxTokens: number): number {
+  if (maxTokens < 3) {
+    throw new TokenizerError(
+      'INVALID_TOKENIZER_OPTIONS',
+      `maxTokens must be at least 3 for a text pair ([CLS] and two [SEP]), got ${maxTokens}`,
+    );
+  }
+  return maxTokens - 3;
+}
+
+// A text's pieces cut to `budget` by `truncation` (head, or head and tail with the middle dropped).
+function truncateText(ids: Int32Array, budget: number, truncation: Truncation): Int32Array {
+  if (ids.length <= budget) return ids;
+  const { headBudget, tailBudget } = splitBudget(budget, truncation);
+  return concatIds(ids.subarray(0, headBudget), ids.subarray(ids.length - tailBudget));
+}
+
+// How many pieces each text of a pair keeps of `budget`: the longer text loses pieces first, one at a time,
+// until both fit (on a tie the second loses), as Hugging Face's `longest_first`. In closed form: the shorter
+// keeps all it has up to half the budget (the first text the larger half), the longer the rest.
+export function pairKeep(first: number, second: number, budget: number): [number, number] {
+  if (first + second <= budget) return [first, second];
+  if (first <= second) {
+    const keepFirst = Math.min(first, Math.ceil(budget / 2));
+    return [keepFirst, budget - keepFirst];
+  }
+  const keepSecond = Math.min(second, Math.floor(budget / 2));
+  return [budget - keepSecond, keepSecond];
+}
+
+// A pair's pieces cut to what `maxTokens` holds, each text by `truncation`.
+function truncatePair(first: Int32Array, second: Int32Array, options: EncodeBatchOptions): PackedRow {
+  const [keepFirst, keepSecond] = pairKeep(first.length, second.length, pairBudget(options.maxTokens));
+  return {
+    ids: truncateText(first, keepFirst, options.truncation),
+    second: truncateText(second, keepSecond, options.truncation),
+    truncated: keepFirst < first.length || keepSecond < second.length,
+  };
+}
+
+// Real tokens of a packed row: [CLS] a [SEP], or [CLS] a [SEP] b [SEP].
+function rowLength(row: PackedRow): number {
+  return row.second === undefined ? row.ids.length + 2 : row.ids.length + row.second.length + 3;
 }
 
 function concatIds(a: Int32Array, b: Int32Array): Int32Array {

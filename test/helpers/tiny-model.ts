@@ -47,3 +47,27 @@ export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i]! - b[i]!));
   return worst;
 }
+
+// TINY with token-type embeddings: a pair model.
+export const TINY_PAIR: SupernetConfig = { ...TINY, typeVocabSize: 2 };
+
+// A random batch of packed pairs: each row `[CLS] a [SEP] b [SEP]` of random length (>= 3) with token types 0 on
+// its first part and 1 on its second, padded with id 0, mask 0 and type 0.
+export function randomPairBatch(config: SupernetConfig, rng: Rng, batch: number, tokens: number): TokenBatch {
+  const { ids, mask } = randomBatch(config, rng, batch, Math.max(3, tokens));
+  const width = Math.max(3, tokens);
+  const typeIds = new Int32Array(batch * width);
+  for (let r = 0; r < batch; r++) {
+    let length = 0;
+    while (length < width && mask[r * width + length] === 1) length++;
+    if (length < 3) {
+      mask.fill(1, r * width, r * width + 3);
+      for (let t = length; t < 3; t++) ids[r * width + t] = 1 + rng.int(config.vocabSize - 1);
+      length = 3;
+    }
+    // The second part starts after the first [SEP]: at 2 to length - 1.
+    const secondStart = 2 + rng.int(length - 2);
+    typeIds.fill(1, r * width + secondStart, r * width + length);
+  }
+  return { batch, tokens: width, ids, mask, typeIds };
+}

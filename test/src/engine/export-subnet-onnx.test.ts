@@ -100,6 +100,23 @@ describe('ONNX export', () => {
       model: 'tiny',
       subnet_id: '0h2f9.2h4f24',
     });
+    assert.deepEqual(
+      graph.input!.map((i) => i.name),
+      ['input_ids', 'attention_mask'],
+    );
+    // A pair model takes token types as a third input.
+    const pairConfig = { ...TINY, typeVocabSize: 2 };
+    const pair = onnxProto.onnx.ModelProto.decode(
+      exportSubnetOnnx(pairConfig, randomSupernetWeights(pairConfig, 22), subnet),
+    );
+    assert.deepEqual(
+      pair.graph!.input!.map((i) => [i.name, ...dims(i)]),
+      [
+        ['input_ids', 'batch', 'tokens'],
+        ['attention_mask', 'batch', 'tokens'],
+        ['token_type_ids', 'batch', 'tokens'],
+      ],
+    );
   });
 
   it('exports through the CLI a file that onnxruntime runs to the tfjs engine logits', async () => {

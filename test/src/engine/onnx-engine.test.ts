@@ -10,7 +10,14 @@ import { sliceSubnetWeights } from '../../../src/model/slice-subnet-weights.ts';
 import type { TokenBatch } from '../../../src/model/token-batch.ts';
 import type { WeightTensor } from '../../../src/model/weights.ts';
 import { DEFAULT_SHAPE, randomSupernetWeights } from '../../helpers/random-weights.ts';
-import { maxAbsDiff, randomBatch, randomSubnet, TINY } from '../../helpers/tiny-model.ts';
+import {
+  maxAbsDiff,
+  randomBatch,
+  randomPairBatch,
+  randomSubnet,
+  TINY,
+  TINY_PAIR,
+} from '../../helpers/tiny-model.ts';
 
 const TOLERANCE = 1e-4;
 
@@ -88,6 +95,77 @@ describe('onnx engine', () => {
       await a.dispose();
       await b.dispose();
     }
+  });
+
+  it('gives the logits of the tfjs engine to 1e-4 on text pairs (token types), padded rows as alone', async () => {
+    const pairWeights = randomSupernetWeights(TINY_PAIR, 7);
+    const onnx = new OnnxEngine();
+    const rng = new Rng(8);
+    for (let i = 0; i < 20; i++) {
+      const subnet = randomSubnet(TINY_PAIR, rng);
+      const [a, b] = await loadBoth(TINY_PAIR, pairWeights, subnet, onnx, tfjs);
+      const batch = randomPairBatch(TINY_PAIR, rng, 1 + rng.int(5), 3 + rng.int(TINY.maxTokens - 2));
+      const [x, y] = [await a.run(batch), await b.run(batch)];
+      assert.ok(maxAbsDiff(x, y) < TOLERANCE, `subnet ${a.id}: ${maxAbsDiff(x, y)}`);
+      // The types matter on both engines alike: all type 0 (as a batch without types) moves the logits.
+      const { typeIds: _, ...untyped } = batch;
+      const [u, v] = [await a.run(untyped), await b.run(untyped)];
+      assert.ok(maxAbsDiff(u, v) < TOLERANCE);
+      assert.ok(maxAbsDiff(u, x) > 1e-3, `subnet ${a.id}: token types change the logits`);
+      const last = batch.batch - 1;
+      const at = last * batch.tokens;
+      const length = batch.mask.subarray(at, at + batch.tokens).reduce((m, n) => m + n, 0);
+      const alone = await a.run({
+        batch: 1,
+        tokens: length,
+        ids: batch.ids.slice(at, at + length),
+        mask: batch.mask.slice(at, at + length),
+        typeIds: batch.typeIds!.slice(at, at + length),
+      });
+      assert.ok(maxAbsDiff(alone, x.subarray(last * TINY.numLabels)) < TOLERANCE, `subnet ${a.id} alone`);
+      await a.dispose();
+      await b.dispose();
+    }
+  });
+
+  it('gives the logits of the tfjs engine to 1e-4 on pairs at the default shape (random weights)', async () => {
+    const config = { ...DEFAULT_SHAPE, typeVocabSize: 2 };
+    const weights = randomSupernetWeights(config, 9);
+    const onnx = new OnnxEngine();
+    const rng = new Rng(10);
+    const subnet = {
+      layers: [
+        { layer: 0, heads: 2, ffn: 512 },
+        { layer: 3, heads: 4, ffn: 1024 },
+      ],
+    };
+    const [a, b] = await loadBoth(config, weights, subnet, onnx, tfjs);
+    for (const [rows, tokens] of [
+      [1, 128],
+      [3, 37],
+    ] as const) {
+      const batch = randomPairBatch(config, rng, rows, tokens);
+      const [x, y] = [await a.run(batch), await b.run(batch)];
+      assert.ok(maxAbsDiff(x, y) < TOLERANCE, `${rows}x${tokens}: ${maxAbsDiff(x, y)}`);
+      assert.ok(
+        y.some((v) => Math.abs(v) > 0.1),
+        'logits of order 1',
+      );
+    }
+    assert.equal(a.memoryBytes, b.memoryBytes);
+    await a.dispose();
+    await b.dispose();
+  });
+
+  it('refuses token types on a single-text subnet before onnxruntime sees them', async () => {
+    const onnx = new OnnxEngine();
+    const subnet = largestSubnet(TINY);
+    const loaded = await onnx.load(TINY, subnet, sliceSubnetWeights(TINY, tinyWeights, subnet));
+    await assert.rejects(
+      loaded.run(randomPairBatch(TINY, new Rng(11), 1, 6)),
+      (e: unknown) => e instanceof ModelError && e.code === 'INVALID_INPUT' && /single-text/.test(e.message),
+    );
+    await loaded.dispose();
   });
 
   // The scheduler batches requests of one subnet read at different lengths into one call, padded to the

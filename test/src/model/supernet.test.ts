@@ -4,13 +4,22 @@ import * as tf from '@tensorflow/tfjs-core';
 import { registerGradients } from '../../../src/backend/register-gradients.ts';
 import { selectBackend } from '../../../src/backend/select-backend.ts';
 import { ModelError } from '../../../src/errors.ts';
+import { countParams } from '../../../src/model/accounting.ts';
 import { largestSubnet } from '../../../src/model/config.ts';
 import { dense } from '../../../src/model/encoder.ts';
 import { extractSubnet, MaterializedSubnet } from '../../../src/model/materialized-subnet.ts';
 import { Rng } from '../../../src/model/random.ts';
 import { sliceSubnetWeights } from '../../../src/model/slice-subnet-weights.ts';
 import { Supernet } from '../../../src/model/supernet.ts';
-import { maxAbsDiff, randomBatch, randomSubnet, TINY } from '../../helpers/tiny-model.ts';
+import { supernetWeightLayout } from '../../../src/model/weight-layout.ts';
+import {
+  maxAbsDiff,
+  randomBatch,
+  randomPairBatch,
+  randomSubnet,
+  TINY,
+  TINY_PAIR,
+} from '../../helpers/tiny-model.ts';
 
 describe('supernet', () => {
   let supernet: Supernet;
@@ -266,5 +275,101 @@ describe('supernet', () => {
     )([x, kernel, bias]);
     for (const [i, g] of ours.entries()) assert.ok(maxAbsDiff(g.dataSync(), reference[i]!.dataSync()) < 1e-5);
     tf.dispose([x, kernel, bias, upstream, ...ours, ...reference]);
+  });
+});
+
+describe('supernet with token types (text pairs)', () => {
+  let pair: Supernet;
+  before(async () => {
+    await selectBackend('wasm');
+    await registerGradients();
+    pair = Supernet.create(TINY_PAIR, { seed: 21 });
+  });
+  after(() => pair.dispose());
+
+  it('has type embeddings only when typeVocabSize is set, whole in every subnet slice', () => {
+    assert.ok(!supernetWeightLayout(TINY).some((s) => s.name === 'embeddings.type'));
+    const host = new Map(pair.readWeights().map((w) => [w.name, w]));
+    assert.deepEqual(host.get('embeddings.type')!.shape, [2, TINY.hiddenSize]);
+    const rng = new Rng(22);
+    for (let i = 0; i < 10; i++) {
+      const subnet = randomSubnet(TINY_PAIR, rng);
+      const sliced = sliceSubnetWeights(TINY_PAIR, host, subnet).find((w) => w.name === 'embeddings.type')!;
+      assert.deepEqual(sliced.data, host.get('embeddings.type')!.data);
+      assert.equal(
+        countParams(TINY_PAIR, subnet) - countParams(TINY, subnet),
+        2 * TINY.hiddenSize,
+        'the type table counts once, whole',
+      );
+    }
+  });
+
+  it('reads token types: they move the logits, and all-zero types equal none', () => {
+    const rng = new Rng(23);
+    const subnet = largestSubnet(TINY_PAIR);
+    const batch = randomPairBatch(TINY_PAIR, rng, 3, 9);
+    const typed = pair.predict(batch, subnet);
+    const { typeIds: _, ...untyped } = batch;
+    const zeros = pair.predict({ ...batch, typeIds: new Int32Array(batch.ids.length) }, subnet);
+    assert.deepEqual(pair.predict(untyped, subnet), zeros);
+    assert.ok(maxAbsDiff(typed, zeros) > 1e-5);
+  });
+
+  it('ignores padding and materializes subnets that agree with it, token types included', () => {
+    const rng = new Rng(24);
+    for (let i = 0; i < 10; i++) {
+      const subnet = randomSubnet(TINY_PAIR, rng);
+      const batch = randomPairBatch(TINY_PAIR, rng, 3, 3 + rng.int(TINY.maxTokens - 2));
+      const all = pair.predict(batch, subnet);
+      const extracted = extractSubnet(pair, subnet);
+      assert.ok(maxAbsDiff(extracted.predict(batch), all) < 1e-5, `subnet ${extracted.id}`);
+      extracted.dispose();
+      const row = 2;
+      const at = row * batch.tokens;
+      const length = batch.mask.subarray(at, at + batch.tokens).reduce((a, b) => a + b, 0);
+      const alone = pair.predict(
+        {
+          batch: 1,
+          tokens: length,
+          ids: batch.ids.slice(at, at + length),
+          mask: new Int32Array(length).fill(1),
+          typeIds: batch.typeIds!.slice(at, at + length),
+        },
+        subnet,
+      );
+      assert.ok(maxAbsDiff(alone, all.subarray(row * 2, row * 2 + 2)) < 1e-5, `row ${row} alone`);
+    }
+  });
+
+  it('refuses token types on a single-text model and types outside the table', () => {
+    const batch = randomPairBatch(TINY, new Rng(25), 2, 6);
+    const invalid = (message: RegExp) => (e: unknown) =>
+      e instanceof ModelError && e.code === 'INVALID_INPUT' && message.test(e.message);
+    const single = Supernet.create(TINY, { seed: 28 });
+    assert.throws(() => single.predict(batch, largestSubnet(TINY)), invalid(/single-text model/));
+    single.dispose();
+    const bad = { ...batch, typeIds: batch.typeIds!.map((t, i) => (i === 3 ? 2 : t)) };
+    assert.throws(() => pair.predict(bad, largestSubnet(TINY_PAIR)), invalid(/token type 2 at index 3/));
+    const short = { ...batch, typeIds: new Int32Array(3) };
+    assert.throws(() => pair.predict(short, largestSubnet(TINY_PAIR)), invalid(/typeIds must be/));
+  });
+
+  it('trains the type embeddings', () => {
+    const trainable = Supernet.create(TINY_PAIR, { seed: 26, trainable: true });
+    const batch = randomPairBatch(TINY_PAIR, new Rng(27), 2, 8);
+    const { grads, value } = tf.variableGrads(() =>
+      tf.tidy(() => {
+        const ids = tf.tensor2d(batch.ids, [2, 8], 'int32');
+        const mask = tf.tensor2d(Float32Array.from(batch.mask), [2, 8]);
+        const typeIds = tf.tensor2d(batch.typeIds!, [2, 8], 'int32');
+        const logits = trainable.apply(ids, mask, largestSubnet(TINY_PAIR), { typeIds }).logits;
+        return tf.losses.softmaxCrossEntropy(tf.oneHot(tf.tensor1d([0, 1], 'int32'), 2), logits) as tf.Scalar;
+      }),
+    );
+    const types = grads[(trainable.get('embeddings.type') as tf.Variable).name]!.arraySync() as number[][];
+    assert.ok(types[0]!.some((g) => g !== 0) && types[1]!.some((g) => g !== 0), 'both types get gradient');
+    value.dispose();
+    tf.dispose(Object.values(grads));
+    trainable.dispose();
   });
 });

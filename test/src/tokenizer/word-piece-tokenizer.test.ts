@@ -2,7 +2,12 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { TokenizerError } from '../../../src/errors.ts';
 import { Rng } from '../../../src/model/random.ts';
-import { loadBertUncasedVocabulary, Vocabulary, WordPieceTokenizer } from '../../../src/tokenizer/index.ts';
+import {
+  loadBertUncasedVocabulary,
+  pairKeep,
+  Vocabulary,
+  WordPieceTokenizer,
+} from '../../../src/tokenizer/index.ts';
 
 const bert = new WordPieceTokenizer(loadBertUncasedVocabulary());
 const CLS = 101;
@@ -484,5 +489,136 @@ describe('encodeEnds', () => {
         );
       }
     }
+  });
+});
+
+describe('text pairs', () => {
+  // The reference for `longest_first`: drop one piece at a time from the longer text (the second on a tie).
+  function keepByRemoval(first: number, second: number, budget: number): [number, number] {
+    let [a, b] = [first, second];
+    while (a + b > budget) {
+      if (a > b) a--;
+      else b--;
+    }
+    return [a, b];
+  }
+
+  // The reference packing: each text cut to its share by the single-text rule, then laid out with types.
+  function expectedRow(a: number[], b: number[], maxTokens: number, truncation: 'head' | 'head-tail') {
+    const [keepA, keepB] = keepByRemoval(a.length, b.length, maxTokens - 3);
+    const cut = (ids: number[], keep: number) => {
+      if (ids.length <= keep) return ids;
+      const head = truncation === 'head' ? keep : Math.ceil(keep / 2);
+      return [...ids.slice(0, head), ...ids.slice(ids.length - (keep - head))];
+    };
+    const first = cut(a, keepA);
+    const second = cut(b, keepB);
+    return {
+      ids: [CLS, ...first, SEP, ...second, SEP],
+      types: [...first.map(() => 0), 0, 0, ...second.map(() => 1), 1],
+      truncated: keepA < a.length || keepB < b.length,
+    };
+  }
+
+  test('pairKeep equals dropping pieces from the longer text one at a time', () => {
+    for (let budget = 0; budget <= 21; budget++) {
+      for (let a = 0; a <= 25; a++) {
+        for (let b = 0; b <= 25; b++) assert.deepEqual(pairKeep(a, b, budget), keepByRemoval(a, b, budget));
+      }
+    }
+  });
+
+  test('packs [CLS] a [SEP] b [SEP] with token types 0 and 1, and pads every row to the longest', () => {
+    const batch = bert.encodeBatch(
+      [
+        { text: 'A fine film.', textPair: 'I agree!' },
+        { text: 'Short.', textPair: '' },
+      ],
+      { maxTokens: 64, truncation: 'head-tail' },
+    );
+    const a = Array.from(bert.encode('A fine film.'));
+    const b = Array.from(bert.encode('I agree!'));
+    const length = a.length + b.length + 3;
+    assert.equal(batch.tokens, length);
+    assert.deepEqual(Array.from(batch.ids.subarray(0, length)), [CLS, ...a, SEP, ...b, SEP]);
+    assert.deepEqual(Array.from(batch.typeIds!.subarray(0, length)), [
+      ...a.map(() => 0),
+      0,
+      0,
+      ...b.map(() => 1),
+      1,
+    ]);
+    const short = Array.from(bert.encode('Short.'));
+    const row1 = Array.from(batch.ids.subarray(length, 2 * length));
+    assert.deepEqual(row1.slice(0, short.length + 3), [CLS, ...short, SEP, SEP]);
+    assert.deepEqual(Array.from(batch.typeIds!.subarray(length, 2 * length)).slice(0, short.length + 3), [
+      ...short.map(() => 0),
+      0,
+      0,
+      1,
+    ]);
+    assert.ok(row1.slice(short.length + 3).every((id) => id === 0));
+    assert.ok(batch.typeIds!.subarray(length + short.length + 3, 2 * length).every((t) => t === 0));
+    assert.deepEqual(batch.lengths, [length, short.length + 3]);
+    // A batch of single texts carries no token types.
+    assert.equal(
+      bert.encodeBatch(['A fine film.'], { maxTokens: 64, truncation: 'head' }).typeIds,
+      undefined,
+    );
+  });
+
+  test('encodeBatch, packPieces of full encodings and packPieces of encodeEnds agree with the reference', () => {
+    const rng = new Rng(13);
+    const words = ['movie', 'great', 'acting', 'unbelievably', 'naïve', '!', 'plot', '我爱'];
+    const text = (n: number) => Array.from({ length: n }, () => rng.pick(words)).join(' ');
+    const pairs = Array.from({ length: 40 }, (_, i) => ({
+      text: text(i % 5 === 0 ? 0 : rng.int(i < 20 ? 30 : 400)),
+      textPair: text(i % 7 === 0 ? 0 : rng.int(i < 20 ? 30 : 400)),
+    }));
+    for (const truncation of ['head', 'head-tail'] as const) {
+      for (const longest of [3, 4, 17, 64, 256]) {
+        const ends = pairs.map((p) => bert.encodeEnds(p, { maxTokens: longest, truncation }));
+        const full = pairs.map((p) => ({ first: bert.encode(p.text), second: bert.encode(p.textPair) }));
+        for (const maxTokens of [3, 4, 9, 16, 64, 255, 256].filter((t) => t <= longest)) {
+          const options = { maxTokens, truncation };
+          const direct = bert.encodeBatch(pairs, options);
+          const fromFull = bert.packPieces(full, options);
+          const fromEnds = bert.packPieces(ends, options);
+          assert.deepEqual(fromFull, direct, `${truncation} ${maxTokens}: packPieces of full encodings`);
+          assert.deepEqual(fromEnds.ids, direct.ids, `${truncation} ${longest}/${maxTokens}: encodeEnds`);
+          assert.deepEqual(fromEnds.typeIds, direct.typeIds);
+          pairs.forEach((_, r) => {
+            const want = expectedRow(
+              Array.from(full[r]!.first),
+              Array.from(full[r]!.second),
+              maxTokens,
+              truncation,
+            );
+            const at = r * direct.tokens;
+            const length = direct.lengths[r]!;
+            assert.deepEqual(Array.from(direct.ids.subarray(at, at + length)), want.ids, `row ${r}`);
+            assert.deepEqual(Array.from(direct.typeIds!.subarray(at, at + length)), want.types);
+            assert.equal(direct.truncated[r], want.truncated);
+          });
+        }
+      }
+    }
+  });
+
+  test('a pair needs at least 3 tokens; single texts and pairs may share a batch', () => {
+    assertTokenizerError(
+      () => bert.encodeBatch([{ text: 'a', textPair: 'b' }], { maxTokens: 2, truncation: 'head' }),
+      'INVALID_TOKENIZER_OPTIONS',
+      /at least 3 for a text pair/,
+    );
+    const mixed = bert.packPieces(
+      [bert.encode('one text'), { first: bert.encode('a'), second: bert.encode('b') }],
+      {
+        maxTokens: 16,
+        truncation: 'head-tail',
+      },
+    );
+    assert.deepEqual(Array.from(mixed.typeIds!.subarray(0, mixed.tokens)), new Array(mixed.tokens).fill(0));
+    assert.equal(mixed.lengths[1], 5);
   });
 });
