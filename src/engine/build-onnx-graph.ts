@@ -1,5 +1,11 @@
 import onnxProto from 'onnx-proto';
-import { assertSubnetFits, formatSubnetId, type SubnetConfig, type SupernetConfig } from '../model/config.ts';
+import {
+  assertSubnetFits,
+  encoderForm,
+  formatSubnetId,
+  type SubnetConfig,
+  type SupernetConfig,
+} from '../model/config.ts';
 import { checkWeights, type WeightSource } from '../model/weight-checks.ts';
 import { subnetWeightLayout } from '../model/weight-layout.ts';
 import type { WeightTensor } from '../model/weights.ts';
@@ -33,6 +39,7 @@ export function buildOnnxGraph(
   const h = config.hiddenSize;
   const d = config.headSize;
   const eps = config.layerNormEps;
+  const bert = encoderForm(config) === 'bert';
   const weight = (name: string): string => g.weight(w.get(name)!);
 
   // Embeddings: token rows plus the first `tokens` positions, then LayerNorm.
@@ -55,7 +62,8 @@ export function buildOnnxGraph(
     const p = `layers.${k}`;
     const heads = layer.heads;
     const a = heads * d;
-    const normed = layerNorm(g, x, weight, `${p}.attention.norm`, eps); // [batch, tokens, hidden]
+    // pre-ln normalizes before attention and FFN; the BERT form after each residual add.
+    const normed = bert ? x : layerNorm(g, x, weight, `${p}.attention.norm`, eps); // [batch, tokens, hidden]
     const q = dense(g, normed, weight, `${p}.attention.query`); // [batch, tokens, attention]
     const key = dense(g, normed, weight, `${p}.attention.key`);
     const value = dense(g, normed, weight, `${p}.attention.value`);
@@ -72,17 +80,27 @@ export function buildOnnxGraph(
     const context = g.node('Transpose', [g.node('MatMul', [probs, vh])], { perm: [0, 2, 1, 3] }); // [batch, tokens, heads, headSize]
     const merged = g.node('Reshape', [context, g.int64([0, 0, a])]); // [batch, tokens, attention]
     x = g.node('Add', [x, dense(g, merged, weight, `${p}.attention.output`)]); // [batch, tokens, hidden]
+    if (bert) x = layerNorm(g, x, weight, `${p}.attention.norm`, eps);
 
-    const widened = dense(g, layerNorm(g, x, weight, `${p}.ffn.norm`, eps), weight, `${p}.ffn.input`); // [batch, tokens, ffn]
-    const inner = g.node('Gelu', [widened], { approximate: 'tanh' }); // [batch, tokens, ffn]
+    const ffnIn = bert ? x : layerNorm(g, x, weight, `${p}.ffn.norm`, eps); // [batch, tokens, hidden]
+    const widened = dense(g, ffnIn, weight, `${p}.ffn.input`); // [batch, tokens, ffn]
+    const inner = g.node('Gelu', [widened], { approximate: bert ? 'none' : 'tanh' }); // [batch, tokens, ffn]
     x = g.node('Add', [x, dense(g, inner, weight, `${p}.ffn.output`)]); // [batch, tokens, hidden]
+    if (bert) x = layerNorm(g, x, weight, `${p}.ffn.norm`, eps);
   });
 
-  // Mean over real tokens: mask [batch, 1, tokens] @ normed [batch, tokens, hidden], over the count.
-  const normed = layerNorm(g, x, weight, 'final.norm', eps); // [batch, tokens, hidden]
-  const summed = g.node('MatMul', [g.node('Unsqueeze', [maskFloat, g.int64([1])]), normed]); // [batch, 1, hidden]
-  const count = g.node('ReduceSum', [maskFloat, g.int64([1])], { keepdims: 1 }); // [batch, 1]
-  const pooled = g.node('Div', [g.node('Reshape', [summed, g.int64([0, h])]), count]); // [batch, hidden]
+  let pooled: string; // [batch, hidden]
+  if (bert) {
+    // The hidden state of [CLS], the first token.
+    const first = g.node('Gather', [x, g.int64([0])], { axis: 1 }); // [batch, 1, hidden]
+    pooled = g.node('Reshape', [first, g.int64([0, h])]);
+  } else {
+    // Mean over real tokens: mask [batch, 1, tokens] @ normed [batch, tokens, hidden], over the count.
+    const normed = layerNorm(g, x, weight, 'final.norm', eps); // [batch, tokens, hidden]
+    const summed = g.node('MatMul', [g.node('Unsqueeze', [maskFloat, g.int64([1])]), normed]); // [batch, 1, hidden]
+    const count = g.node('ReduceSum', [maskFloat, g.int64([1])], { keepdims: 1 }); // [batch, 1]
+    pooled = g.node('Div', [g.node('Reshape', [summed, g.int64([0, h])]), count]);
+  }
   const pooler = g.node('Tanh', [g.node('Gemm', [pooled, weight('pooler.kernel'), weight('pooler.bias')])]); // [batch, hidden]
   g.node('Gemm', [pooler, weight('classifier.kernel'), weight('classifier.bias')], {}, ONNX_LOGITS); // [batch, labels]
 

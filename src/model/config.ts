@@ -17,9 +17,19 @@ export const SupernetConfigSchema = z
     // single-text model, with no such weights.
     typeVocabSize: z.number().int().min(1).max(16).optional(),
     layerNormEps: z.number().positive().max(0.1).default(1e-5),
+    // How the encoder is wired. `pre-ln` (the default, trained from scratch): LayerNorm before attention and FFN,
+    // tanh-approximate GELU, a final LayerNorm, masked mean pooling. `bert` (imported from a BERT checkpoint):
+    // LayerNorm after each residual add, exact (erf) GELU, no final LayerNorm, the pooler on [CLS].
+    form: z.enum(['pre-ln', 'bert']).optional(),
   })
   .strict();
 export type SupernetConfig = z.infer<typeof SupernetConfigSchema>;
+export type EncoderForm = NonNullable<SupernetConfig['form']>;
+
+// The encoder form of a config (absent: pre-ln, as every artifact written before the BERT form).
+export function encoderForm(config: Pick<SupernetConfig, 'form'>): EncoderForm {
+  return config.form ?? 'pre-ln';
+}
 
 // One transformer layer of a subnet: which supernet layer runs, with how many heads and FFN neurons.
 export const SubnetLayerSchema = z

@@ -1,8 +1,10 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { ModelError } from '../errors.ts';
+import type { EncoderForm } from './config.ts';
 
-// The forward pass of a BERT-style encoder (pre-LayerNorm) over explicit parameters. The supernet passes
-// slices of its full-size weights; a materialized subnet passes its own. One function, so both agree.
+// The forward pass of a BERT-style encoder over explicit parameters, in either form (`params.form`): pre-LayerNorm
+// with mean pooling, or BERT's own post-LayerNorm with the pooler on [CLS]. The supernet passes slices of its
+// full-size weights; a materialized subnet passes its own. One function, so both agree.
 
 export interface DenseParams {
   kernel: tf.Tensor2D; // [in, out]
@@ -35,7 +37,9 @@ export interface EncoderParams {
   typeEmbedding?: tf.Tensor2D; // [types, hidden]
   embeddingNorm: NormParams;
   layers: LayerParams[];
-  finalNorm: NormParams;
+  // pre-ln only: the BERT form has no final LayerNorm.
+  finalNorm?: NormParams;
+  form: EncoderForm;
   pooler: DenseParams; // [hidden, hidden]
   classifier: DenseParams; // [hidden, labels]
 }
@@ -91,10 +95,11 @@ export function encode(
   // Additive attention bias: 0 on real tokens, a large negative number on padding.
   const maskBias = tf.reshape(tf.mul(tf.sub(1, mask), MASKED_SCORE), [batch, 1, 1, tokens]);
 
+  const bert = params.form === 'bert';
   params.layers.forEach((layer, k) => {
     const gate = options.gates?.[k];
     let attended = attention(
-      layerNorm(x, layer.attentionNorm, params.layerNormEps),
+      bert ? x : layerNorm(x, layer.attentionNorm, params.layerNormEps),
       layer,
       maskBias,
       batch,
@@ -108,18 +113,43 @@ export function encode(
       );
       attended = tf.mul(attended, perColumn);
     }
-    x = tf.add(x, dense(attended, layer.attentionOutput)); // [batch * tokens, hidden]
-    let inner = gelu(dense(layerNorm(x, layer.ffnNorm, params.layerNormEps), layer.ffnInput)); // [b*t, ffn]
-    if (gate) inner = tf.mul(inner, gate.neurons);
-    x = tf.add(x, dense(inner, layer.ffnOutput)); // [batch * tokens, hidden]
+    if (bert) {
+      // Post-LayerNorm: normalize after each residual add; exact GELU.
+      x = layerNorm(
+        tf.add(x, dense(attended, layer.attentionOutput)),
+        layer.attentionNorm,
+        params.layerNormEps,
+      );
+      let inner = geluExact(dense(x, layer.ffnInput)); // [batch * tokens, ffn]
+      if (gate) inner = tf.mul(inner, gate.neurons);
+      x = layerNorm(tf.add(x, dense(inner, layer.ffnOutput)), layer.ffnNorm, params.layerNormEps);
+    } else {
+      x = tf.add(x, dense(attended, layer.attentionOutput)); // [batch * tokens, hidden]
+      let inner = gelu(dense(layerNorm(x, layer.ffnNorm, params.layerNormEps), layer.ffnInput)); // [b*t, ffn]
+      if (gate) inner = tf.mul(inner, gate.neurons);
+      x = tf.add(x, dense(inner, layer.ffnOutput)); // [batch * tokens, hidden]
+    }
     if (options.returnHidden) hidden.push(x);
   });
 
-  const sequence = layerNorm(x, params.finalNorm, params.layerNormEps); // [batch * tokens, hidden]
-  const normed = tf.reshape(sequence, [batch, tokens, hiddenSize]);
-  // Mean over real tokens.
-  const weights = tf.reshape(mask, [batch, tokens, 1]);
-  const pooled = tf.div(tf.sum(tf.mul(normed, weights), 1), tf.sum(weights, 1)) as tf.Tensor2D; // [batch, hidden]
+  let sequence: tf.Tensor2D; // [batch * tokens, hidden]
+  let pooled: tf.Tensor2D; // [batch, hidden]
+  if (bert) {
+    sequence = x;
+    // The hidden state of [CLS], the first token of every row.
+    pooled = tf.reshape(
+      tf.slice(tf.reshape(x, [batch, tokens, hiddenSize]), [0, 0, 0], [batch, 1, hiddenSize]),
+      [batch, hiddenSize],
+    );
+  } else {
+    if (!params.finalNorm)
+      throw new ModelError('MISSING_WEIGHT', 'a pre-ln encoder needs its final LayerNorm');
+    sequence = layerNorm(x, params.finalNorm, params.layerNormEps);
+    const normed = tf.reshape(sequence, [batch, tokens, hiddenSize]);
+    // Mean over real tokens.
+    const weights = tf.reshape(mask, [batch, tokens, 1]);
+    pooled = tf.div(tf.sum(tf.mul(normed, weights), 1), tf.sum(weights, 1)) as tf.Tensor2D;
+  }
   const logits = dense(tf.tanh(dense(pooled, params.pooler)), params.classifier); // [batch, labels]
   return {
     logits,
@@ -189,4 +219,9 @@ const GELU_C = Math.sqrt(2 / Math.PI);
 export function gelu(x: tf.Tensor2D): tf.Tensor2D {
   const inner = tf.mul(tf.add(x, tf.mul(tf.mul(tf.mul(x, x), x), 0.044715)), GELU_C);
   return tf.mul(tf.mul(x, 0.5), tf.add(tf.tanh(inner), 1));
+}
+
+// GELU, exact: x * Phi(x) with the normal CDF from erf (BERT's `gelu`).
+export function geluExact(x: tf.Tensor2D): tf.Tensor2D {
+  return tf.mul(tf.mul(x, 0.5), tf.add(tf.erf(tf.mul(x, Math.SQRT1_2)), 1));
 }

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { ModelError } from '../errors.ts';
-import { assertSubnetFits, type SubnetConfig, type SupernetConfig } from './config.ts';
+import { assertSubnetFits, encoderForm, type SubnetConfig, type SupernetConfig } from './config.ts';
 import { type EncoderOptions, type EncoderOutput, type EncoderParams, encode } from './encoder.ts';
 import { Rng } from './random.ts';
 import { type TokenBatch, validateTokenBatch } from './token-batch.ts';
@@ -181,7 +181,8 @@ export function buildEncoderParams(
         ffnOutput: dense(`${p}.ffn.output`, l.ffn, h),
       };
     }),
-    finalNorm: norm('final.norm'),
+    ...(encoderForm(config) === 'pre-ln' && { finalNorm: norm('final.norm') }),
+    form: encoderForm(config),
     pooler: dense('pooler', h, h),
     classifier: dense('classifier', h, config.numLabels),
   };

@@ -1,4 +1,4 @@
-import type { SubnetConfig, SupernetConfig } from './config.ts';
+import { encoderForm, type SubnetConfig, type SupernetConfig } from './config.ts';
 
 // The name and shape of one weight tensor.
 export interface WeightSpec {
@@ -75,8 +75,13 @@ function modelSpecs(config: SupernetConfig, widths: Array<{ heads: number; ffn: 
     { name: 'embeddings.norm.gamma', shape: [h], init: 'ones' },
     { name: 'embeddings.norm.beta', shape: [h], init: 'zeros' },
     ...widths.flatMap((w, i) => layerSpecs(i, h, w.heads * config.headSize, w.ffn)),
-    { name: 'final.norm.gamma', shape: [h], init: 'ones' },
-    { name: 'final.norm.beta', shape: [h], init: 'zeros' },
+    // The BERT form normalizes after every residual add, so it has no final LayerNorm.
+    ...(encoderForm(config) === 'bert'
+      ? []
+      : [
+          { name: 'final.norm.gamma', shape: [h], init: 'ones' as const },
+          { name: 'final.norm.beta', shape: [h], init: 'zeros' as const },
+        ]),
     { name: 'pooler.kernel', shape: [h, h], init: 'normal' },
     { name: 'pooler.bias', shape: [h], init: 'zeros' },
     { name: 'classifier.kernel', shape: [h, config.numLabels], init: 'normal' },

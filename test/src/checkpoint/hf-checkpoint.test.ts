@@ -9,20 +9,7 @@ import { CheckpointError } from '../../../src/errors.ts';
 import { FileStore } from '../../../src/storage/file-store.ts';
 import { Vocabulary } from '../../../src/tokenizer/vocabulary.ts';
 import { WordPieceTokenizer } from '../../../src/tokenizer/word-piece-tokenizer.ts';
-
-export const BERT_TINY = join(import.meta.dirname, '../../fixtures/bert-tiny');
-
-interface ReferenceCase {
-  text: string;
-  text_pair?: string;
-  ids: number[];
-  types: number[];
-  logits: number[];
-}
-export async function bertTinyReference(): Promise<ReferenceCase[]> {
-  return (JSON.parse(await readFile(join(BERT_TINY, 'reference.json'), 'utf8')) as { cases: ReferenceCase[] })
-    .cases;
-}
+import { BERT_TINY, bertTinyReference } from '../../helpers/bert-tiny.ts';
 
 // A copy of the fixture in a temp folder, changed by `edit`.
 async function variant(
