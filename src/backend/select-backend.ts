@@ -1,3 +1,4 @@
+import { createRequire } from 'node:module';
 import * as tf from '@tensorflow/tfjs-core';
 import { BackendError } from '../errors.ts';
 import { registerWasmFallbackKernels } from './wasm-kernels.ts';
@@ -23,6 +24,14 @@ const NATIVE_PACKAGES: Record<'node-gpu' | 'node', string> = {
 };
 
 let logged: string | undefined;
+
+// tfjs-node(-gpu) 4.22 calls util.isNullOrUndefined, removed in Node 23, and util.isArray, deprecated since
+// Node 22 (a DeprecationWarning on first use): give both their plain meaning before a native package loads.
+function provideLegacyUtil(): void {
+  const util = createRequire(import.meta.url)('node:util') as Record<string, unknown>;
+  util.isNullOrUndefined = (value: unknown) => value === null || value === undefined;
+  util.isArray = Array.isArray;
+}
 
 // Picks and activates the tfjs backend; logs the choice once per process through `log`.
 export async function selectBackend(
@@ -63,6 +72,7 @@ export async function selectBackend(
 async function activate(kind: Candidate): Promise<string | undefined> {
   try {
     if (kind === 'node-gpu' || kind === 'node') {
+      provideLegacyUtil();
       await import(NATIVE_PACKAGES[kind]);
       return (await tf.setBackend('tensorflow')) ? undefined : 'the tensorflow backend did not initialize';
     }

@@ -21,9 +21,9 @@ describe('ServingStack', () => {
   const template = app.template(app.serving);
   const functionId = app.serving.getLogicalId(app.serving.serving.function.node.defaultChild as never);
 
-  it('runs the API on nodejs22.x, arm64, traced, sized by the parameters', () => {
+  it('runs the API on nodejs24.x, arm64, traced, sized by the parameters', () => {
     template.hasResourceProperties('AWS::Lambda::Function', {
-      Runtime: 'nodejs22.x',
+      Runtime: 'nodejs24.x',
       Architectures: ['arm64'],
       Handler: 'index.handler',
       MemorySize: 3008,

@@ -29,6 +29,32 @@ describe('backend choice', () => {
     assert.deepEqual(lines, [`tfjs backend: wasm (${choice.reason})`]);
   });
 
+  it('gives node:util the legacy checks tfjs-node 4.22 calls, without a deprecation, before trying it', async () => {
+    await selectBackend('auto');
+    const util = require('node:util') as Record<string, ((value: unknown) => boolean) | undefined>;
+    const missing = (): string => 'missing';
+    const warnings: Error[] = [];
+    const onWarning = (warning: Error) => warnings.push(warning);
+    process.on('warning', onWarning);
+    try {
+      assert.deepEqual(
+        [null, undefined, 0, ''].map((v) => (util.isNullOrUndefined ?? missing)(v)),
+        [true, true, false, false],
+      );
+      assert.deepEqual(
+        [[], {}, 'a'].map((v) => (util.isArray ?? missing)(v)),
+        [true, false, false],
+      );
+      await new Promise((resolve) => setImmediate(resolve));
+    } finally {
+      process.off('warning', onWarning);
+    }
+    assert.deepEqual(
+      warnings.map((w) => w.name),
+      [],
+    );
+  });
+
   it('logs the same choice once per process', async () => {
     const lines: string[] = [];
     await selectBackend('cpu', (line) => lines.push(line));
