@@ -4,28 +4,51 @@ import { ServingError } from './serving-error.ts';
 const MAX_LATENCY_MS = 3_600_000;
 const MAX_MEMORY_MB = 10_000_000;
 
-// Plain decimal numbers only (no sign, exponent, hex, Infinity or NaN): what a budget header may hold.
-const DECIMAL = /^(?:\d{1,12}(?:\.\d{0,12})?|\.\d{1,12})$/;
+// A number as any client's formatting writes one (250, 6.3, 6.300000000000001, 1e-7, 1.0E-7, +5), at most
+// MAX_NUMBER_CHARS long; no hex, Infinity or NaN. Ranges are checked after.
+const DECIMAL = /^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$/;
+const MAX_NUMBER_CHARS = 32;
+
+// One header's value, refusing one sent more than once: Node joins repeated headers with ", " (inject may give
+// an array), which no budget value holds.
+const singleHeader = (name: string) =>
+  z.preprocess(
+    (value) => (Array.isArray(value) ? value.join(', ') : value),
+    z
+      .string()
+      .trim()
+      .refine((value) => !value.includes(', '), {
+        message: `${name} was sent more than once; send it once`,
+        abort: true,
+      }),
+  );
 
 const decimalHeader = (name: string, check: z.ZodNumber) =>
-  z
-    .string()
-    .trim()
-    .regex(DECIMAL, { message: `${name} must be a plain decimal number` })
+  singleHeader(name)
+    .refine((value) => value.length <= MAX_NUMBER_CHARS && DECIMAL.test(value), {
+      message: `${name} must be a decimal number such as 250 or 6.3 (at most ${MAX_NUMBER_CHARS} characters)`,
+      abort: true,
+    })
     .transform(Number)
     .pipe(check);
 
-const latencyMs = z.number().positive().max(MAX_LATENCY_MS);
-const memoryMb = z.number().positive().max(MAX_MEMORY_MB);
-const minAccuracy = z.number().min(0).max(1);
+const latencyMs = z
+  .number()
+  .positive({ message: 'a latency budget must be above 0 ms' })
+  .max(MAX_LATENCY_MS, { message: `a latency budget must be at most ${MAX_LATENCY_MS} ms` });
+const memoryMb = z
+  .number()
+  .positive({ message: 'a memory budget must be above 0 MiB' })
+  .max(MAX_MEMORY_MB, { message: `a memory budget must be at most ${MAX_MEMORY_MB} MiB` });
+const minAccuracy = z
+  .number()
+  .min(0, { message: 'an accuracy floor must be from 0 to 1' })
+  .max(1, { message: 'an accuracy floor must be from 0 to 1' });
 const mode = z.enum(['best-effort', 'strict']);
 // Operating point ids are [0-9a-z.] plus the `-t{tokens}` suffix.
-const subnetId = z
-  .string()
-  .trim()
-  .min(1)
-  .max(600)
-  .regex(/^[0-9a-z.-]+$/, { message: 'a subnet id holds only 0-9, a-z, "." and "-"' });
+const SUBNET_ID = /^[0-9a-z.-]+$/;
+const SUBNET_ID_MESSAGE = 'a subnet id holds only 0-9, a-z, "." and "-"';
+const subnetId = z.string().trim().min(1).max(600).regex(SUBNET_ID, { message: SUBNET_ID_MESSAGE });
 
 // The budget headers (lowercase, as Node gives them); other headers pass through untouched.
 export const BudgetHeadersSchema = z.looseObject({
@@ -38,14 +61,15 @@ export const BudgetHeadersSchema = z.looseObject({
   'min-accuracy': decimalHeader('Min-Accuracy', minAccuracy)
     .optional()
     .describe('The least dev accuracy (0 to 1) the chosen subnet must have'),
-  'budget-mode': z
-    .string()
-    .trim()
-    .toLowerCase()
+  'budget-mode': singleHeader('Budget-Mode')
+    .transform((value) => value.toLowerCase())
     .pipe(mode)
     .optional()
     .describe('best-effort (default): serve the closest fit and say so; strict: refuse instead'),
-  'subnet-id': subnetId.optional().describe('Pin one operating point of the catalog'),
+  'subnet-id': singleHeader('Subnet-Id')
+    .pipe(z.string().min(1).max(600).regex(SUBNET_ID, { message: SUBNET_ID_MESSAGE }))
+    .optional()
+    .describe('Pin one operating point of the catalog'),
 });
 export type BudgetHeaders = z.output<typeof BudgetHeadersSchema>;
 

@@ -11,6 +11,7 @@ export const STATUS_BY_CODE: Readonly<Record<ErrorCode | ServingErrorCode, numbe
   INVALID_BUDGET: 400,
   CONFLICTING_BUDGET: 400,
   NOT_FOUND: 404,
+  METHOD_NOT_ALLOWED: 405,
   UNKNOWN_MODEL: 404,
   PAYLOAD_TOO_LARGE: 413,
   TOO_MANY_TEXTS: 413,
@@ -65,6 +66,7 @@ const TITLES: Partial<Record<ErrorCode | ServingErrorCode, string>> = {
   INVALID_BUDGET: 'Invalid budget',
   CONFLICTING_BUDGET: 'Conflicting budgets',
   NOT_FOUND: 'Not found',
+  METHOD_NOT_ALLOWED: 'Method not allowed',
   UNKNOWN_MODEL: 'Unknown model',
   UNKNOWN_SUBNET: 'Unknown subnet',
   INVALID_SUBNET_ID: 'Invalid subnet id',
@@ -121,7 +123,7 @@ export function toProblem(error: unknown, request: FastifyRequest): ProblemAnswe
     if (fastifyStatus !== undefined && fastifyStatus >= 400 && fastifyStatus < 500) {
       code = FASTIFY_CODES[fastifyError.code ?? ''] ?? 'INVALID_REQUEST';
       status = fastifyStatus;
-      detail = fastifyError.message ?? 'bad request';
+      detail = describeClientError(fastifyError, request);
     } else {
       code = 'INTERNAL';
       status = 500;
@@ -143,6 +145,23 @@ export function toProblem(error: unknown, request: FastifyRequest): ProblemAnswe
   return { status, body, retryAfterS };
 }
 
+// The detail of one of fastify's client errors, saying what the server takes where fastify's own message does not.
+function describeClientError(error: Partial<FastifyError>, request: FastifyRequest): string {
+  if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+    const limit = request.routeOptions.bodyLimit;
+    return `the request body is larger than the ${limit} bytes allowed (MAX_BODY_BYTES)`;
+  }
+  if (error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
+    const type = request.headers['content-type'];
+    return type === undefined || type.trim() === ''
+      ? 'the request has a body but no Content-Type: send it as application/json'
+      : `Content-Type ${JSON.stringify(type.slice(0, 100))} is not accepted: send the body as application/json`;
+  }
+  return error.message ?? 'bad request';
+}
+
+const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'] as const;
+
 // Sends a problem answer (application/problem+json, Retry-After on 503).
 export function sendProblem(reply: FastifyReply, answer: ProblemAnswer): FastifyReply {
   if (answer.retryAfterS !== undefined) reply.header('retry-after', String(answer.retryAfterS));
@@ -153,8 +172,11 @@ export function sendProblem(reply: FastifyReply, answer: ProblemAnswer): Fastify
     .send(answer.body);
 }
 
-// Installs the single error handler and the not-found handler.
+// Installs the single error handler and the not-found handler (405 with Allow when the path has routes for other
+// methods). Bodies are JSON only: fastify's text/plain parser is removed, so a JSON body sent as text/plain is a
+// 415 that names the accepted type rather than a string the schema refuses.
 export function installErrorHandler(app: FastifyInstance, onProblem?: (answer: ProblemAnswer) => void): void {
+  app.removeContentTypeParser('text/plain');
   app.setErrorHandler((error, request, reply) => {
     const answer = toProblem(error, request);
     if (answer.status >= 500 && answer.body.code === 'INTERNAL') {
@@ -165,13 +187,28 @@ export function installErrorHandler(app: FastifyInstance, onProblem?: (answer: P
     onProblem?.(answer);
     return sendProblem(reply, answer);
   });
-  app.setNotFoundHandler((request, reply) =>
-    sendProblem(
+  app.setNotFoundHandler((request, reply) => {
+    const path = request.url.split('?')[0] ?? '';
+    const allowed = METHODS.filter(
+      (method) => method !== request.method && app.findRoute({ method, url: path }) !== null,
+    );
+    const url = request.url.slice(0, 256);
+    if (allowed.length > 0) {
+      reply.header('allow', allowed.join(', '));
+      return sendProblem(
+        reply,
+        toProblem(
+          new ServingError(
+            'METHOD_NOT_ALLOWED',
+            `${request.method} is not allowed on ${url}; it takes ${allowed.join(', ')}`,
+          ),
+          request,
+        ),
+      );
+    }
+    return sendProblem(
       reply,
-      toProblem(
-        new ServingError('NOT_FOUND', `no route ${request.method} ${request.url.slice(0, 256)}`),
-        request,
-      ),
-    ),
-  );
+      toProblem(new ServingError('NOT_FOUND', `no route ${request.method} ${url}`), request),
+    );
+  });
 }

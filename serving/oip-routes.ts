@@ -165,10 +165,17 @@ function textsOf(inputs: z.output<typeof OipInferRequestSchema>['inputs']): stri
     );
   }
   const [n, width = 1] = input.shape;
-  if (width !== 1 || n !== input.data.length) {
+  const shape = `[${input.shape.join(', ')}]`;
+  if (input.shape.length > 2 || width !== 1) {
     throw new ServingError(
       'INVALID_REQUEST',
-      `input '${input.name}' has shape [${input.shape.join(', ')}] but ${input.data.length} elements: use [n] or [n, 1] for n texts`,
+      `input '${input.name}' has shape ${shape}; texts go in shape [n] or [n, 1], one text per row`,
+    );
+  }
+  if (n !== input.data.length) {
+    throw new ServingError(
+      'INVALID_REQUEST',
+      `input '${input.name}' has shape ${shape}, which holds ${n} texts, but its data holds ${input.data.length}`,
     );
   }
   const texts: string[] = [];

@@ -10,8 +10,8 @@ export interface SelectionTable {
   tokens: readonly number[];
   costs: readonly CostTable[];
   latency: LatencyModel;
-  // Dev accuracies closer than this (0 to 1) count as equal, and the tie goes to the faster point: a catalog
-  // measured on a few thousand reviews cannot rank points a fraction of a standard error apart.
+  // Dev accuracies closer than this (0 to 1) count as equal, and the tie goes to the cheaper point (cheaperPoint):
+  // a catalog measured on a few thousand reviews cannot rank points a fraction of a standard error apart.
   tieTolerance: number;
   // A request without a latency budget takes the most accurate point while its expected wait is at most this
   // (ms); past it, the cheapest point that meets its other budgets: its work would otherwise hold the engine from
@@ -75,8 +75,8 @@ export type Selection =
 // for this batch and token count with headroom for its observed spread, overhead) fits the latency budget, whose
 // memory (weights + activations for this batch and token count) fits the memory budget and whose dev accuracy
 // meets the floor; among the fitting points tied with it (within `tieTolerance`, widened under load by
-// `loadTrade`), the fastest; for a request without a latency budget on a backlogged server
-// (`noBudgetBacklogMs`), the fastest fitting point. When none fits,
+// `loadTrade`), the cheapest (cheaperPoint); for a request without a latency budget on a backlogged server
+// (`noBudgetBacklogMs`), the cheapest fitting point. When none fits,
 // strict mode refuses (impossible vs not now), best-effort serves the closest fit: the least summed relative
 // violation of the budgets (ties: the more accurate). O(points x layers), no allocation.
 export function selectOperatingPoint(table: SelectionTable, request: SelectionRequest): Selection {
@@ -93,6 +93,7 @@ export function selectOperatingPoint(table: SelectionTable, request: SelectionRe
   let fit = -1;
   let fitTokens = 0;
   let fitInference = Number.POSITIVE_INFINITY;
+  let fitFlops = Number.POSITIVE_INFINITY;
   let tiedDownTo = Number.NEGATIVE_INFINITY;
   const tie = tieAt(table, request.utilization ?? 0);
   const order = table.order;
@@ -112,10 +113,12 @@ export function selectOperatingPoint(table: SelectionTable, request: SelectionRe
     if (memoryOk && accuracyOk) {
       if (latencyMs === undefined || guardedAlone + request.waitMs <= latencyMs) {
         if (fit < 0) tiedDownTo = economize ? Number.NEGATIVE_INFINITY : table.accuracy[p]! - tie;
-        if (inference < fitInference) {
+        const flops = table.costs[p]!.flops(request.texts, tokens);
+        if (fit < 0 || cheaperPoint(table, p, inference, flops, fit, fitInference, fitFlops)) {
           fit = p;
           fitTokens = tokens;
           fitInference = inference;
+          fitFlops = flops;
         }
         continue;
       }
@@ -149,6 +152,32 @@ export function selectOperatingPoint(table: SelectionTable, request: SelectionRe
   return { kind: 'impossible', reason: describeImpossible(table, request) };
 }
 
+// Relative noise of a latency prediction below which it does not rank two points: the spread calls of a point
+// show around their prediction, never taken as less than this. Calibrating the same artifact twice on a busy
+// host moves a point's prediction by up to about this much.
+export const MIN_LATENCY_NOISE = 0.2;
+
+// Whether point `a` is the cheaper choice than point `b` for one request (`*Ms` their predicted inference, `*Flops`
+// their FLOPs for its shape): the faster when the predictions are apart by more than their noise (a's prediction
+// plus its noise still below b's minus its), else the one with fewer FLOPs; on equal FLOPs, neither (the first
+// in the catalog order, most accurate and then the operating point id, stays). So noise in a calibration or an
+// online correction cannot flip a choice that FLOPs decide, and a reload of the same artifact chooses alike.
+export function cheaperPoint(
+  table: SelectionTable,
+  a: number,
+  aMs: number,
+  aFlops: number,
+  b: number,
+  bMs: number,
+  bFlops: number,
+): boolean {
+  const aNoise = Math.max(MIN_LATENCY_NOISE, table.latency.spread(a));
+  const bNoise = Math.max(MIN_LATENCY_NOISE, table.latency.spread(b));
+  if (aMs * (1 + aNoise) < bMs * (1 - bNoise)) return true;
+  if (bMs * (1 + bNoise) < aMs * (1 - aNoise)) return false;
+  return aFlops < bFlops;
+}
+
 function chosen(
   point: number,
   tokens: number,
@@ -159,7 +188,8 @@ function chosen(
   return { kind: 'chosen', point, tokens, inferenceMs, expectedMs: beforeMs + inferenceMs, met };
 }
 
-// Why no point can meet the budget even when idle: the best each budget could get, for the problem detail.
+// Why no point can meet the budget even when idle: the best each budget could get, judged as selection judges it
+// (the idle prediction with headroom for the spread, which decides a 422), for the problem detail.
 function describeImpossible(table: SelectionTable, request: SelectionRequest): string {
   const parts: string[] = [];
   const candidates =
@@ -171,22 +201,27 @@ function describeImpossible(table: SelectionTable, request: SelectionRequest): s
     const tokens = Math.min(request.longest, table.tokens[p]!);
     fastest = Math.min(
       fastest,
-      request.elapsedMs + table.latency.overheadMs + table.latency.predictMs(p, request.texts, tokens),
+      request.elapsedMs + table.latency.overheadMs + table.latency.idleBudgetMs(p, request.texts, tokens),
     );
     smallest = Math.min(smallest, table.costs[p]!.memoryBytes(request.texts, tokens));
     mostAccurate = Math.max(mostAccurate, table.accuracy[p]!);
   }
+  const pinned = request.pinned !== undefined;
   if (request.latencyMs !== undefined) {
-    parts.push(`latency budget ${request.latencyMs} ms (fastest: ${fastest.toFixed(2)} ms when idle)`);
+    parts.push(
+      `latency budget ${request.latencyMs} ms (${pinned ? 'it needs' : 'the fastest needs'} ${fastest.toFixed(2)} ms on an idle server, headroom for its spread included)`,
+    );
   }
   if (request.memoryBytes !== undefined) {
     parts.push(
-      `memory budget ${(request.memoryBytes / 1048576).toFixed(3)} MiB (smallest: ${(smallest / 1048576).toFixed(3)} MiB)`,
+      `memory budget ${(request.memoryBytes / 1048576).toFixed(3)} MiB (${pinned ? 'it needs' : 'the smallest needs'} ${(smallest / 1048576).toFixed(3)} MiB)`,
     );
   }
   if (request.minAccuracy !== undefined) {
-    parts.push(`accuracy floor ${request.minAccuracy} (best: ${mostAccurate})`);
+    parts.push(
+      `accuracy floor ${request.minAccuracy} (${pinned ? 'it has' : 'the best has'} ${mostAccurate})`,
+    );
   }
-  const scope = request.pinned === undefined ? 'no operating point' : 'the pinned operating point';
-  return `${scope} meets ${parts.join(', ')} together, even on an idle server`;
+  const scope = pinned ? 'the pinned operating point cannot meet' : 'no operating point can meet';
+  return `${scope} ${parts.join(', ')}${parts.length > 1 ? ' together' : ''}, even on an idle server`;
 }

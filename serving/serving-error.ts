@@ -4,6 +4,7 @@ export type ServingErrorCode =
   | 'INVALID_BUDGET'
   | 'CONFLICTING_BUDGET'
   | 'NOT_FOUND'
+  | 'METHOD_NOT_ALLOWED'
   | 'UNKNOWN_MODEL'
   | 'PAYLOAD_TOO_LARGE'
   | 'TOO_MANY_TEXTS'

@@ -5,7 +5,7 @@ import { budgetMet } from '../../serving/predict.ts';
 import { ServingError } from '../../serving/serving-error.ts';
 
 describe('budget headers and parameters', () => {
-  it('parses plain decimal headers and keeps other headers', () => {
+  it('parses decimal headers and keeps other headers', () => {
     const headers = BudgetHeadersSchema.parse({
       'latency-budget-ms': ' 12.5 ',
       'memory-budget-mb': '64',
@@ -24,21 +24,53 @@ describe('budget headers and parameters', () => {
     assert.equal(headers.host, 'x');
   });
 
-  it('refuses signs, exponents, hex, Infinity, NaN, zero latency, accuracy above 1 and odd modes', () => {
-    for (const [name, value] of [
-      ['latency-budget-ms', '-5'],
-      ['latency-budget-ms', '1e3'],
-      ['latency-budget-ms', '0x10'],
-      ['latency-budget-ms', 'Infinity'],
-      ['latency-budget-ms', 'NaN'],
-      ['latency-budget-ms', '0'],
-      ['latency-budget-ms', '100, 200'],
-      ['memory-budget-mb', ''],
-      ['min-accuracy', '1.5'],
-      ['budget-mode', 'lenient'],
-      ['subnet-id', 'ABC'],
+  it('takes any decimal a client formats a number as, within 32 characters', () => {
+    for (const [value, expected] of [
+      ['6.300000000000001', 6.300000000000001],
+      ['1e-7', 1e-7],
+      ['1.0E-7', 1e-7],
+      ['+5', 5],
+      ['5.', 5],
+      ['.5', 0.5],
+      ['250', 250],
     ] as const) {
-      assert.equal(BudgetHeadersSchema.safeParse({ [name]: value }).success, false, `${name}: ${value}`);
+      const parsed = BudgetHeadersSchema.parse({ 'latency-budget-ms': value });
+      assert.equal(parsed['latency-budget-ms'], expected, value);
+    }
+  });
+
+  it('refuses hex, Infinity, NaN, over-long numbers, out-of-range values and odd modes, saying why', () => {
+    const decimal = /must be a decimal number such as 250 or 6\.3 \(at most 32 characters\)/;
+    for (const [name, value, message] of [
+      ['latency-budget-ms', '-5', /a latency budget must be above 0 ms/],
+      ['latency-budget-ms', '0', /a latency budget must be above 0 ms/],
+      ['latency-budget-ms', '0x10', decimal],
+      ['latency-budget-ms', 'Infinity', decimal],
+      ['latency-budget-ms', 'NaN', decimal],
+      ['latency-budget-ms', '6,3', decimal],
+      ['latency-budget-ms', `1.${'0'.repeat(31)}`, decimal],
+      ['memory-budget-mb', '', decimal],
+      ['min-accuracy', '1.5', /an accuracy floor must be from 0 to 1/],
+      ['budget-mode', 'lenient', /best-effort|strict/],
+      ['subnet-id', 'ABC', /a subnet id holds only/],
+    ] as const) {
+      const parsed = BudgetHeadersSchema.safeParse({ [name]: value });
+      assert.equal(parsed.success, false, `${name}: ${value}`);
+      assert.match(parsed.error!.issues[0]!.message, message, `${name}: ${value}`);
+    }
+  });
+
+  it('says a header was sent more than once (Node joins repeats with ", ")', () => {
+    for (const [name, value, header] of [
+      ['latency-budget-ms', '100, 200', 'Latency-Budget-Ms'],
+      ['latency-budget-ms', ['100', '100'], 'Latency-Budget-Ms'],
+      ['subnet-id', '0h1f16-t16, 0h1f16-t16', 'Subnet-Id'],
+      ['budget-mode', 'strict, strict', 'Budget-Mode'],
+      ['min-accuracy', '0.8, 0.9', 'Min-Accuracy'],
+    ] as const) {
+      const parsed = BudgetHeadersSchema.safeParse({ [name]: value });
+      assert.equal(parsed.success, false, `${name}: ${value}`);
+      assert.equal(parsed.error!.issues[0]!.message, `${header} was sent more than once; send it once`);
     }
   });
 

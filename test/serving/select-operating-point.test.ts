@@ -3,6 +3,8 @@ import { describe, it } from 'node:test';
 import { CostTable } from '../../serving/cost-table.ts';
 import { LatencyModel } from '../../serving/latency-model.ts';
 import {
+  cheaperPoint,
+  MIN_LATENCY_NOISE,
   type SelectionRequest,
   type SelectionTable,
   selectOperatingPoint,
@@ -98,6 +100,60 @@ describe('selectOperatingPoint', () => {
       s.kind === 'chosen' && s.point,
       inTie.reduce((a, b) => (predicted(b) < predicted(a) ? b : a)),
     );
+  });
+
+  it('breaks ties by FLOPs for the request, not by latency noise: perturbed calibrations choose alike', () => {
+    const tied = { ...t, tieTolerance: 1 };
+    const flops = (p: number, longest: number) => t.costs[p]!.flops(1, Math.min(longest, t.tokens[p]!));
+    // Calibrations of the same catalog whose per-call figures differ by up to +-9% (a noisy host), and whose
+    // fixed cost dominates short texts so that latency barely tells the points apart.
+    let seed = 7;
+    const random = () => {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      return seed / 2 ** 32;
+    };
+    const perturbed = () => {
+      const latency = new LatencyModel(
+        t.costs,
+        t.costs.map(() => ({
+          fixedMs: 0.5 * (0.91 + 0.18 * random()),
+          msPerGflop: 20 * (0.91 + 0.18 * random()),
+        })),
+        0.2,
+        { headroomSpreads: 0, stalePull: 0 },
+      );
+      return { ...tied, latency };
+    };
+    for (const longest of [4, 8, 16, 64, 128]) {
+      const choices = new Set<number>();
+      for (let run = 0; run < 20; run++) {
+        const s = selectOperatingPoint(perturbed(), request({ longest }));
+        assert.ok(s.kind === 'chosen' && s.met);
+        choices.add(s.point);
+      }
+      assert.equal(choices.size, 1, `longest ${longest}: ${[...choices]}`);
+      const fewest = Math.min(...t.order.map((p) => flops(p, longest)));
+      assert.equal(flops([...choices][0]!, longest), fewest);
+    }
+  });
+
+  it('lets latency decide only when it separates points by more than its noise', () => {
+    const costs = t.costs;
+    // The point with the fewest FLOPs predicted three times slower than the largest: latency decides.
+    const fits = costs.map(() => ({ fixedMs: 0.1, msPerGflop: 1 }));
+    fits[SMALLEST] = { fixedMs: 30, msPerGflop: 1 };
+    const skewed = { ...t, tieTolerance: 1, latency: new LatencyModel(costs, fits, 0.2, { stalePull: 0 }) };
+    const s = selectOperatingPoint(skewed, request({ longest: 16 }));
+    assert.ok(s.kind === 'chosen');
+    assert.notEqual(s.point, SMALLEST);
+    // Within the noise, FLOPs decide: a is cheaper than b when 5% faster but with more FLOPs only if they separate.
+    const noise = MIN_LATENCY_NOISE;
+    assert.equal(cheaperPoint(t, 0, 1, 10, 1, 1.05, 5), false);
+    assert.equal(cheaperPoint(t, 0, 1, 10, 1, ((1 + noise) / (1 - noise)) * 1.01, 5), true);
+    assert.equal(cheaperPoint(t, 0, 1, 5, 1, 1, 10), true);
+    // Equal FLOPs and predictions: neither, so the first in the catalog order stays.
+    assert.equal(cheaperPoint(t, 0, 1, 5, 1, 1, 5), false);
+    assert.equal(cheaperPoint(t, 1, 1, 5, 0, 1, 5), false);
   });
 
   it('widens the tie with the engine utilization (loadTrade), from the tie tolerance up to the trade', () => {
@@ -203,6 +259,27 @@ describe('selectOperatingPoint', () => {
     assert.equal(busy.kind === 'not-now' && busy.retryAfterMs, 50);
     const never = selectOperatingPoint(t, request({ latencyMs: 0.001, mode: 'strict' }));
     assert.equal(never.kind, 'impossible');
+  });
+
+  it('says why a budget is impossible with the figure the decision used, "cannot meet" when pinned', () => {
+    const never = selectOperatingPoint(t, request({ latencyMs: 0.001, mode: 'strict' }));
+    assert.ok(never.kind === 'impossible');
+    const figure = Number(/the fastest needs ([\d.]+) ms on an idle server/.exec(never.reason)?.[1]);
+    assert.match(never.reason, /^no operating point can meet latency budget 0\.001 ms/);
+    // Just under that figure is impossible, just over it is not (a point fits an idle server).
+    const under = selectOperatingPoint(t, request({ latencyMs: figure - 0.01, mode: 'strict' }));
+    const over = selectOperatingPoint(t, request({ latencyMs: figure + 0.01, mode: 'strict' }));
+    assert.equal(under.kind, 'impossible');
+    assert.notEqual(over.kind, 'impossible');
+    const pinned = selectOperatingPoint(
+      t,
+      request({ pinned: LARGEST, latencyMs: 0.3, mode: 'strict', memoryBytes: 1024 }),
+    );
+    assert.ok(pinned.kind === 'impossible');
+    assert.match(
+      pinned.reason,
+      /^the pinned operating point cannot meet latency budget 0\.3 ms \(it needs [\d.]+ ms on an idle server, headroom for its spread included\), memory budget 0\.001 MiB \(it needs [\d.]+ MiB\) together, even on an idle server$/,
+    );
   });
 
   it('strict: an accuracy floor above the catalog is impossible', () => {
