@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { VersionSchema } from '../src/artifact/manifest.ts';
 import { type LoadedSupernet, readSupernetAt } from '../src/artifact/read-supernet.ts';
-import { ArtifactError } from '../src/errors.ts';
+import { ArtifactError, StorageError } from '../src/errors.ts';
 import { FileStore } from '../src/storage/file-store.ts';
 import type { ObjectStore } from '../src/storage/object-store.ts';
 import { openStore } from '../src/storage/open-store.ts';
@@ -20,6 +20,9 @@ export interface ArtifactSource {
   latestVersion(): Promise<string | undefined>;
   // Reads and verifies a version (checksums, manifest schema): `version` of a model root, or the folder itself.
   read(version: string | undefined): Promise<LoadedSupernet>;
+  // What the version's files are now (size and revision of each, or missing): a refused version is read again
+  // once this changes.
+  fingerprint(version: string | undefined): Promise<string>;
 }
 
 // Options of openArtifactSource.
@@ -28,6 +31,28 @@ export interface ArtifactSourceOptions {
   maxWeightBytes: number;
   // A local folder to keep verified copies in (Lambda: /tmp), so that a warm start reads no network.
   cacheDir?: string | undefined;
+}
+
+// Checks once, at start, that SUPERNET_URI can ever name a supernet: an unsupported scheme, a malformed S3 URI or a
+// local folder that does not exist (or is a file) never will (StorageError INVALID_STORAGE_URI), so the server
+// exits rather than staying not ready. Storage that is down, or a LATEST not yet written, may still come right:
+// those are left to the loader, which retries.
+export async function checkArtifactLocation(uri: string, options: { s3?: S3StoreOptions }): Promise<void> {
+  const store = openStore(uri, { s3: options.s3 });
+  if (!(store instanceof FileStore)) return;
+  const info = await stat(store.root).catch(() => undefined);
+  if (info === undefined) {
+    throw new StorageError(
+      'INVALID_STORAGE_URI',
+      `${store.root} does not exist: name a model root (it holds LATEST) or a version folder`,
+    );
+  }
+  if (!info.isDirectory()) {
+    throw new StorageError(
+      'INVALID_STORAGE_URI',
+      `${store.root} is a file: name a model root (it holds LATEST) or a version folder`,
+    );
+  }
 }
 
 // Opens SUPERNET_URI and finds out what it names; ARTIFACT_NOT_FOUND when it names neither kind (yet).
@@ -61,17 +86,31 @@ class StoreSource implements ArtifactSource {
     if (this.kind === 'version') return undefined;
     const bytes = await this.store.read('LATEST');
     if (bytes.byteLength > 1024) {
-      throw new ArtifactError('MALFORMED_MANIFEST', `${this.uri}/LATEST is larger than a version id`);
+      throw new ArtifactError(
+        'MALFORMED_MANIFEST',
+        `${this.uri}/LATEST is ${bytes.byteLength} bytes, larger than a version id: ${showBytes(bytes)}`,
+      );
     }
     const text = new TextDecoder().decode(bytes).trim();
     const parsed = VersionSchema.safeParse(text);
     if (!parsed.success) {
       throw new ArtifactError(
         'MALFORMED_MANIFEST',
-        `${this.uri}/LATEST does not hold a version id ('${text.slice(0, 40)}')`,
+        `${this.uri}/LATEST does not hold a version id: ${showBytes(bytes)}`,
       );
     }
     return parsed.data;
+  }
+
+  async fingerprint(version: string | undefined): Promise<string> {
+    const prefix = this.kind === 'model' ? `${VersionSchema.parse(version)}/` : '';
+    const files = await Promise.all(
+      VERSION_FILES.map(async (file) => {
+        const info = await this.store.stat(`${prefix}${file}`);
+        return info ? `${file}:${info.sizeBytes}:${info.revision ?? ''}` : `${file}:missing`;
+      }),
+    );
+    return files.join(' ');
   }
 
   async read(version: string | undefined): Promise<LoadedSupernet> {
@@ -84,7 +123,7 @@ class StoreSource implements ArtifactSource {
     if (version !== undefined && supernet.manifest.version !== version) {
       throw new ArtifactError(
         'MALFORMED_MANIFEST',
-        `${this.uri}/${prefix}manifest.json describes version ${supernet.manifest.version}, not ${version}`,
+        `${this.uri}/${prefix}manifest.json describes version ${supernet.manifest.version}, not ${version}: a manifest's version must be its folder's name (npm run publish-version publishes a folder under its manifest's version)`,
       );
     }
     return supernet;
@@ -129,4 +168,18 @@ class StoreSource implements ArtifactSource {
       throw error;
     }
   }
+}
+
+// Up to `max` bytes of an object for a message: printable ASCII as it is, every other byte escaped (\n, \x00),
+// quoted, with the size when there is more.
+export function showBytes(bytes: Uint8Array, max = 40): string {
+  let text = '';
+  for (const byte of bytes.subarray(0, max)) {
+    if (byte === 0x5c) text += '\\\\';
+    else if (byte === 0x22) text += '\\"';
+    else if (byte === 0x0a) text += '\\n';
+    else if (byte >= 0x20 && byte < 0x7f) text += String.fromCharCode(byte);
+    else text += `\\x${byte.toString(16).padStart(2, '0')}`;
+  }
+  return `"${text}"${bytes.byteLength > max ? ` (the first ${max} of ${bytes.byteLength} bytes)` : ''}`;
 }

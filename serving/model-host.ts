@@ -9,7 +9,8 @@ import { ServingModel, type ServingModelOptions } from './serving-model.ts';
 // How often a host with nothing loaded retries when RELOAD_INTERVAL_MS is 0 (it must become ready some time).
 const INITIAL_RETRY_MS = 5000;
 
-// Errors that condemn a version for good (it is malformed or corrupt); anything else (storage down) is retried.
+// Errors that refuse a version (it is malformed or corrupt) until its files change; anything else (storage down,
+// LATEST naming a version not yet written) is retried at every poll.
 const REFUSING_CODES = new Set([
   'MALFORMED_MANIFEST',
   'UNSUPPORTED_FORMAT_VERSION',
@@ -25,6 +26,19 @@ const REFUSING_CODES = new Set([
   'INVALID_VOCABULARY',
   'INVALID_TOKENIZER_OPTIONS',
 ]);
+
+// A refused version is read again once its files change (size, modification time or ETag), with a backoff between
+// attempts: the first change is looked at the next poll, later ones after 1 s, 2 s, 4 s... up to MAX_RETRY_BACKOFF_MS.
+const RETRY_BACKOFF_MS = 1000;
+const MAX_RETRY_BACKOFF_MS = 5 * 60_000;
+
+// A refused version: its files as they were when it was read, how often it was refused, and when it may be read
+// again (once its files change).
+interface Refusal {
+  fingerprint: string;
+  refusals: number;
+  retryAt: number;
+}
 
 // What one look at the artifact did.
 export type ReloadOutcome = 'loaded' | 'unchanged' | 'refused' | 'failed' | 'busy' | 'closed';
@@ -45,7 +59,7 @@ export class ModelHost {
   private readonly log: Logger;
   private source: ArtifactSource | undefined;
   private current: ServingModel | undefined;
-  private readonly refused = new Set<string>();
+  private readonly refused = new Map<string, Refusal>();
   private readonly spares = new WorkerSpares();
   private readonly retiring = new Set<Promise<void>>();
   private loading: Promise<ReloadOutcome> | undefined;
@@ -53,6 +67,8 @@ export class ModelHost {
   private closed = false;
   private readyWaiters: Array<{ resolve(model: ServingModel): void; reject(error: Error): void }> = [];
   private lastError: string | undefined;
+  // The last load failure logged at error, so that one that repeats at every poll is logged once per change of cause.
+  private loggedCause: string | undefined;
 
   constructor(options: ModelHostOptions) {
     this.options = options;
@@ -131,6 +147,8 @@ export class ModelHost {
   private async loadIfNew(): Promise<ReloadOutcome> {
     const { config } = this.options;
     let version: string | undefined;
+    // The version's files as they were before it was read (a refusal keeps them, to see when they change).
+    let fingerprint: string | undefined;
     // Worker threads boot (modules, onnxruntime) while the artifact is found, read and verified.
     const prestart = () => {
       if (config.inferenceWorkers > 0) this.spares.prestart(config.engine, config.inferenceWorkers);
@@ -147,7 +165,15 @@ export class ModelHost {
       if (this.source.kind === 'version' && healthy) return 'unchanged';
       version = await this.source.latestVersion();
       if (healthy && version === this.current!.version) return 'unchanged';
-      if (version !== undefined && this.refused.has(version)) return 'refused';
+      fingerprint = await this.source.fingerprint(version);
+      const refusal = this.refused.get(version ?? '');
+      if (refusal !== undefined) {
+        if (fingerprint === refusal.fingerprint || performance.now() < refusal.retryAt) return 'refused';
+        this.log.info(
+          { version, refusals: refusal.refusals },
+          `the files of refused supernet version ${version} changed; reading it again`,
+        );
+      }
       prestart();
       const started = performance.now();
       this.log.info({ uri: this.source.uri, version }, 'loading supernet');
@@ -169,6 +195,8 @@ export class ModelHost {
       const previous = this.current;
       this.current = model;
       this.lastError = undefined;
+      this.loggedCause = undefined;
+      if (version !== undefined) this.refused.delete(version);
       if (previous) this.retire(previous);
       this.options.metrics?.reloads.inc({ outcome: 'loaded' });
       this.log.info(
@@ -189,13 +217,27 @@ export class ModelHost {
       const code = isSupernetError(error) ? error.code : undefined;
       const message = error instanceof Error ? error.message : String(error);
       this.lastError = message;
-      const refuse = version !== undefined && code !== undefined && REFUSING_CODES.has(code);
-      if (refuse) this.refused.add(version!);
+      const refuse =
+        version !== undefined && fingerprint !== undefined && code !== undefined && REFUSING_CODES.has(code);
+      if (refuse) {
+        const refusals = (this.refused.get(version!)?.refusals ?? 0) + 1;
+        const backoff =
+          refusals === 1 ? 0 : Math.min(MAX_RETRY_BACKOFF_MS, RETRY_BACKOFF_MS * 2 ** (refusals - 2));
+        this.refused.set(version!, {
+          fingerprint: fingerprint!,
+          refusals,
+          retryAt: performance.now() + backoff,
+        });
+      }
       this.options.metrics?.reloads.inc({ outcome: refuse ? 'refused' : 'failed' });
-      this.log.error(
+      // Logged at error once per change of cause (code, version and message); a repeat at every poll at debug.
+      const cause = `${code ?? 'error'} ${version ?? ''} ${message}`;
+      const level = cause === this.loggedCause ? 'debug' : 'error';
+      this.loggedCause = cause;
+      this.log[level](
         { err: error, code, version, serving: this.current?.version },
         refuse
-          ? `refused supernet version ${version}; ${this.current ? `still serving ${this.current.version}` : 'nothing to serve'}`
+          ? `refused supernet version ${version} until its files change; ${this.current ? `still serving ${this.current.version}` : 'nothing to serve'}`
           : 'could not load the supernet (will retry)',
       );
       return refuse ? 'refused' : 'failed';

@@ -111,7 +111,9 @@ export class FileStore implements ObjectStore {
     const path = this.pathOf(key);
     try {
       const info = await stat(path);
-      return info.isFile() ? { key, sizeBytes: info.size } : undefined;
+      return info.isFile()
+        ? { key, sizeBytes: info.size, revision: `${info.mtimeMs}:${info.ino}` }
+        : undefined;
     } catch (error) {
       const code = errnoCode(error);
       if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
@@ -147,7 +149,7 @@ export class FileStore implements ObjectStore {
             if (error instanceof StorageError && error.code === 'INVALID_KEY') return undefined;
             throw error;
           });
-          if (info !== undefined) found.push(info);
+          if (info !== undefined) found.push({ key: info.key, sizeBytes: info.sizeBytes });
         }
       }
     };

@@ -4,6 +4,9 @@ import type { Readable } from 'node:stream';
 export interface ObjectInfo {
   key: string;
   sizeBytes: number;
+  // From stat only: changes whenever the object is written again (a file's modification time and inode, an S3
+  // object's ETag and Last-Modified), so that a reader can tell a rewritten object of the same size.
+  revision?: string;
 }
 
 // One small interface over a local folder and S3. Keys are '/'-separated, relative to the store's root,

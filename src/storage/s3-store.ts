@@ -223,7 +223,11 @@ export class S3Store implements ObjectStore {
     const fullKey = this.fullKey(key);
     try {
       const response = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: fullKey }));
-      return { key, sizeBytes: response.ContentLength ?? 0 };
+      return {
+        key,
+        sizeBytes: response.ContentLength ?? 0,
+        revision: `${response.ETag ?? ''}:${response.LastModified?.getTime() ?? ''}`,
+      };
     } catch (error) {
       const mapped = this.mapError(error, 'stat', fullKey);
       if (mapped.code !== 'OBJECT_NOT_FOUND') throw mapped;

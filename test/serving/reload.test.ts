@@ -128,4 +128,47 @@ describe('hot reload', () => {
     assert.equal(app.host.model!.version, 'v1');
     assert.equal(await app.host.reload(), 'unchanged');
   });
+  it('reads a refused version again once its files change: weights.bin completed after LATEST was written', async (t) => {
+    const { modelRoot, store } = await fixtureFolder(t);
+    const app = await readyApp(t, testConfig(modelRoot));
+    await publishSupernet(store, { ...fixturePublishOptions('v2', 2), updateLatest: false });
+    const weightsPath = join(modelRoot, 'v2', 'weights.bin');
+    const weights = await readFile(weightsPath);
+    // LATEST written while weights.bin is still being copied.
+    await writeFile(weightsPath, weights.subarray(0, weights.length >> 1));
+    await writeFile(join(modelRoot, 'LATEST'), 'v2\n');
+    assert.equal(await app.host.reload(), 'refused');
+    assert.equal(await app.host.reload(), 'refused');
+    assert.equal(app.host.model!.version, 'v1');
+    // The copy completes: the next look reads it again and takes it.
+    await writeFile(weightsPath, weights);
+    assert.equal(await app.host.reload(), 'loaded');
+    assert.equal(app.host.model!.version, 'v2');
+  });
+
+  it('reads a version refused for its manifest again once the manifest changes, with backoff between attempts', async (t) => {
+    const { modelRoot, store } = await fixtureFolder(t);
+    const app = await readyApp(t, testConfig(modelRoot));
+    await publishSupernet(store, { ...fixturePublishOptions('v2', 2), updateLatest: false });
+    const manifestPath = join(modelRoot, 'v2', 'manifest.json');
+    const good = await readFile(manifestPath, 'utf8');
+    await writeFile(manifestPath, good.replace('"version": "v2"', '"version": "v1"'));
+    await writeFile(join(modelRoot, 'LATEST'), 'v2\n');
+    assert.equal(await app.host.reload(), 'refused');
+    // Changed but still bad: read again at once, refused again.
+    await writeFile(manifestPath, good.replace('"version": "v2"', '"version": "v3"'));
+    assert.equal(await app.host.reload(), 'refused');
+    // Fixed: after a second refusal the next attempt waits (1 s) even though the files changed.
+    await writeFile(manifestPath, good);
+    assert.equal(await app.host.reload(), 'refused');
+    assert.equal(app.host.model!.version, 'v1');
+    // Polled until the backoff has passed (bounded: the backoff is 1 s).
+    let outcome = await app.host.reload();
+    for (let i = 0; i < 400 && outcome !== 'loaded'; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 25));
+      outcome = await app.host.reload();
+    }
+    assert.equal(outcome, 'loaded');
+    assert.equal(app.host.model!.version, 'v2');
+  });
 });

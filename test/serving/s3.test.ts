@@ -4,8 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { buildApp } from '../../serving/app.ts';
+import { publishSupernet } from '../../src/artifact/publish-supernet.ts';
 import { startTestS3, type TestS3 } from '../helpers/s3-server.ts';
-import { FIXTURE_MODEL, publishFixture, readyApp, testConfig } from './fixture.ts';
+import { FIXTURE_MODEL, fixturePublishOptions, publishFixture, readyApp, testConfig } from './fixture.ts';
 
 describe('loading from S3', () => {
   let s3: TestS3;
@@ -65,5 +66,21 @@ describe('loading from S3', () => {
     assert.equal(await start(), 'loaded');
     await rm(cacheDir, { recursive: true, force: true });
     assert.equal(await start(), 'failed');
+  });
+
+  it('reads a refused version again once its weights.bin is complete (its ETag changed)', async (t) => {
+    const store = s3.makeStore('late-weights');
+    await publishFixture(store, 'v1');
+    const app = await readyApp(t, { ...testConfig(`${store.uri}/${FIXTURE_MODEL}`), s3: s3.storeOptions });
+    await publishSupernet(store, { ...fixturePublishOptions('v2', 2), updateLatest: false });
+    const key = `${FIXTURE_MODEL}/v2/weights.bin`;
+    const weights = await store.read(key);
+    await store.write(key, weights.subarray(0, weights.length >> 1));
+    await store.write(`${FIXTURE_MODEL}/LATEST`, new TextEncoder().encode('v2\n'));
+    assert.equal(await app.host.reload(), 'refused');
+    assert.equal(await app.host.reload(), 'refused');
+    await store.write(key, weights);
+    assert.equal(await app.host.reload(), 'loaded');
+    assert.equal(app.host.model!.version, 'v2');
   });
 });

@@ -81,4 +81,31 @@ describe('server.ts', () => {
     assert.equal(code, 2);
     assert.match(stderr, /PORT/);
   });
+
+  it('exits 2 with one line for a SUPERNET_URI that can never name a supernet', async (t) => {
+    const { root } = await fixtureFolder(t);
+    for (const [uri, message] of [
+      [
+        'http://models.example.com/imdb',
+        /^invalid serving environment: SUPERNET_URI: unsupported storage location "http:\/\/models\.example\.com\/imdb"/,
+      ],
+      [
+        `${root}/no-such-model`,
+        /^invalid serving environment: SUPERNET_URI: .*no-such-model does not exist: name a model root/,
+      ],
+    ] as const) {
+      const child = spawn(process.execPath, ['--import', TSX, SERVER], {
+        env: { ...process.env, SUPERNET_URI: uri, PORT: '0', HOST: '127.0.0.1' },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
+      let stderr = '';
+      child.stderr.on('data', (chunk: Buffer) => {
+        stderr += chunk.toString();
+      });
+      const [code] = await once(child, 'exit');
+      assert.equal(code, 2, stderr);
+      assert.equal(stderr.trim().split('\n').length, 1, stderr);
+      assert.match(stderr, message);
+    }
+  });
 });
