@@ -33,6 +33,47 @@ export interface LatencyModelOptions {
 const RESIDUAL_WINDOW = 1024;
 const RESIDUAL_MAX_AGE_MS = 30_000;
 const RESIDUAL_WARMUP = 64;
+// Latency budgets within a factor of this of each other form one budget class, with a margin of its own.
+const BUDGET_CLASS_RATIO = Math.SQRT2;
+
+// How much later than predicted recent requests finished (a ring buffer, with when), and the targetQuantile of
+// those at most RESIDUAL_MAX_AGE_MS old, refreshed every few observations or every second; undefined while too
+// few are recent.
+class ResidualWindow {
+  private readonly residuals = new Float64Array(RESIDUAL_WINDOW);
+  private readonly times = new Float64Array(RESIDUAL_WINDOW);
+  private count = 0;
+  private sinceRefresh = 0;
+  private refreshedAt = Number.NEGATIVE_INFINITY;
+  private margin: number | undefined;
+
+  add(residualMs: number, now: number): void {
+    const slot = this.count % RESIDUAL_WINDOW;
+    this.residuals[slot] = Math.min(residualMs, 60_000);
+    this.times[slot] = now;
+    this.count++;
+    this.sinceRefresh++;
+  }
+
+  quantile(quantile: number, now: number): number | undefined {
+    if (this.sinceRefresh >= 16 || now - this.refreshedAt >= 1000) {
+      this.sinceRefresh = 0;
+      this.refreshedAt = now;
+      const recent: number[] = [];
+      const held = Math.min(this.count, RESIDUAL_WINDOW);
+      for (let i = 0; i < held; i++) {
+        if (now - this.times[i]! <= RESIDUAL_MAX_AGE_MS) recent.push(this.residuals[i]!);
+      }
+      if (recent.length < RESIDUAL_WARMUP) this.margin = undefined;
+      else {
+        recent.sort((a, b) => a - b);
+        const rank = Math.min(recent.length - 1, Math.ceil(quantile * (recent.length + 1)) - 1);
+        this.margin = Math.max(0, recent[rank]!);
+      }
+    }
+    return this.margin;
+  }
+}
 
 // Predicted inference time per operating point for any batch and token count: the host calibration (fit) times
 // a correction factor kept up to date from observed runs (EWMA of observed / calibrated), so that predictions
@@ -52,15 +93,10 @@ export class LatencyModel {
   private readonly stalePull: number;
   // Server time outside the queue and the engine (parsing, tokenizing, answering), EWMA.
   private overhead = 0.3;
-  // How much later than predicted recent requests that were predicted to fit their budget finished (ring
-  // buffer, with when), and the targetQuantile of those at most RESIDUAL_MAX_AGE_MS old, refreshed every few
-  // observations or every second; undefined while too few are recent.
-  private readonly residuals = new Float64Array(RESIDUAL_WINDOW);
-  private readonly residualTimes = new Float64Array(RESIDUAL_WINDOW);
-  private residualCount = 0;
-  private residualsSinceRefresh = 0;
-  private refreshedAt = Number.NEGATIVE_INFINITY;
-  private margin: number | undefined;
+  // How much later than predicted recent requests that were predicted to fit their budget finished: all of them,
+  // and per budget class (budgets within BUDGET_CLASS_RATIO of each other).
+  private readonly residuals = new ResidualWindow();
+  private readonly classResiduals = new Map<number, ResidualWindow>();
   private readonly targetQuantile: number;
   private readonly now: () => number;
 
@@ -108,8 +144,12 @@ export class LatencyModel {
   // When enough recent requests were predicted to fit their budget, the prediction plus the margin: the
   // targetQuantile of how much later than predicted they finished (queueing, overhead and engine errors
   // together; an empirical quantile, in the manner of split conformal prediction). Otherwise idleBudgetMs.
-  budgetMs(point: number, batch: number, tokens: number): number {
-    const margin = this.currentMargin();
+  // Given the request's latency budget, the margin of its budget class once that class has enough requests of
+  // its own (conformal per class, so that the target holds for each class and not only on average: requests
+  // of a middle budget take larger points and are overtaken by tighter ones, and finish later than predicted
+  // more often than the rest); until then the margin over every class.
+  budgetMs(point: number, batch: number, tokens: number, latencyBudgetMs?: number): number {
+    const margin = this.marginFor(latencyBudgetMs);
     if (margin === undefined) return this.idleBudgetMs(point, batch, tokens);
     return this.predictMs(point, batch, tokens) + margin;
   }
@@ -123,39 +163,39 @@ export class LatencyModel {
   }
 
   // Folds in one answered request that selection predicted would meet its latency budget: its predicted and its
-  // actual server time.
-  observeRequest(predictedMs: number, actualMs: number): void {
+  // actual server time, and its budget (for the margin of its class).
+  observeRequest(predictedMs: number, actualMs: number, latencyBudgetMs?: number): void {
     if (!Number.isFinite(predictedMs) || !Number.isFinite(actualMs)) return;
-    const slot = this.residualCount % RESIDUAL_WINDOW;
-    this.residuals[slot] = Math.min(actualMs - predictedMs, 60_000);
-    this.residualTimes[slot] = this.now();
-    this.residualCount++;
-    this.residualsSinceRefresh++;
-  }
-
-  // The margin budget checks add to predictions (0 while too few recent requests were seen).
-  get marginMs(): number {
-    return this.currentMargin() ?? 0;
-  }
-
-  private currentMargin(): number | undefined {
     const now = this.now();
-    if (this.residualsSinceRefresh >= 16 || now - this.refreshedAt >= 1000) {
-      this.residualsSinceRefresh = 0;
-      this.refreshedAt = now;
-      const recent: number[] = [];
-      const held = Math.min(this.residualCount, RESIDUAL_WINDOW);
-      for (let i = 0; i < held; i++) {
-        if (now - this.residualTimes[i]! <= RESIDUAL_MAX_AGE_MS) recent.push(this.residuals[i]!);
-      }
-      if (recent.length < RESIDUAL_WARMUP) this.margin = undefined;
-      else {
-        recent.sort((a, b) => a - b);
-        const rank = Math.min(recent.length - 1, Math.ceil(this.targetQuantile * (recent.length + 1)) - 1);
-        this.margin = Math.max(0, recent[rank]!);
-      }
+    this.residuals.add(actualMs - predictedMs, now);
+    const budgetClass = budgetClassOf(latencyBudgetMs);
+    if (budgetClass === undefined) return;
+    let window = this.classResiduals.get(budgetClass);
+    if (window === undefined) {
+      window = new ResidualWindow();
+      this.classResiduals.set(budgetClass, window);
     }
-    return this.margin;
+    window.add(actualMs - predictedMs, now);
+  }
+
+  // The margin over every budget class (0 while too few recent requests were seen).
+  get marginMs(): number {
+    return this.residuals.quantile(this.targetQuantile, this.now()) ?? 0;
+  }
+
+  // The margin of a latency budget's class (0 while too few recent requests of it or of any class were seen).
+  marginForMs(latencyBudgetMs: number): number {
+    return this.marginFor(latencyBudgetMs) ?? 0;
+  }
+
+  private marginFor(latencyBudgetMs: number | undefined): number | undefined {
+    const now = this.now();
+    const budgetClass = budgetClassOf(latencyBudgetMs);
+    const own =
+      budgetClass === undefined
+        ? undefined
+        : this.classResiduals.get(budgetClass)?.quantile(this.targetQuantile, now);
+    return own ?? this.residuals.quantile(this.targetQuantile, now);
   }
 
   // Folds one observed call into its group's correction factor and spread; groups not being served drift
@@ -201,6 +241,13 @@ export class LatencyModel {
     if (!Number.isFinite(ms) || ms < 0) return;
     this.overhead = (1 - this.alpha) * this.overhead + this.alpha * Math.min(ms, 1000);
   }
+}
+
+// The class of a latency budget: budgets within BUDGET_CLASS_RATIO of each other share one (undefined: none).
+function budgetClassOf(latencyBudgetMs: number | undefined): number | undefined {
+  if (latencyBudgetMs === undefined || !(latencyBudgetMs > 0) || !Number.isFinite(latencyBudgetMs))
+    return undefined;
+  return Math.round(Math.log(latencyBudgetMs) / Math.log(BUDGET_CLASS_RATIO));
 }
 
 function clampCorrection(value: number): number {

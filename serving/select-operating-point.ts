@@ -106,7 +106,7 @@ export function selectOperatingPoint(table: SelectionTable, request: SelectionRe
     const inference = table.latency.predictMs(p, request.texts, tokens);
     // Budgets are checked against a pessimistic prediction (the margin, or headroom for the point's spread);
     // whether a budget is impossible even when idle, against the idle prediction.
-    const guardedAlone = overhead + table.latency.budgetMs(p, request.texts, tokens);
+    const guardedAlone = overhead + table.latency.budgetMs(p, request.texts, tokens, latencyMs);
     const memoryOk =
       memoryBytes === undefined || table.costs[p]!.memoryBytes(request.texts, tokens) <= memoryBytes;
     const accuracyOk = minAccuracy === undefined || table.accuracy[p]! >= minAccuracy;

@@ -122,6 +122,31 @@ describe('latency model and calibration', () => {
     assert.equal(model.marginMs, 0);
   });
 
+  it('keeps a margin per budget class, so that the target holds for each class and not only on average', () => {
+    const costs = [new CostTable(FIXTURE_ARCH, FIXTURE_POINTS[0]!.subnet)];
+    let clock = 0;
+    const model = new LatencyModel(costs, [{ fixedMs: 1, msPerGflop: 0 }], 0.5, {
+      targetQuantile: 0.9,
+      now: () => clock,
+    });
+    const predicted = model.predictMs(0, 1, 16);
+    // Many tight requests finish at most 1 ms late; a few middle ones (budget 7.5 ms) 3 to 6 ms late.
+    for (let i = 0; i < 960; i++) model.observeRequest(2, 2 + (i % 100) / 100, 5);
+    for (let i = 0; i < 64; i++) model.observeRequest(2, 5 + (i % 4), 7.5);
+    clock += 1000;
+    // Over every class, the 90th percentile is under 1 ms: with it, every middle request would be late.
+    assert.ok(model.marginMs < 1);
+    assert.ok(Math.abs(model.budgetMs(0, 1, 16, 5) - predicted - model.marginForMs(5)) < 1e-9);
+    assert.ok(model.marginForMs(5) < 1);
+    assert.equal(model.marginForMs(7.5), 6);
+    assert.equal(model.budgetMs(0, 1, 16, 7.5), predicted + 6);
+    // Budgets within a factor of about 1.4 share the class; a class without requests of its own (and a
+    // request without a budget) takes the margin over every class.
+    assert.equal(model.marginForMs(8), 6);
+    assert.equal(model.marginForMs(100), model.marginMs);
+    assert.equal(model.budgetMs(0, 1, 16), predicted + model.marginMs);
+  });
+
   it('pulls the correction of a point that is not served toward the host-wide one', () => {
     const costs = [0, 1].map((k) => new CostTable(FIXTURE_ARCH, FIXTURE_POINTS[k]!.subnet));
     const model = new LatencyModel(
