@@ -1,0 +1,60 @@
+import assert from 'node:assert/strict';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { describe, it } from 'node:test';
+import { pino } from 'pino';
+import { fixtureFolder, readyApp, testConfig } from './fixture.ts';
+
+// A pino logger at debug whose JSON lines are kept, parsed.
+function capturedLogger(): { logger: ReturnType<typeof pino>; lines: Array<Record<string, unknown>> } {
+  const lines: Array<Record<string, unknown>> = [];
+  const stream = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      for (const line of chunk.toString().split('\n')) if (line.trim()) lines.push(JSON.parse(line));
+      done();
+    },
+  });
+  return { logger: pino({ level: 'debug' }, stream), lines };
+}
+
+const ERROR = 50;
+const DEBUG = 20;
+
+describe('serving logs', () => {
+  it('logs a load failure that repeats at every poll once per change of cause, with LATEST escaped and bounded', async (t) => {
+    const { modelRoot } = await fixtureFolder(t);
+    const { logger, lines } = capturedLogger();
+    const app = await readyApp(t, testConfig(modelRoot), { logger });
+    const failures = () => lines.filter((l) => l.msg === 'could not load the supernet (will retry)');
+
+    // Garbage in LATEST: control bytes, bytes that are not UTF-8, and far more than a version id.
+    const garbage = Buffer.concat([Buffer.from([0x00, 0xff, 0x1b, 0x0a, 0x22]), Buffer.alloc(600, 0x61)]);
+    await writeFile(join(modelRoot, 'LATEST'), garbage);
+    for (let i = 0; i < 3; i++) assert.equal(await app.host.reload(), 'failed');
+    assert.deepEqual(
+      failures().map((l) => l.level),
+      [ERROR, DEBUG, DEBUG],
+    );
+    const message = String((failures()[0]!.err as { message: string }).message);
+    assert.match(
+      message,
+      /LATEST does not hold a version id: "\\x00\\xff\\x1b\\n\\"a{35}" \(the first 40 of 605 bytes\)$/,
+    );
+    assert.ok(
+      [...message].every((c) => c >= ' ' && c <= '~'),
+      'only printable ASCII',
+    );
+
+    // Another cause is logged again, once.
+    await writeFile(join(modelRoot, 'LATEST'), 'v9\n');
+    for (let i = 0; i < 3; i++) assert.equal(await app.host.reload(), 'failed');
+    assert.deepEqual(
+      failures().map((l) => l.level),
+      [ERROR, DEBUG, DEBUG, ERROR, DEBUG, DEBUG],
+    );
+    assert.equal(failures()[3]!.code, 'ARTIFACT_NOT_FOUND');
+    // Still serving the version it had.
+    assert.equal(app.host.model!.version, 'v1');
+  });
+});
