@@ -4,7 +4,7 @@ import type { ServingConfig } from './config.ts';
 import type { JobOutcome } from './scheduler.ts';
 import { selectOperatingPoint } from './select-operating-point.ts';
 import { ServingError } from './serving-error.ts';
-import type { ServedPoint, ServingModel } from './serving-model.ts';
+import { knownAccuracy, type ServedPoint, type ServingModel } from './serving-model.ts';
 
 // One text's answer: the top label, its probability, and every label's.
 export interface TextOutput {
@@ -157,7 +157,7 @@ export async function predict(
       mode,
       met: budgetMet(
         { latencyMs, memoryBytes, minAccuracy: requested.minAccuracy },
-        { totalMs, memoryBytes: memoryUsed, accuracy: point.entry.devAccuracy },
+        { totalMs, memoryBytes: memoryUsed, accuracy: knownAccuracy(point.entry) },
       ),
     },
     outputs,

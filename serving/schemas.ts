@@ -46,7 +46,7 @@ export const ChosenSubnetSchema = z.object({
   expectedLatencyMs: z
     .number()
     .describe('Predicted server time (queueing + inference + overhead) at selection'),
-  accuracy: z.number().describe('Dev accuracy from the catalog'),
+  accuracy: z.number().nullable().describe('Dev accuracy from the catalog (null: not measured)'),
 });
 
 // The budget as applied to a request (defaults filled in) and whether it was met.
@@ -94,7 +94,7 @@ export const CatalogPointSchema = z.object({
   params: z.number(),
   flops: z.number().describe('FLOPs of one text at the point token length'),
   memoryBytes: z.number().describe('Memory of one text at the point token length'),
-  devAccuracy: z.number(),
+  devAccuracy: z.number().nullable(),
   testAccuracy: z.number().nullable(),
   latencyMs: z.number().describe('Predicted on this host now: one text at the point token length'),
   calibratedLatencyMs: z.number().describe('As calibrated at start-up on this host'),
@@ -157,7 +157,7 @@ export const OipInferResponseSchema = z.object({
   id: z.string().optional(),
   parameters: z.object({
     subnet_id: z.string(),
-    subnet_accuracy: z.number(),
+    subnet_accuracy: z.number().nullable(),
     expected_latency_ms: z.number(),
     flops: z.number(),
     memory_bytes: z.number(),

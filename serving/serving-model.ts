@@ -88,13 +88,13 @@ export class ServingModel {
       .map((p) => p.index)
       .sort(
         (a, b) =>
-          points[b]!.entry.devAccuracy - points[a]!.entry.devAccuracy ||
+          knownAccuracy(points[b]!.entry) - knownAccuracy(points[a]!.entry) ||
           points[a]!.cost.flops(1, points[a]!.entry.tokens) -
             points[b]!.cost.flops(1, points[b]!.entry.tokens),
       );
     this.table = {
       order,
-      accuracy: points.map((p) => p.entry.devAccuracy),
+      accuracy: points.map((p) => knownAccuracy(p.entry)),
       tokens: points.map((p) => p.entry.tokens),
       costs: points.map((p) => p.cost),
       latency,
@@ -247,4 +247,10 @@ export class ServingModel {
     this.retired ??= this.scheduler.whenIdle().then(() => this.pool.dispose());
     return this.retired;
   }
+}
+
+// A point's dev accuracy for ranking and for accuracy floors: an unknown accuracy (an imported checkpoint
+// published without labelled data) counts as 0, so it never meets a floor it cannot be shown to meet.
+export function knownAccuracy(entry: Pick<CatalogEntry, 'devAccuracy'>): number {
+  return entry.devAccuracy ?? 0;
 }

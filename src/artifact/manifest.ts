@@ -91,7 +91,8 @@ export const CatalogEntrySchema = z
     // FLOPs of one text at `referenceTokens` tokens.
     flops: count,
     referenceTokens: z.number().int().min(2),
-    devAccuracy: z.number().min(0).max(1),
+    // Unknown (null) for an imported checkpoint published without labelled data to measure it on.
+    devAccuracy: z.number().min(0).max(1).nullable(),
     testAccuracy: z.number().min(0).max(1).optional(),
     // Latency measured at training time, and on what host.
     latencyMs: z.number().nonnegative().optional(),

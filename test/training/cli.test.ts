@@ -82,7 +82,7 @@ describe('training CLI', () => {
       const { manifest } = loaded;
       assert.ok(manifest.catalog.length >= 2, `catalog of ${manifest.catalog.length}`);
       // Learned something: the best point is well above chance on held-out dev and test data.
-      const best = Math.max(...manifest.catalog.map((c) => c.devAccuracy));
+      const best = Math.max(...manifest.catalog.map((c) => c.devAccuracy ?? 0));
       assert.ok(best >= 0.65, `best dev accuracy ${best}`);
       assert.ok(manifest.catalog.every((c) => (c.testAccuracy ?? 0) > 0.55));
       assert.ok(manifest.catalog.every((c) => (c.latencyMs ?? 0) > 0));
@@ -91,7 +91,7 @@ describe('training CLI', () => {
       // The weights read back run, and a cheap point's predictions on two clear reviews are right.
       const supernet = Supernet.fromWeights(manifest.architecture, loaded.weights);
       const tokenizer = new WordPieceTokenizer(loadBertUncasedVocabulary());
-      const top = manifest.catalog.reduce((a, b) => (b.devAccuracy > a.devAccuracy ? b : a));
+      const top = manifest.catalog.reduce((a, b) => ((b.devAccuracy ?? 0) > (a.devAccuracy ?? 0) ? b : a));
       const subnet = extractSubnet(supernet, top.subnet);
       const batch = tokenizer.encodeBatch(
         [
