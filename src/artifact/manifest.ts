@@ -1,9 +1,15 @@
 import { z } from 'zod';
 import { ArtifactError } from '../errors.ts';
 import { formatOperatingPointId, SubnetConfigSchema, SupernetConfigSchema } from '../model/config.ts';
+import { InputKindSchema } from '../model/task.ts';
 
-// The only manifest format this code reads and writes.
-export const FORMAT_VERSION = 1;
+// The manifest format this code writes. Format 2 records the task (`task`: single texts or text pairs, and the
+// data fields it was trained from) and may carry token-type embeddings (`architecture.typeVocabSize`). This
+// reader accepts formats 1 and 2; a format-1 manifest (no `task`, no token types) reads as a single-text task.
+// A format-1 reader accepts format 1 only and refuses format 2 as UNSUPPORTED_FORMAT_VERSION.
+export const FORMAT_VERSION = 2;
+// Every format this code reads.
+export const READABLE_FORMAT_VERSIONS: readonly number[] = [1, 2];
 // Every weight entry starts at a multiple of this many bytes in weights.bin.
 export const WEIGHT_ALIGNMENT_BYTES = 64;
 // Bytes per element of each stored dtype.
@@ -126,16 +132,41 @@ export const ProvenanceSchema = z
   .strict();
 export type Provenance = z.infer<typeof ProvenanceSchema>;
 
+// The columns of the training data a model's inputs and labels were read from.
+export const TaskFieldsSchema = z
+  .object({
+    text: z.string().min(1).max(128),
+    textPair: z.string().min(1).max(128).optional(),
+    label: z.string().min(1).max(128),
+  })
+  .strict();
+
+// What the model classifies: single texts, or text pairs (`[CLS] text [SEP] textPair [SEP]`, token types 0 and
+// 1); and, when the data named them, the fields it was trained from. The label names are the manifest's `labels`.
+export const TaskSchema = z
+  .object({ input: InputKindSchema, fields: TaskFieldsSchema.optional() })
+  .strict()
+  .refine((t) => t.fields === undefined || (t.fields.textPair !== undefined) === (t.input === 'pair'), {
+    message: 'fields.textPair is given exactly when input is pair',
+    path: ['fields', 'textPair'],
+  });
+export type Task = z.infer<typeof TaskSchema>;
+
+// The task of a format-1 manifest, which predates text pairs.
+export const SINGLE_TEXT_TASK: Task = { input: 'single' };
+
 // manifest.json: everything a reader needs to verify and load one published supernet version.
 export const ManifestSchema = z
   .object({
-    formatVersion: z.literal(FORMAT_VERSION),
+    formatVersion: z.union([z.literal(1), z.literal(2)]),
     model: ModelNameSchema,
     version: VersionSchema,
     createdAt: z.iso.datetime(),
     architecture: SupernetConfigSchema,
     tokenizer: TokenizerSettingsSchema,
     labels: z.array(z.string().min(1).max(128)),
+    // Required from format 2 on; absent in format 1 (read as SINGLE_TEXT_TASK).
+    task: TaskSchema.optional(),
     weights: z
       .object({ file: z.literal('weights.bin'), entries: z.array(WeightEntrySchema).min(1) })
       .strict(),
@@ -150,6 +181,19 @@ export const ManifestSchema = z
       ctx.addIssue({ code: 'custom', path, message });
     const arch = m.architecture;
 
+    if (m.formatVersion === 1) {
+      if (m.task !== undefined) issue(['task'], 'task needs formatVersion 2');
+      if (arch.typeVocabSize !== undefined) {
+        issue(['architecture', 'typeVocabSize'], 'token types need formatVersion 2');
+      }
+    } else if (m.task === undefined) {
+      issue(['task'], 'missing (formatVersion 2 records the task)');
+    } else if (m.task.input === 'pair' && (arch.typeVocabSize ?? 0) < 2) {
+      issue(
+        ['architecture', 'typeVocabSize'],
+        'a pair task needs token types 0 and 1 (typeVocabSize of at least 2)',
+      );
+    }
     if (m.labels.length !== arch.numLabels) {
       issue(['labels'], `${m.labels.length} labels for an architecture with numLabels ${arch.numLabels}`);
     }
@@ -200,8 +244,9 @@ export const ManifestSchema = z
         if (bad !== undefined) issue(['searchSpace', axis], `choice ${bad} exceeds the maximum ${max}`);
       }
     }
-  });
-// A manifest as read (architecture defaults filled in).
+  })
+  .transform((m) => ({ ...m, task: m.task ?? SINGLE_TEXT_TASK }));
+// A manifest as read: architecture defaults filled in, and the task (SINGLE_TEXT_TASK for format 1).
 export type Manifest = z.infer<typeof ManifestSchema>;
 
 // The byte length a tensor of this shape and dtype takes (undefined when not a safe integer).
@@ -257,8 +302,8 @@ function checkWeightEntries(
   }
 }
 
-// Validates a parsed manifest.json; throws UNSUPPORTED_FORMAT_VERSION for any other format version (checked
-// first), else MALFORMED_MANIFEST naming the file and the first problem's path.
+// Validates a parsed manifest.json; throws UNSUPPORTED_FORMAT_VERSION for a format version this reader does not
+// read (checked first), else MALFORMED_MANIFEST naming the file and the first problem's path.
 export function parseManifest(json: unknown, fileName: string): Manifest {
   if (typeof json !== 'object' || json === null || Array.isArray(json)) {
     throw new ArtifactError('MALFORMED_MANIFEST', `manifest '${fileName}': not a JSON object`);
@@ -267,10 +312,10 @@ export function parseManifest(json: unknown, fileName: string): Manifest {
   if (formatVersion === undefined) {
     throw new ArtifactError('MALFORMED_MANIFEST', `manifest '${fileName}': formatVersion: missing`);
   }
-  if (formatVersion !== FORMAT_VERSION) {
+  if (typeof formatVersion !== 'number' || !READABLE_FORMAT_VERSIONS.includes(formatVersion)) {
     throw new ArtifactError(
       'UNSUPPORTED_FORMAT_VERSION',
-      `manifest '${fileName}' has formatVersion ${JSON.stringify(formatVersion)?.slice(0, 40)}; this reader supports ${FORMAT_VERSION}`,
+      `manifest '${fileName}' has formatVersion ${JSON.stringify(formatVersion)?.slice(0, 40)}; this reader supports ${READABLE_FORMAT_VERSIONS.join(' and ')}`,
     );
   }
   const parsed = ManifestSchema.safeParse(json);

@@ -12,6 +12,8 @@ import {
   parseArtifactName,
   parseManifest,
   type SearchSpace,
+  SINGLE_TEXT_TASK,
+  type Task,
   type TokenizerSettings,
 } from './manifest.ts';
 import { packWeights } from './weights-file.ts';
@@ -28,6 +30,8 @@ export interface PublishSupernetOptions {
     vocabSize?: number;
   };
   labels: string[];
+  // Default: SINGLE_TEXT_TASK.
+  task?: Task;
   weights: readonly WeightTensor[];
   // One token per line; the line number (from 0) is the token id.
   vocabText: string;
@@ -69,6 +73,7 @@ export async function publishSupernet(
     architecture: options.architecture,
     tokenizer: { ...options.tokenizer, vocabFile: 'vocab.txt', vocabSize },
     labels: options.labels,
+    task: options.task ?? SINGLE_TEXT_TASK,
     weights: { file: 'weights.bin', entries: weights.entries },
     files: {
       'weights.bin': { sha256: sha256Hex(weights.bytes), bytes: weights.bytes.byteLength },

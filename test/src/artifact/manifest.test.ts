@@ -35,14 +35,14 @@ describe('parseManifest', () => {
   it('refuses another format version before looking at the rest', async (t) => {
     const json = await validManifestJson(t);
     assertArtifactError(
-      () => parseManifest({ ...json, formatVersion: 2 }, FILE),
+      () => parseManifest({ ...json, formatVersion: 3 }, FILE),
       'UNSUPPORTED_FORMAT_VERSION',
       FILE,
-      '2',
+      'formatVersion 3; this reader supports 1 and 2',
     );
-    // Even when the rest would not parse as version 1.
+    // Even when the rest would not parse as a known version.
     assertArtifactError(
-      () => parseManifest({ formatVersion: 2, shiny: true }, FILE),
+      () => parseManifest({ formatVersion: 3, shiny: true }, FILE),
       'UNSUPPORTED_FORMAT_VERSION',
       FILE,
     );
@@ -50,6 +50,59 @@ describe('parseManifest', () => {
       () => parseManifest({ ...json, formatVersion: '1' }, FILE),
       'UNSUPPORTED_FORMAT_VERSION',
       FILE,
+    );
+  });
+
+  it('writes format 2 with the task, and reads format 1 (no task, no token types) as a single-text task', async (t) => {
+    const json = await validManifestJson(t);
+    assert.equal(json.formatVersion, 2);
+    assert.deepEqual(json.task, { input: 'single' });
+    const { task: _, ...rest } = json;
+    const v1 = { ...rest, formatVersion: 1 };
+    assert.deepEqual(parseManifest(v1, FILE).task, { input: 'single' });
+    assertArtifactError(
+      () => parseManifest({ ...json, formatVersion: 1 }, FILE),
+      'MALFORMED_MANIFEST',
+      'task needs formatVersion 2',
+    );
+    assertArtifactError(
+      () => parseManifest({ ...v1, architecture: { ...json.architecture, typeVocabSize: 2 } }, FILE),
+      'MALFORMED_MANIFEST',
+      'architecture.typeVocabSize: token types need formatVersion 2',
+    );
+    const { task: __, ...noTask } = json;
+    assertArtifactError(() => parseManifest(noTask, FILE), 'MALFORMED_MANIFEST', 'task: missing');
+  });
+
+  it('records a pair task: token types required, field names consistent with the input kind', async (t) => {
+    const json = await validManifestJson(t);
+    const fields = { text: 'question', textPair: 'answer', label: 'relevant' };
+    const pairArch = { ...json.architecture, typeVocabSize: 2 };
+    const pair = parseManifest({ ...json, architecture: pairArch, task: { input: 'pair', fields } }, FILE);
+    assert.deepEqual(pair.task, { input: 'pair', fields });
+    assertArtifactError(
+      () => parseManifest({ ...json, task: { input: 'pair', fields } }, FILE),
+      'MALFORMED_MANIFEST',
+      'architecture.typeVocabSize: a pair task needs token types 0 and 1',
+    );
+    assertArtifactError(
+      () =>
+        parseManifest(
+          { ...json, architecture: pairArch, task: { input: 'pair', fields: { text: 'q', label: 'l' } } },
+          FILE,
+        ),
+      'MALFORMED_MANIFEST',
+      'task.fields.textPair',
+    );
+    assertArtifactError(
+      () => parseManifest({ ...json, task: { input: 'single', fields } }, FILE),
+      'MALFORMED_MANIFEST',
+      'task.fields.textPair',
+    );
+    assertArtifactError(
+      () => parseManifest({ ...json, task: { input: 'triple' } }, FILE),
+      'MALFORMED_MANIFEST',
+      'task.input',
     );
   });
 

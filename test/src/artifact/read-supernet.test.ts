@@ -114,15 +114,15 @@ describe('readSupernet refuses', () => {
     );
   });
 
-  it('formatVersion 2', async (t) => {
+  it('formatVersion 3', async (t) => {
     const { store } = await published(t);
     await editManifest(store, (m) => {
-      m.formatVersion = 2;
+      m.formatVersion = 3;
       m.newThing = { anything: true };
     });
     await assert.rejects(
       readSupernet(store, { model: MODEL }),
-      isArtifactError('UNSUPPORTED_FORMAT_VERSION', `${V1}/manifest.json`, 'formatVersion 2'),
+      isArtifactError('UNSUPPORTED_FORMAT_VERSION', `${V1}/manifest.json`, 'formatVersion 3'),
     );
   });
 
