@@ -3,9 +3,11 @@ import { Rng } from '../../src/model/random.ts';
 import type { TokenBatch } from '../../src/model/token-batch.ts';
 import type { Truncation, WordPieceTokenizer } from '../../src/tokenizer/index.ts';
 
-// A text's wordpieces (no [CLS]/[SEP]) and its label: encoded once, packed at any length.
+// A text's wordpieces (no [CLS]/[SEP]) and its label: encoded once, packed at any length. A pair's second text
+// has its own pieces: the two are packed `[CLS] a [SEP] b [SEP]` with token types 0 and 1.
 export interface EncodedExample {
   pieces: Int32Array;
+  pairPieces?: Int32Array;
   label: number;
 }
 
@@ -86,11 +88,12 @@ export function pack(
   truncation: Truncation,
 ): { batch: TokenBatch; labels: Int32Array } {
   const encoded = tokenizer.packPieces(
-    rows.map((r) => r.pieces),
+    rows.map((r) => (r.pairPieces === undefined ? r.pieces : { first: r.pieces, second: r.pairPieces })),
     { maxTokens: tokens, truncation },
   );
+  const { batch, ids, mask, typeIds } = encoded;
   return {
-    batch: { batch: encoded.batch, tokens: encoded.tokens, ids: encoded.ids, mask: encoded.mask },
+    batch: { batch, tokens: encoded.tokens, ids, mask, ...(typeIds && { typeIds }) },
     labels: Int32Array.from(rows, (r) => r.label),
   };
 }

@@ -256,6 +256,7 @@ export class GradientPool {
           tokens: batch.tokens,
           ids: batch.ids.slice(from, to),
           mask: batch.mask.slice(from, to),
+          ...(batch.typeIds && { typeIds: batch.typeIds.slice(from, to) }),
         },
         labels: labels.slice(row, row + rows),
         firstRow: row,

@@ -32,10 +32,18 @@ function syncParams(version: number): void {
   loadedVersion = version;
 }
 
-function inputs(batch: TokenBatch): { ids: tf.Tensor2D; mask: tf.Tensor2D; rowMask: tf.Tensor2D } {
-  const ids = tf.tensor2d(batch.ids, [batch.batch, batch.tokens], 'int32');
-  const mask = tf.tensor2d(Float32Array.from(batch.mask), [batch.batch, batch.tokens]);
-  return { ids, mask, rowMask: tf.reshape(mask, [batch.batch * batch.tokens, 1]) as tf.Tensor2D };
+function inputs(batch: TokenBatch): {
+  ids: tf.Tensor2D;
+  mask: tf.Tensor2D;
+  rowMask: tf.Tensor2D;
+  // Token types of a pair batch, as the encoder takes them (absent for single texts).
+  types: { typeIds?: tf.Tensor2D };
+} {
+  const shape: [number, number] = [batch.batch, batch.tokens];
+  const ids = tf.tensor2d(batch.ids, shape, 'int32');
+  const mask = tf.tensor2d(Float32Array.from(batch.mask), shape);
+  const types = batch.typeIds ? { typeIds: tf.tensor2d(batch.typeIds, shape, 'int32') } : {};
+  return { ids, mask, rowMask: tf.reshape(mask, [batch.batch * batch.tokens, 1]) as tf.Tensor2D, types };
 }
 
 // Gradients of the summed subnet losses. One subnet at a time, accumulated: peak memory is one subnet's
@@ -49,7 +57,7 @@ function step(
   priors: Float32Array | undefined,
 ) {
   const variables = student.variables();
-  const { ids, mask, rowMask } = inputs(batch);
+  const { ids, mask, rowMask, types } = inputs(batch);
   const oneHot = labelTargets(labels, priors, spec.priorWeight ?? 0);
   const needTeacher = teacher !== undefined && (spec.softWeight > 0 || spec.hiddenWeight > 0);
   // The teacher's logits (and hidden states) once per step, kept until the step ends.
@@ -57,6 +65,7 @@ function step(
     ? (tf.tidy(
         () =>
           teacher!.apply(ids, mask, largestSubnet(init.config), {
+            ...types,
             returnHidden: spec.hiddenWeight > 0,
           }) as unknown as tf.TensorContainer,
       ) as unknown as EncoderOutput)
@@ -70,6 +79,7 @@ function step(
       () =>
         tf.tidy(() => {
           const out = student.apply(ids, mask, subnet, {
+            ...types,
             returnHidden: spec.hiddenWeight > 0 && needTeacher,
           });
           predicted = tf.keep(tf.argMax(out.logits, 1));
@@ -109,7 +119,7 @@ function step(
     tf.dispose([value, predicted!]);
   }
   writeGradients(variables, sums);
-  tf.dispose([...sums.values(), ids, mask, rowMask, oneHot]);
+  tf.dispose([...sums.values(), ids, mask, rowMask, oneHot, ...(types.typeIds ? [types.typeIds] : [])]);
   if (target) tf.dispose([target.logits, ...(target.hidden ?? [])]);
   return { loss: total, perSubnet };
 }
@@ -153,14 +163,14 @@ function maskedLmStep(batch: TokenBatch, targets: Int32Array) {
     grads.fill(0);
     return { loss: 0, correct: 0, masked: 0 };
   }
-  const { ids, mask, rowMask } = inputs(batch);
+  const { ids, mask, rowMask, types } = inputs(batch);
   const at = tf.tensor1d(positions, 'int32');
   const truth = tf.tensor1d(originals, 'int32');
   let predicted: tf.Tensor | undefined;
   const { value, grads: named } = tf.variableGrads(
     () =>
       tf.tidy(() => {
-        const out = student.apply(ids, mask, largestSubnet(init.config), { returnSequence: true });
+        const out = student.apply(ids, mask, largestSubnet(init.config), { ...types, returnSequence: true });
         const tokenEmbedding = student.get('embeddings.token') as tf.Tensor2D;
         const result = maskedLmLoss(out.sequence!, tokenEmbedding, at, truth);
         predicted = tf.keep(result.predicted);
@@ -174,6 +184,7 @@ function maskedLmStep(batch: TokenBatch, targets: Int32Array) {
   let correct = 0;
   for (let i = 0; i < originals.length; i++) if (guesses[i] === originals[i]) correct++;
   tf.dispose([value, predicted!, ...Object.values(named), ids, mask, rowMask, at, truth]);
+  if (types.typeIds) types.typeIds.dispose();
   return { loss, correct, masked: positions.length };
 }
 
@@ -190,12 +201,12 @@ function importance(batch: TokenBatch, labels: Int32Array) {
   }));
   const flatGates = gates.flatMap((g) => [g.heads, g.neurons]);
   const gradients = tf.grads((...g: tf.Tensor[]) => {
-    const { ids, mask } = inputs(batch);
+    const { ids, mask, types } = inputs(batch);
     const pairs = full.layers.map((_, k) => ({
       heads: g[2 * k] as tf.Tensor1D,
       neurons: g[2 * k + 1] as tf.Tensor1D,
     }));
-    const out = student.apply(ids, mask, full, { gates: pairs });
+    const out = student.apply(ids, mask, full, { ...types, gates: pairs });
     const oneHot = tf.oneHot(tf.tensor1d(labels, 'int32'), init.config.numLabels) as tf.Tensor2D;
     return hardLoss(out.logits, oneHot, 0);
   })(flatGates);
