@@ -18,6 +18,8 @@ import { Rng } from '../../../src/model/random.ts';
 import { sliceSubnetWeights } from '../../../src/model/slice-subnet-weights.ts';
 import type { TokenBatch } from '../../../src/model/token-batch.ts';
 import { FileStore } from '../../../src/storage/file-store.ts';
+import { importCheckpoint } from '../../../training/import-checkpoint.ts';
+import { BERT_TINY, bertTinyReference } from '../../helpers/bert-tiny.ts';
 import { randomSupernetWeights } from '../../helpers/random-weights.ts';
 import { maxAbsDiff, randomBatch, TINY } from '../../helpers/tiny-model.ts';
 
@@ -141,6 +143,37 @@ describe('ONNX export', () => {
       const model = onnxProto.onnx.ModelProto.decode(await readFile(out));
       assert.equal(model.metadataProps.find((p) => p.key === 'labels')?.value, '["negative","positive"]');
     }
+  });
+
+  it("exports an imported BERT checkpoint whose file computes the checkpoint's logits, token types included", async () => {
+    const root = join(folder, 'imported');
+    await importCheckpoint(new FileStore(BERT_TINY), new FileStore(root), {
+      model: 'bert-tiny',
+      version: 'v1',
+    });
+    const out = join(folder, 'bert-tiny.onnx');
+    const lines: string[] = [];
+    const code = await exportOnnxCli(
+      [join(root, 'bert-tiny'), '0h4f64.1h4f64-t64', out],
+      {},
+      {
+        out: (l) => lines.push(l),
+        err: (l) => lines.push(l),
+      },
+    );
+    assert.equal(code, 0, lines.join('\n'));
+    const session = await ort.InferenceSession.create(out);
+    for (const c of await bertTinyReference()) {
+      const shape = [1, c.ids.length];
+      const result = await session.run({
+        input_ids: new ort.Tensor('int32', Int32Array.from(c.ids), shape),
+        attention_mask: new ort.Tensor('int32', new Int32Array(c.ids.length).fill(1), shape),
+        token_type_ids: new ort.Tensor('int32', Int32Array.from(c.types), shape),
+      });
+      const diff = maxAbsDiff(result.logits!.data as Float32Array, c.logits);
+      assert.ok(diff < 1e-4, `${c.text}: ${diff}`);
+    }
+    await session.release();
   });
 
   it('refuses bad arguments with one line and exit code 2', async () => {
