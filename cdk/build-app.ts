@@ -70,6 +70,8 @@ export function buildApp(options: BuildAppOptions = {}): SupernetApp {
     environment: {
       // serving/config.ts sizes its subnet cache at 4096 MB by default: keep it within the function's memory.
       ENGINE_CACHE_MB: String(Math.floor(config.servingMemoryMb / 2)),
+      // The API only; the page (GET /) is for a server a person opens, and the bundle carries no page sources.
+      PAGE: 'off',
       ...config.servingEnvironment,
       ...(config.defaultLatencyBudgetMs !== undefined
         ? { DEFAULT_LATENCY_BUDGET_MS: String(config.defaultLatencyBudgetMs) }

@@ -26,8 +26,10 @@ export const SERVING_RUNTIME_FILES: readonly (readonly [string, string])[] = [
 ];
 
 // Kept out of the bundle: onnxruntime (native, copied above) and the tfjs native backends, which only a
-// GPU or x64 host with libtensorflow has (select-backend imports them by name and falls back to wasm).
+// GPU or x64 host with libtensorflow has (select-backend imports them by name and falls back to wasm); and
+// esbuild, which builds the page (off on Lambda: with PAGE=on the function refuses to start, naming it).
 const EXTERNAL_MODULES = [
+  'esbuild',
   'onnxruntime-node',
   'onnxruntime-common',
   '@tensorflow/tfjs-node',

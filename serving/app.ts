@@ -13,6 +13,7 @@ import type { ServingConfig } from './config.ts';
 import { installErrorHandler, sendProblem, toProblem } from './error-handler.ts';
 import { ModelHost, type ModelHostOptions } from './model-host.ts';
 import { oipRoutes } from './oip-routes.ts';
+import { pageRoutes } from './page/page-routes.ts';
 import { ServingError } from './serving-error.ts';
 import { ServingMetrics, type ServingSnapshot } from './serving-metrics.ts';
 import { v1Routes } from './v1-routes.ts';
@@ -164,6 +165,7 @@ export async function buildApp(deps: AppDeps): Promise<ServingApp> {
   const context = { config, host: modelHost, metrics };
   await app.register(v1Routes(context));
   await app.register(oipRoutes(context));
+  if (config.page) await app.register(pageRoutes());
 
   app.get('/metrics', { schema: { hide: true } }, async (_request, reply) => {
     reply.header('content-type', metrics.registry.contentType);

@@ -51,6 +51,7 @@ export const ServingEnvSchema = z.object({
   MAX_EVENT_LOOP_UTILIZATION: z.coerce.number().min(0).max(1).default(0.98),
   SHUTDOWN_GRACE_MS: int(0, 3_600_000).default(10_000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  PAGE: z.enum(['on', 'off']).optional(),
 });
 
 // The serving configuration, parsed once and passed down.
@@ -96,6 +97,8 @@ export interface ServingConfig {
   maxEventLoopUtilization: number;
   shutdownGraceMs: number;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  // Serve the page at GET / (and its assets under /page/).
+  page: boolean;
 }
 
 // Thrown for an invalid environment, naming every bad variable.
@@ -177,5 +180,7 @@ export function loadConfig(
     maxEventLoopUtilization: v.MAX_EVENT_LOOP_UTILIZATION,
     shutdownGraceMs: v.SHUTDOWN_GRACE_MS,
     logLevel: v.LOG_LEVEL,
+    // A Lambda answers API calls; the page is for a server a person opens (PAGE=on turns it on anyway).
+    page: (v.PAGE ?? (lambda ? 'off' : 'on')) === 'on',
   };
 }

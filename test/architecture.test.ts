@@ -87,6 +87,20 @@ describe('architecture', () => {
     );
   });
 
+  it('the page runs in a browser on the public API: its modules import only each other', () => {
+    const client = join(ROOT, 'serving', 'page', 'client');
+    const files = sourceFiles(client);
+    assert.ok(files.length > 3);
+    const outside = files.flatMap((file) =>
+      importsOf(readFileSync(file, 'utf8'))
+        .filter(
+          (spec) => !spec.startsWith('.') || relative(client, resolve(dirname(file), spec)).startsWith('..'),
+        )
+        .map((spec) => `${relative(ROOT, file)} -> ${spec}`),
+    );
+    assert.deepEqual(outside, []);
+  });
+
   it('catches a violation when one is there (the scanner is not blind)', () => {
     assert.deepEqual(
       importsOf(

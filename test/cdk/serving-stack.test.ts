@@ -47,6 +47,7 @@ describe('ServingStack', () => {
     assert.equal(env.DEFAULT_BUDGET_MODE, 'best-effort');
     assert.equal(env.ENGINE_CACHE_MB, '1504', 'half of the 3008 MB function');
     assert.equal(env.NODE_OPTIONS, '--enable-source-maps');
+    assert.equal(env.PAGE, 'off', 'the page is off on Lambda');
   });
 
   it('follows modelPrefix', () => {

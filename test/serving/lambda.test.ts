@@ -64,5 +64,7 @@ describe('lambda.ts', () => {
     );
     assert.equal(problem.statusCode, 400);
     assert.match(problem.headers['content-type']!, /problem\+json/);
+    // The page is off on Lambda unless PAGE=on.
+    assert.equal((await handler(event('GET', '/'), context)).statusCode, 404);
   });
 });

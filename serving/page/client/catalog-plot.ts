@@ -1,0 +1,303 @@
+import type { CatalogPoint } from './api.ts';
+import { html, svg } from './dom.ts';
+import { formatMiB, formatMs, formatPercent } from './format.ts';
+
+// The budgets drawn over the plot; undefined ones are not drawn.
+export interface PlotBudget {
+  latencyMs: number | undefined;
+  memoryMb: number | undefined;
+  minAccuracy: number | undefined;
+}
+
+const WIDTH = 720;
+const HEIGHT = 420;
+const MARGIN = { left: 62, right: 22, top: 26, bottom: 50 };
+const MIN_RADIUS = 5;
+const MAX_RADIUS = 13;
+
+// The catalog as a scatter plot: dev accuracy against calibrated latency (log x), one mark per operating point,
+// its area growing with memory, int8 and fp32 told apart; the budgets as lines and shaded regions, the chosen
+// point ringed, and the points served recently haloed by their share of traffic.
+export class CatalogPlot {
+  private catalog: readonly CatalogPoint[] = [];
+  private xDomain: [number, number] = [0.1, 10];
+  private budget: PlotBudget = { latencyMs: undefined, memoryMb: undefined, minAccuracy: undefined };
+  private chosen: string | undefined;
+  private traffic: ReadonlyMap<string, number> = new Map();
+
+  constructor(
+    private readonly container: HTMLElement,
+    private readonly legend: HTMLElement,
+  ) {}
+
+  setCatalog(catalog: readonly CatalogPoint[], xDomain: [number, number]): void {
+    this.catalog = catalog;
+    this.xDomain = xDomain;
+    if (!catalog.some((p) => p.id === this.chosen)) this.chosen = undefined;
+    this.render();
+  }
+
+  setBudget(budget: PlotBudget): void {
+    this.budget = budget;
+    this.render();
+  }
+
+  setChosen(id: string | undefined): void {
+    this.chosen = id;
+    this.render();
+  }
+
+  // Shares of recent traffic (0 to 1) by point id.
+  setTraffic(traffic: ReadonlyMap<string, number>): void {
+    const same =
+      traffic.size === this.traffic.size && [...traffic].every(([id, s]) => this.traffic.get(id) === s);
+    if (same) return;
+    this.traffic = traffic;
+    this.render();
+  }
+
+  // Whether a point meets every budget drawn (by its calibrated latency, for one text).
+  fits(point: CatalogPoint): boolean {
+    const { latencyMs, memoryMb, minAccuracy } = this.budget;
+    return (
+      (latencyMs === undefined || point.calibratedLatencyMs <= latencyMs) &&
+      (memoryMb === undefined || point.memoryBytes / 1024 / 1024 <= memoryMb) &&
+      (minAccuracy === undefined || point.devAccuracy >= minAccuracy)
+    );
+  }
+
+  private render(): void {
+    const points = this.catalog;
+    if (points.length === 0) {
+      this.container.replaceChildren();
+      this.legend.replaceChildren();
+      return;
+    }
+    const [lo, hi] = this.xDomain;
+    const accuracies = points.map((p) => p.devAccuracy);
+    const pad = Math.max(0.005, (Math.max(...accuracies) - Math.min(...accuracies)) * 0.15);
+    const yLo = Math.min(...accuracies) - pad;
+    const yHi = Math.max(...accuracies) + pad;
+    const plotW = WIDTH - MARGIN.left - MARGIN.right;
+    const plotH = HEIGHT - MARGIN.top - MARGIN.bottom;
+    const x = (ms: number) =>
+      MARGIN.left + ((Math.log(clamp(ms, lo, hi)) - Math.log(lo)) / (Math.log(hi) - Math.log(lo))) * plotW;
+    const y = (acc: number) => MARGIN.top + ((yHi - clamp(acc, yLo, yHi)) / (yHi - yLo)) * plotH;
+    const memories = points.map((p) => p.memoryBytes);
+    const minMem = Math.min(...memories);
+    const maxMem = Math.max(...memories);
+    const radius = (bytes: number) =>
+      maxMem === minMem
+        ? (MIN_RADIUS + MAX_RADIUS) / 2
+        : MIN_RADIUS + (MAX_RADIUS - MIN_RADIUS) * Math.sqrt((bytes - minMem) / (maxMem - minMem));
+
+    const chart = svg('svg', {
+      viewBox: `0 0 ${WIDTH} ${HEIGHT}`,
+      class: 'chart',
+      role: 'img',
+      'aria-label': `${points.length} operating points: dev accuracy from ${formatPercent(Math.min(...accuracies))} to ${formatPercent(Math.max(...accuracies))}`,
+    });
+    const right = WIDTH - MARGIN.right;
+    const bottom = HEIGHT - MARGIN.bottom;
+
+    // Grid and axes.
+    for (const tick of logTicks(lo, hi)) {
+      const tx = x(tick);
+      chart.append(
+        svg('line', { x1: tx, x2: tx, y1: MARGIN.top, y2: bottom, class: 'grid' }),
+        svg('text', { x: tx, y: bottom + 18, class: 'tick', 'text-anchor': 'middle' }, formatTick(tick)),
+      );
+    }
+    for (const tick of linearTicks(yLo, yHi)) {
+      const ty = y(tick.value);
+      chart.append(
+        svg('line', { x1: MARGIN.left, x2: right, y1: ty, y2: ty, class: 'grid' }),
+        svg('text', { x: MARGIN.left - 8, y: ty + 4, class: 'tick', 'text-anchor': 'end' }, tick.label),
+      );
+    }
+    chart.append(
+      svg('rect', { x: MARGIN.left, y: MARGIN.top, width: plotW, height: plotH, class: 'frame' }),
+      svg(
+        'text',
+        { x: MARGIN.left + plotW / 2, y: HEIGHT - 10, class: 'axis-label', 'text-anchor': 'middle' },
+        'latency on this host, one text (ms, log scale)',
+      ),
+      svg(
+        'text',
+        {
+          x: 16,
+          y: MARGIN.top + plotH / 2,
+          class: 'axis-label',
+          'text-anchor': 'middle',
+          transform: `rotate(-90 16 ${MARGIN.top + plotH / 2})`,
+        },
+        'dev accuracy',
+      ),
+    );
+
+    // Budgets: what lies beyond them is shaded.
+    const { latencyMs, minAccuracy } = this.budget;
+    if (latencyMs !== undefined) {
+      const bx = x(latencyMs);
+      chart.append(
+        svg('rect', { x: bx, y: MARGIN.top, width: right - bx, height: plotH, class: 'shade' }),
+        svg('line', { x1: bx, x2: bx, y1: MARGIN.top, y2: bottom, class: 'budget-line' }),
+        svg(
+          'text',
+          {
+            x: bx + (bx > right - 140 ? -6 : 6),
+            y: MARGIN.top + 14,
+            class: 'budget-label',
+            'text-anchor': bx > right - 140 ? 'end' : 'start',
+          },
+          `latency budget ${formatMs(latencyMs)}`,
+        ),
+      );
+    }
+    if (minAccuracy !== undefined && minAccuracy > yLo) {
+      const fy = y(minAccuracy);
+      chart.append(
+        svg('rect', { x: MARGIN.left, y: fy, width: plotW, height: bottom - fy, class: 'shade' }),
+        svg('line', { x1: MARGIN.left, x2: right, y1: fy, y2: fy, class: 'floor-line' }),
+        svg(
+          'text',
+          { x: right - 6, y: fy - 6, class: 'floor-label', 'text-anchor': 'end' },
+          `accuracy floor ${formatPercent(minAccuracy)}`,
+        ),
+      );
+    }
+
+    // The front, cheapest to dearest.
+    const byLatency = [...points].sort((a, b) => a.calibratedLatencyMs - b.calibratedLatencyMs);
+    chart.append(
+      svg('polyline', {
+        points: byLatency.map((p) => `${x(p.calibratedLatencyMs)},${y(p.devAccuracy)}`).join(' '),
+        class: 'front',
+      }),
+    );
+
+    // The points; the chosen one drawn last, on top.
+    const ordered = [...byLatency].sort(
+      (a, b) => Number(a.id === this.chosen) - Number(b.id === this.chosen),
+    );
+    for (const point of ordered) {
+      const px = x(point.calibratedLatencyMs);
+      const py = y(point.devAccuracy);
+      const r = radius(point.memoryBytes);
+      const precision = point.precision === 'int8' ? 'int8' : 'fp32';
+      const chosen = point.id === this.chosen;
+      const share = this.traffic.get(point.id) ?? 0;
+      const group = svg('g', {
+        class: `point ${precision}${this.fits(point) ? '' : ' out'}${chosen ? ' chosen' : ''}`,
+        'data-point-id': point.id,
+      });
+      if (share > 0) {
+        group.append(
+          svg('circle', {
+            cx: px,
+            cy: py,
+            r: r + 4 + 8 * share,
+            class: 'traffic',
+            'stroke-width': 2 + 6 * share,
+          }),
+        );
+      }
+      group.append(
+        precision === 'int8'
+          ? svg('rect', {
+              x: px - r * 0.85,
+              y: py - r * 0.85,
+              width: r * 1.7,
+              height: r * 1.7,
+              transform: `rotate(45 ${px} ${py})`,
+              class: 'mark',
+            })
+          : svg('circle', { cx: px, cy: py, r, class: 'mark' }),
+        svg('title', {}, describePoint(point)),
+      );
+      if (chosen) {
+        const leftSide = px > MARGIN.left + plotW * 0.62;
+        group.append(
+          svg('circle', { cx: px, cy: py, r: r + 5, class: 'chosen-ring' }),
+          svg(
+            'text',
+            {
+              x: px + (leftSide ? -(r + 10) : r + 10),
+              y: py - r - 4,
+              class: 'chosen-label',
+              'text-anchor': leftSide ? 'end' : 'start',
+            },
+            `chosen: ${point.id}`,
+          ),
+        );
+      }
+      chart.append(group);
+    }
+    this.container.replaceChildren(chart);
+    this.renderLegend(points, minMem, maxMem);
+  }
+
+  private renderLegend(points: readonly CatalogPoint[], minMem: number, maxMem: number): void {
+    const item = (swatch: string, text: string) =>
+      html('li', {}, html('span', { class: `swatch ${swatch}`, attrs: { 'aria-hidden': 'true' } }), text);
+    const int8 = points.some((p) => p.precision === 'int8');
+    this.legend.replaceChildren(
+      item('fp32', int8 ? 'fp32 point' : 'operating point'),
+      ...(int8 ? [item('int8', 'int8 point')] : []),
+      item('size', `area: memory, ${formatMiB(minMem)} to ${formatMiB(maxMem)}`),
+      item('chosen', 'chosen for the last request'),
+      item('traffic', 'served in the last minute'),
+      item('out', 'outside the budget'),
+    );
+  }
+}
+
+// A point's tooltip.
+function describePoint(p: CatalogPoint): string {
+  const layers = p.config.layers.map((l) => `${l.heads}h/${l.ffn}`).join(' ');
+  return [
+    p.id + (p.precision ? ` (${p.precision})` : ''),
+    `dev accuracy ${formatPercent(p.devAccuracy, 2)}${p.testAccuracy === null ? '' : `, test ${formatPercent(p.testAccuracy, 2)}`}`,
+    `latency ${formatMs(p.calibratedLatencyMs)} calibrated, ${formatMs(p.latencyMs)} predicted now`,
+    `memory ${formatMiB(p.memoryBytes)}, ${(p.flops / 1e6).toFixed(1)} MFLOPs, ${(p.params / 1e6).toFixed(2)} M parameters`,
+    `${p.config.layers.length} layers (${layers}), ${p.config.tokens} tokens`,
+  ].join('\n');
+}
+
+function clamp(v: number, lo: number, hi: number): number {
+  return Math.min(hi, Math.max(lo, v));
+}
+
+// 1-2-5 ticks per decade within [lo, hi] (every integer multiple when the range is narrow).
+export function logTicks(lo: number, hi: number): number[] {
+  const ticks = (multiples: number[]) => {
+    const found: number[] = [];
+    for (let k = Math.floor(Math.log10(lo)); k <= Math.ceil(Math.log10(hi)); k++) {
+      for (const m of multiples) {
+        const v = Number((m * 10 ** k).toPrecision(6));
+        if (v >= lo && v <= hi) found.push(v);
+      }
+    }
+    return found;
+  };
+  const coarse = ticks([1, 2, 5]);
+  return coarse.length >= 3 ? coarse : ticks([1, 2, 3, 4, 5, 6, 7, 8, 9]);
+}
+
+function formatTick(ms: number): string {
+  return `${Number(ms.toPrecision(2))}`;
+}
+
+// Evenly spaced accuracy ticks (at most about six), labelled in percent.
+export function linearTicks(lo: number, hi: number): Array<{ value: number; label: string }> {
+  const steps = [0.001, 0.0025, 0.005, 0.01, 0.02, 0.025, 0.05, 0.1, 0.2];
+  const step = steps.find((s) => (hi - lo) / s <= 6) ?? 0.25;
+  // Enough decimals for the step: 0.25% needs two, 0.5% and 2.5% one.
+  const digits = step === 0.0025 ? 2 : step < 0.01 || step === 0.025 ? 1 : 0;
+  const ticks: Array<{ value: number; label: string }> = [];
+  for (let i = Math.ceil(lo / step - 1e-9); i * step <= hi + 1e-9; i++) {
+    const value = i * step;
+    ticks.push({ value, label: `${(value * 100).toFixed(digits)}%` });
+  }
+  return ticks;
+}

@@ -1,0 +1,138 @@
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { describe, it } from 'node:test';
+import { CHROMIUM_PATH, launchChromium } from '../../../scripts/launch-chromium.ts';
+import { formatMs } from '../../../serving/page/client/format.ts';
+import {
+  FIXTURE_MODEL,
+  fixtureFolder,
+  LARGEST_POINT,
+  LONG_TEXT,
+  readyApp,
+  SMALLEST_POINT,
+  testConfig,
+} from '../fixture.ts';
+
+// biome-ignore lint/suspicious/noExplicitAny: API answers are compared field by field
+type Json = any;
+
+// The page in a real browser (Debian's Chromium driven by playwright-core) against the real app on HTTP.
+describe('the page in Chromium', () => {
+  it('plots the catalog, sends a review under the budget set, and shows what the API answered', async (t) => {
+    if (!existsSync(CHROMIUM_PATH)) {
+      // CI installs Chromium (.ci/run): there a missing browser is a failure, never a silent pass.
+      if (process.env.CI === 'true')
+        assert.fail(`${CHROMIUM_PATH} is missing: .ci/run installs Debian's chromium`);
+      t.skip(`${CHROMIUM_PATH} is missing (apt-get install -y chromium)`);
+      return;
+    }
+    const { modelRoot } = await fixtureFolder(t);
+    const app = await readyApp(t, testConfig(modelRoot));
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    const base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
+    const catalog: Json = await (await fetch(`${base}/v1/models/${FIXTURE_MODEL}`)).json();
+
+    const browser = await launchChromium();
+    t.after(() => browser.close());
+    const page = await browser.context.newPage();
+    const errors: string[] = [];
+    page.on('console', (message) => {
+      if (message.type() === 'error') errors.push(`console: ${message.text()}`);
+    });
+    page.on('pageerror', (error) => errors.push(`page: ${error.message}`));
+
+    const loaded = await page.goto(`${base}/`);
+    assert.equal(loaded?.status(), 200);
+    assert.match(loaded?.headers()['content-security-policy'] ?? '', /script-src 'self'/);
+
+    // One mark per operating point of the catalog.
+    const marks = page.locator('#plot .point');
+    await marks.first().waitFor();
+    const ids = await marks.evaluateAll((nodes) => nodes.map((n) => n.getAttribute('data-point-id')));
+    assert.deepEqual(ids.sort(), catalog.catalog.map((p: Json) => p.id).sort());
+    assert.equal(await page.locator('#model').inputValue(), FIXTURE_MODEL);
+
+    // A person types a review, moves the latency budget to its lowest and sends.
+    await page.locator('#text').pressSequentially('What a wonderful, moving film; the acting is great. ');
+    await page.locator('#text').fill(LONG_TEXT);
+    await page.locator('#latency').focus();
+    await page.keyboard.press('Home');
+    const lowest = Math.min(...catalog.catalog.map((p: Json) => p.calibratedLatencyMs)) / 2;
+    assert.equal(await page.locator('#latency-out').textContent(), formatMs(lowest));
+    const tight = await sendAndRead(page);
+    assert.equal(Number(tight.request.headers()['latency-budget-ms']).toFixed(3), lowest.toFixed(3));
+    // Below every point's latency, best effort serves the cheapest point and says the budget was missed.
+    assert.equal(tight.body.subnet.id, SMALLEST_POINT);
+    await assertShown(page, tight);
+
+    // The budget at its top (no budget): the most accurate point.
+    await page.locator('#latency').focus();
+    await page.keyboard.press('End');
+    assert.equal(await page.locator('#latency-out').textContent(), 'none');
+    const loose = await sendAndRead(page);
+    assert.equal(loose.request.headers()['latency-budget-ms'], undefined);
+    assert.equal(loose.body.subnet.id, LARGEST_POINT);
+    await assertShown(page, loose);
+
+    assert.equal(errors.length, 0, errors.join('\n'));
+
+    // Strict, below every point: the API's problem is shown with its code (Chromium logs the refused request
+    // itself as a console error: the one error allowed, and only when the API refused).
+    await page.locator('#latency').focus();
+    await page.keyboard.press('Home');
+    await page.locator('input[name="mode"][value="strict"]').check();
+    const strict = await sendAndRead(page);
+    assert.equal(strict.request.headers()['budget-mode'], 'strict');
+    if (strict.status === 200) await assertShown(page, strict);
+    else {
+      assert.equal(await page.locator('#answer-problem-code').textContent(), strict.body.code);
+      const refused = `Failed to load resource: the server responded with a status of ${strict.status}`;
+      assert.ok(errors[0]?.includes(refused), errors[0]);
+      errors.shift();
+    }
+
+    // The live panel reads /metrics: both points served show up, with a request rate.
+    await page.locator(`#served li[data-point-id="${LARGEST_POINT}"]`).waitFor();
+    await page.locator(`#served li[data-point-id="${SMALLEST_POINT}"]`).waitFor();
+    await page.locator('#live-rps').filter({ hasNotText: '–' }).waitFor();
+
+    assert.deepEqual(errors, []);
+  });
+});
+
+type Page = Awaited<ReturnType<Awaited<ReturnType<typeof launchChromium>>['context']['newPage']>>;
+
+// Clicks Send and returns the request the page made and the API's answer to it.
+async function sendAndRead(page: Page) {
+  const [response] = await Promise.all([
+    page.waitForResponse((r) => r.url().endsWith('/predict') && r.request().method() === 'POST'),
+    page.locator('#send').click(),
+  ]);
+  const body: Json = await response.json();
+  // The answer is drawn after the response arrives: wait until the page shows this one.
+  await page.locator('#send').and(page.locator(':enabled')).waitFor();
+  return {
+    request: response.request(),
+    status: response.status(),
+    body,
+    serverTiming: response.headers()['server-timing'] ?? '',
+  };
+}
+
+// The label, point, budget verdict and Server-Timing shown are the API's, and the plot rings the point chosen.
+async function assertShown(page: Page, sent: Awaited<ReturnType<typeof sendAndRead>>): Promise<void> {
+  const { body } = sent;
+  assert.equal(await page.locator('#answer-point').textContent(), body.subnet.id);
+  assert.equal(await page.locator('#answer-label').textContent(), body.outputs[0].label);
+  assert.equal(await page.locator('#answer-budget').getAttribute('data-met'), String(body.budget.met));
+  const chosen = page.locator('#plot .point.chosen');
+  assert.equal(await chosen.count(), 1);
+  assert.equal(await chosen.getAttribute('data-point-id'), body.subnet.id);
+  const total = Number(/total;dur=([\d.]+)/.exec(sent.serverTiming)?.[1]);
+  assert.ok(Number.isFinite(total), sent.serverTiming);
+  assert.match(
+    (await page.locator('#answer-timing').textContent()) ?? '',
+    new RegExp(`total ${formatMs(total)}`),
+  );
+}
