@@ -53,6 +53,9 @@ describe('the page in Chromium', () => {
     assert.deepEqual(ids.sort(), catalog.catalog.map((p: Json) => p.id).sort());
     assert.equal(await page.locator('#model').inputValue(), FIXTURE_MODEL);
 
+    // The live panel has read /metrics once: what follows counts from there.
+    await page.locator('#live-status').filter({ hasText: 'updated' }).waitFor();
+
     // A person types a review, moves the latency budget to its lowest and sends.
     await page.locator('#text').pressSequentially('What a wonderful, moving film; the acting is great. ');
     await page.locator('#text').fill(LONG_TEXT);
