@@ -15,7 +15,7 @@ const REVIEW =
 // The load: a few loops of requests with mixed budgets, for at most this long and this many requests.
 const LOAD_MS = 15_000;
 const LOAD_REQUESTS = 20_000;
-const LOAD_LOOPS = 2;
+const LOAD_LOOPS = 1;
 
 const config = loadConfig({ ...process.env, PORT: '0', HOST: '127.0.0.1', PAGE: 'on', LOG_LEVEL: 'warn' });
 const app = await buildApp({ config });
@@ -29,8 +29,8 @@ const described = (await (await fetch(`${base}/v1/models/${model}`)).json()) as 
 };
 const latencies = described.catalog.map((p) => p.calibratedLatencyMs).sort((a, b) => a - b);
 
-// Budgets from tight to none, cycled: most requests fit a cheap or a middle point, some get the largest.
-const budgets = [latencies[0]! * 1.5, latencies[Math.floor(latencies.length / 2)]! * 2, 4, 8, undefined];
+// Budgets from tight to loose, cycled: each fits a different part of the catalog.
+const budgets = [latencies[0]! * 2, latencies[Math.floor(latencies.length / 2)]! * 3, 5, 10];
 // Long reviews (a few hundred tokens), so that the points' input lengths matter as they do for real reviews.
 const texts = [
   REVIEW,
@@ -51,7 +51,7 @@ async function loop(offset: number): Promise<void> {
       },
       body: JSON.stringify({ inputs: [texts[i % texts.length]] }),
     });
-    await new Promise((done) => setTimeout(done, 4));
+    await new Promise((done) => setTimeout(done, 15));
   }
 }
 
@@ -66,7 +66,7 @@ try {
   await page
     .locator('#latency')
     .evaluate((input: { value: string; max: string; dispatchEvent(e: Event): boolean }) => {
-      input.value = String(Math.round(Number(input.max) * 0.42));
+      input.value = String(Math.round(Number(input.max) * 0.55));
       input.dispatchEvent(new Event('input'));
     });
   await page.waitForTimeout(6000);

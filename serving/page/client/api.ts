@@ -143,7 +143,8 @@ function decimal(value: number, digits: number): string {
   return value.toFixed(digits).replace(/\.?0+$/, '') || '0';
 }
 
-// Whether the model takes text pairs: a pair model says so in its description.
+// Whether the model takes text pairs: a pair model says so in its description, as its manifest does
+// (`task.input`: 'pair'); a description without a task is of a single-text model.
 export function takesPairs(model: ModelDescription): boolean {
   const described = model as unknown as {
     inputKind?: unknown;
