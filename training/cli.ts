@@ -1,6 +1,7 @@
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { BACKEND_PREFERENCES, type BackendPreference, selectBackend } from '../src/backend/select-backend.ts';
@@ -22,7 +23,7 @@ import type { EncodedExample } from './data/batcher.ts';
 import { type Example, loadImdbSplits } from './data/imdb.ts';
 import { FlatLayout } from './flat-params.ts';
 import { GradientPool } from './parallel/gradient-pool.ts';
-import { trainSupernet } from './pipeline.ts';
+import { type TrainingReport, trainSupernet } from './pipeline.ts';
 import { formatDuration, Progress } from './progress.ts';
 import { Interrupted, type TrainingContext } from './run-stage.ts';
 import { parseStandaloneTarget, trainStandalone } from './standalone.ts';
@@ -141,6 +142,28 @@ async function probeOutput(out: string) {
   return store;
 }
 
+// The IMDB splits of the config, each text encoded to wordpieces once.
+function loadData(
+  config: TrainingConfig,
+  tokenizer: WordPieceTokenizer,
+  logFile: string,
+  quiet: boolean,
+): { data: TrainingContext['data']; stats: TrainingContext['dataStats'] } {
+  const splits = loadImdbSplits({ ...config.data });
+  const total = splits.train.length + splits.dev.length + splits.test.length;
+  const progress = new Progress('data', total, 0, logFile, quiet);
+  const data = {
+    train: encodeExamples(tokenizer, splits.train, progress, 0),
+    dev: encodeExamples(tokenizer, splits.dev, progress, splits.train.length),
+    test: encodeExamples(tokenizer, splits.test, progress, splits.train.length + splits.dev.length),
+  };
+  progress.update(total, {});
+  progress.note(
+    `${splits.stats.train} train, ${splits.stats.dev} dev, ${splits.stats.test} test (${splits.stats.duplicates} duplicates dropped)`,
+  );
+  return { data, stats: splits.stats };
+}
+
 function encodeExamples(
   tokenizer: WordPieceTokenizer,
   examples: Example[],
@@ -151,6 +174,19 @@ function encodeExamples(
     if (i % 2000 === 0) progress.update(offset + i, {});
     return { pieces: tokenizer.encode(e.text), label: e.label };
   });
+}
+
+// What stdout says after a run: where the version went, and its catalog.
+function describeReport(report: TrainingReport, out: string): string {
+  const lines = [
+    `published ${report.model}/${report.version} to ${out} after ${formatDuration(report.trainingSeconds)} of training`,
+    'catalog (test accuracy on the held-out split):',
+    ...report.catalog.map(
+      (c) =>
+        `  ${c.id.padEnd(60)} dev ${(c.devAccuracy * 100).toFixed(2)}%  test ${(c.testAccuracy * 100).toFixed(2)}%  ${(c.flops / 1e6).toFixed(1).padStart(8)} MFLOPs  ${c.latencyMs.toFixed(2).padStart(7)} ms`,
+    ),
+  ];
+  return `${lines.join('\n')}\n`;
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -211,19 +247,8 @@ async function main(argv: string[]): Promise<number> {
         );
   const clock = setInterval(() => saveClock().catch(() => {}), 30_000);
 
-  const splits = loadImdbSplits({ ...config.data });
   const tokenizer = new WordPieceTokenizer(loadBertUncasedVocabulary());
-  const total = splits.train.length + splits.dev.length + splits.test.length;
-  const progress = new Progress('data', total, 0, logFile, args.quiet);
-  const data = {
-    train: encodeExamples(tokenizer, splits.train, progress, 0),
-    dev: encodeExamples(tokenizer, splits.dev, progress, splits.train.length),
-    test: encodeExamples(tokenizer, splits.test, progress, splits.train.length + splits.dev.length),
-  };
-  progress.update(total, {});
-  progress.note(
-    `${splits.stats.train} train, ${splits.stats.dev} dev, ${splits.stats.test} test (${splits.stats.duplicates} duplicates dropped)`,
-  );
+  const { data, stats } = loadData(config, tokenizer, logFile, args.quiet);
 
   const layout = new FlatLayout(config.architecture);
   const pool = await GradientPool.start(
@@ -251,7 +276,7 @@ async function main(argv: string[]): Promise<number> {
     layout,
     tokenizer,
     data,
-    dataStats: splits.stats,
+    dataStats: stats,
     quiet: args.quiet,
     // --max-steps: stop (with a checkpoint) after that many optimizer steps in this invocation.
     afterStep: () => stop || (args.maxSteps !== undefined && ++stepsTaken >= args.maxSteps),
@@ -265,15 +290,7 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(`${JSON.stringify(report, null, 1)}\n`);
     } else {
       const report = await trainSupernet(ctx, store, args.out);
-      process.stdout.write(
-        `published ${report.model}/${report.version} to ${args.out} after ${formatDuration(report.trainingSeconds)} of training\n`,
-      );
-      process.stdout.write('catalog (test accuracy on the held-out split):\n');
-      for (const c of report.catalog) {
-        process.stdout.write(
-          `  ${c.id.padEnd(60)} dev ${(c.devAccuracy * 100).toFixed(2)}%  test ${(c.testAccuracy * 100).toFixed(2)}%  ${(c.flops / 1e6).toFixed(1).padStart(8)} MFLOPs  ${c.latencyMs.toFixed(2).padStart(7)} ms\n`,
-        );
-      }
+      process.stdout.write(describeReport(report, args.out));
     }
     return 0;
   } finally {
@@ -284,21 +301,23 @@ async function main(argv: string[]): Promise<number> {
 }
 
 // Every failure ends in one line on stderr (the tfjs wasm module would otherwise print its whole source).
-main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
-  (error: unknown) => {
-    if (error instanceof Interrupted) {
-      process.stderr.write(`stopped: ${error.message}; run the same command to resume\n`);
-      process.exit(130);
-    }
-    const known =
-      error instanceof UsageError ||
-      error instanceof ConfigError ||
-      error instanceof CheckpointMismatchError ||
-      error instanceof CheckpointLockError ||
-      isSupernetError(error);
-    process.stderr.write(`error: ${(error as Error).message ?? String(error)}\n`);
-    if (!known && process.env.TRAIN_DEBUG) process.stderr.write(`${(error as Error).stack}\n`);
-    process.exit(known ? 2 : 1);
-  },
-);
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (error: unknown) => {
+      if (error instanceof Interrupted) {
+        process.stderr.write(`stopped: ${error.message}; run the same command to resume\n`);
+        process.exit(130);
+      }
+      const known =
+        error instanceof UsageError ||
+        error instanceof ConfigError ||
+        error instanceof CheckpointMismatchError ||
+        error instanceof CheckpointLockError ||
+        isSupernetError(error);
+      process.stderr.write(`error: ${(error as Error).message ?? String(error)}\n`);
+      if (!known && process.env.TRAIN_DEBUG) process.stderr.write(`${(error as Error).stack}\n`);
+      process.exit(known ? 2 : 1);
+    },
+  );
+}

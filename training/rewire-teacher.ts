@@ -11,8 +11,7 @@ export async function rewireTeacher(ctx: TrainingContext, teacher: Float32Array)
   const done = await loadCheckpoint(ctx.checkpointDir, stageFolder('rewired', digest), digest);
   if (done) return done.arrays.get('params')!;
   const { config, pool, layout } = ctx;
-  pool.params.set(teacher);
-  pool.paramsChanged();
+  pool.setParams(teacher);
   const examples = ctx.data.dev.slice(0, config.rewire.examples);
   const progress = new Progress('rewire', Math.ceil(examples.length / 32), 0, ctx.logFile, ctx.quiet);
   let importance: { heads: Float32Array[]; neurons: Float32Array[] } | undefined;

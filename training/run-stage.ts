@@ -2,7 +2,7 @@ import type { SubnetConfig } from '../src/model/config.ts';
 import { Rng } from '../src/model/random.ts';
 import type { TokenBatch } from '../src/model/token-batch.ts';
 import type { Vocabulary, WordPieceTokenizer } from '../src/tokenizer/index.ts';
-import { adamwStep, createAdamState, learningRateAt } from './adamw.ts';
+import { type AdamState, createAdamState, learningRateAt } from './adamw.ts';
 import { loadCheckpoint, saveCheckpoint } from './checkpoint.ts';
 import type { CheckpointMirror } from './checkpoint-mirror.ts';
 import type { StageDigests, TrainingConfig } from './config.ts';
@@ -121,24 +121,13 @@ export async function runStage(
   const finalFolder = stageFolder(`${name}-final`, plan.digest);
   const done = await loadCheckpoint(ctx.checkpointDir, finalFolder, plan.digest);
   if (done) return done.arrays.get('params')!;
-  const { config, pool, layout } = ctx;
+  const { config, pool } = ctx;
   const totalSteps = Math.max(1, Math.ceil(spec.examples / config.batchSize));
-  const resumed = await loadCheckpoint(ctx.checkpointDir, folder, plan.digest);
-  const adam = createAdamState(layout.total);
-  let step = 0;
-  if (resumed) {
-    pool.params.set(resumed.arrays.get('params')!);
-    adam.m.set(resumed.arrays.get('m')!);
-    adam.v.set(resumed.arrays.get('v')!);
-    adam.step = resumed.state.step;
-    step = resumed.state.step;
-  } else {
-    pool.params.set(plan.init());
-  }
-  pool.paramsChanged();
+  const start = await startStage(ctx, folder, plan);
+  const adam = start.adam;
   await pool.setTeacher(plan.teacher);
-  const progress = new Progress(name, totalSteps, step, ctx.logFile, ctx.quiet);
-  if (resumed) progress.note(`resuming at step ${step}/${totalSteps}`);
+  const progress = new Progress(name, totalSteps, start.step, ctx.logFile, ctx.quiet);
+  if (start.resumed) progress.note(`resuming at step ${start.step}/${totalSteps}`);
   const batcher = new Batcher(
     ctx.data.train,
     config.batchSize,
@@ -147,7 +136,7 @@ export async function runStage(
     config.data.truncation,
     plan.priors,
   );
-  const save = async () => {
+  const save = async (step: number) => {
     await saveCheckpoint(
       ctx.checkpointDir,
       folder,
@@ -159,48 +148,34 @@ export async function runStage(
         rngState: deriveSeed(config.seed, name, step),
         extra: {},
       },
-      { params: pool.params, m: adam.m, v: adam.v },
+      { params: pool.snapshotParams(), m: adam.m, v: adam.v },
     );
     await ctx.mirror?.pushCheckpoint(folder);
   };
   let lastSave = performance.now();
   const smoothed: Record<string, number> = {};
+  // `step` counts the optimizer updates done.
+  let step = start.step;
   while (step < totalSteps) {
-    // Everything random in a step derives from (seed, stage, step): a resumed run repeats it exactly.
-    const rng = new Rng(deriveSeed(config.seed, name, step));
-    const tokens = pickWeighted(rng, spec.tokens.choices, spec.tokens.weights);
-    const { batch, labels, priors } = batcher.batchAt(step, tokens);
-    const report = await plan.gradients(batch, labels, rng, priors);
-    const learningRate = learningRateAt(
-      step,
-      totalSteps,
-      spec.optimizer.learningRate,
-      spec.optimizer.warmupFraction,
-    );
-    const gradNorm = adamwStep(pool.params, pool.grads, adam, layout, {
-      learningRate,
-      weightDecay: spec.optimizer.weightDecay,
-      clipNorm: spec.optimizer.clipNorm,
-    });
-    pool.paramsChanged();
+    const update = await trainStep(ctx, name, spec, plan, { batcher, adam, step, totalSteps });
     step++;
-    if (!Number.isFinite(report.loss))
-      throw new Error(`${name}: loss is ${report.loss} at step ${step}; lower the learning rate`);
-    for (const [key, value] of Object.entries(report.figures)) {
-      const before = smoothed[key];
-      smoothed[key] = before === undefined ? value : 0.95 * before + 0.05 * value;
-    }
-    progress.update(step, { ...smoothed, lr: learningRate, gradNorm, tokens });
+    smoothInto(smoothed, update.figures);
+    progress.update(step, {
+      ...smoothed,
+      lr: update.learningRate,
+      gradNorm: update.gradNorm,
+      tokens: update.tokens,
+    });
     if (spec.evalEverySteps > 0 && step % spec.evalEverySteps === 0 && step < totalSteps) {
       await reportDev(ctx, progress, plan.evalSubnets, step);
     }
     if (ctx.afterStep()) {
-      await save();
+      await save(step);
       progress.note(`stopped at step ${step}/${totalSteps}; checkpoint saved`);
       throw new Interrupted(`${name} stopped at step ${step}`);
     }
     if (performance.now() - lastSave > ctx.checkpointEverySeconds * 1000) {
-      await save();
+      await save(step);
       lastSave = performance.now();
     }
   }
@@ -209,14 +184,66 @@ export async function runStage(
     plan.evalSubnets.length > 0
       ? { devAccuracy: await reportDev(ctx, progress, plan.evalSubnets, step) }
       : { ...smoothed };
+  const params = pool.snapshotParams();
   await saveCheckpoint(
     ctx.checkpointDir,
     finalFolder,
     { configDigest: plan.digest, stage: name, step, totalSteps, rngState: 0, extra },
-    { params: pool.params },
+    { params },
   );
   await ctx.mirror?.pushCheckpoint(finalFolder);
-  return pool.params.slice();
+  return params;
+}
+
+// Where a stage starts: from its checkpoint when one was saved (parameters, AdamW moments, step), else from the
+// plan's initial parameters at step 0. The pool's parameters are set to the start.
+async function startStage(
+  ctx: TrainingContext,
+  folder: string,
+  plan: StagePlan,
+): Promise<{ step: number; adam: AdamState; resumed: boolean }> {
+  const adam = createAdamState(ctx.layout.total);
+  const resumed = await loadCheckpoint(ctx.checkpointDir, folder, plan.digest);
+  if (!resumed) {
+    ctx.pool.setParams(plan.init());
+    return { step: 0, adam, resumed: false };
+  }
+  ctx.pool.setParams(resumed.arrays.get('params')!);
+  adam.m.set(resumed.arrays.get('m')!);
+  adam.v.set(resumed.arrays.get('v')!);
+  adam.step = resumed.state.step;
+  return { step: resumed.state.step, adam, resumed: true };
+}
+
+// One optimizer update, the `step`-th of the stage: the step's random stream, its token length and batch, the
+// plan's gradients on the workers, then AdamW at the scheduled learning rate. A non-finite loss stops the stage.
+async function trainStep(
+  ctx: TrainingContext,
+  name: string,
+  spec: StageSpec,
+  plan: StagePlan,
+  at: { batcher: Batcher; adam: AdamState; step: number; totalSteps: number },
+): Promise<{ figures: Record<string, number>; learningRate: number; gradNorm: number; tokens: number }> {
+  const { step, totalSteps } = at;
+  // Everything random in a step derives from (seed, stage, step): a resumed run repeats it exactly.
+  const rng = new Rng(deriveSeed(ctx.config.seed, name, step));
+  const tokens = pickWeighted(rng, spec.tokens.choices, spec.tokens.weights);
+  const { batch, labels, priors } = at.batcher.batchAt(step, tokens);
+  const report = await plan.gradients(batch, labels, rng, priors);
+  if (!Number.isFinite(report.loss))
+    throw new Error(`${name}: loss is ${report.loss} at step ${step + 1}; lower the learning rate`);
+  const { learningRate: peak, warmupFraction, weightDecay, clipNorm } = spec.optimizer;
+  const learningRate = learningRateAt(step, totalSteps, peak, warmupFraction);
+  const gradNorm = ctx.pool.applyAdamW(at.adam, { learningRate, weightDecay, clipNorm });
+  return { figures: report.figures, learningRate, gradNorm, tokens };
+}
+
+// Folds a step's figures into their running averages (an exponential moving average, 0.95 of the past).
+function smoothInto(smoothed: Record<string, number>, figures: Record<string, number>): void {
+  for (const [key, value] of Object.entries(figures)) {
+    const before = smoothed[key];
+    smoothed[key] = before === undefined ? value : 0.95 * before + 0.05 * value;
+  }
 }
 
 // The checkpoint folder of a stage under a digest.

@@ -2,6 +2,7 @@ import { Worker } from 'node:worker_threads';
 import type { BackendPreference } from '../../src/backend/select-backend.ts';
 import type { SubnetConfig, SupernetConfig } from '../../src/model/config.ts';
 import type { TokenBatch } from '../../src/model/token-batch.ts';
+import { type AdamSettings, type AdamState, adamwStep } from '../adamw.ts';
 import { FlatLayout, sharedFloats } from '../flat-params.ts';
 import type { LossSpec } from './losses.ts';
 import type { SubnetStepStats, WorkerRequest, WorkerResponse } from './protocol.ts';
@@ -40,13 +41,15 @@ function shardRows<T extends Int32Array | Float32Array>(values: T, shard: Shard,
   return values.slice(shard.firstRow * width, (shard.firstRow + shard.batch.batch) * width) as T;
 }
 
-// Data-parallel gradients on N worker threads (one tfjs replica per core). The main thread owns the
-// parameters (`params`, shared) and the optimizer; each step splits the batch's rows across the workers and
-// averages their gradients into `grads`.
+// Data-parallel gradients on N worker threads (one tfjs replica per core). The pool owns the parameters (shared
+// with the workers) and applies the optimizer to them; each step splits the batch's rows across the workers and
+// averages their gradients into `grads`. Parameters change only through `setParams` and `applyAdamW`, which move
+// the version the workers reload on, so no worker computes on stale weights.
 export class GradientPool {
   readonly layout: FlatLayout;
-  readonly params: Float32Array;
+  // The last step's gradients, averaged over the workers (read them; the pool writes them).
   readonly grads: Float32Array;
+  private readonly params: Float32Array;
   private readonly workerGrads: Float32Array[];
   private readonly workers: Worker[];
   private readonly pending = new Map<number, Pending>();
@@ -96,9 +99,25 @@ export class GradientPool {
     return this.workers.length;
   }
 
-  // Call after changing `params` in place, so workers reload them before their next request.
-  paramsChanged(): void {
+  // A copy of the current parameters, flattened in layout order.
+  snapshotParams(): Float32Array {
+    return this.params.slice();
+  }
+
+  // Replaces the parameters (a copy of `flat` is taken): the workers reload them before their next request.
+  setParams(flat: Float32Array): void {
+    if (flat.length !== this.params.length)
+      throw new Error(`parameters of length ${flat.length}, the layout holds ${this.params.length}`);
+    this.params.set(flat);
     this.version++;
+  }
+
+  // One AdamW update of the parameters from the last step's gradients (`adam` is updated too): the workers
+  // reload them before their next request. Returns the gradients' norm before clipping.
+  applyAdamW(adam: AdamState, settings: AdamSettings): number {
+    const norm = adamwStep(this.params, this.grads, adam, this.layout, settings);
+    this.version++;
+    return norm;
   }
 
   // Sets (or clears) the frozen teacher every worker distills from.
