@@ -5,6 +5,29 @@ import { type ChartSeries, escapeXml, lineChart } from './svg-chart.ts';
 const POLICY_COLORS = ['#1f5fbf', '#c0392b', '#e08e0b', '#2e8b57', '#7d3c98'];
 const CLASS_COLORS = ['#c0392b', '#e08e0b', '#2e8b57', '#7d3c98', '#555555', '#1f5fbf'];
 
+const CSS = `
+    body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; color: #222; margin: 24px auto; max-width: 1320px; padding: 0 16px; }
+    h1 small { color: #777; font-weight: normal; font-size: 0.6em; }
+    h2 { margin-top: 32px; border-bottom: 1px solid #ddd; padding-bottom: 4px; }
+    h3 { font-size: 14px; margin: 18px 0 4px; }
+    h3 small { color: #777; font-weight: normal; }
+    .verdict { padding: 10px 14px; border-radius: 6px; font-weight: 600; }
+    .verdict.ok { background: #e3f4e8; color: #1d6b38; }
+    .verdict.miss { background: #fbe5e3; color: #9b2a1f; }
+    .checks span { display: inline-block; margin: 6px 8px 0 0; padding: 2px 8px; border-radius: 4px; font-size: 12px; }
+    .checks .ok { background: #e3f4e8; } .checks .miss { background: #fbe5e3; }
+    .meta { color: #444; font-size: 13px; }
+    .warn { color: #b03a2e; }
+    .note { color: #555; font-size: 12.5px; }
+    .grid { display: flex; flex-wrap: wrap; gap: 10px; }
+    .grid svg { border: 1px solid #eee; border-radius: 4px; }
+    table { border-collapse: collapse; font-size: 12px; margin: 4px 0 8px; }
+    th, td { padding: 3px 8px; border-bottom: 1px solid #eee; text-align: right; white-space: nowrap; }
+    th { background: #f6f6f6; }
+    td:first-child, th:first-child, td.l, th.l { text-align: left; }
+    code { font-size: 12px; background: #f3f3f3; padding: 0 3px; border-radius: 3px; }
+  `;
+
 const pct = (v: number | null | undefined) =>
   v === null || v === undefined ? '–' : `${(v * 100).toFixed(1)}%`;
 const num = (v: number | null | undefined, digits = 2) =>
@@ -79,22 +102,53 @@ function table(
   );
 }
 
+// The x axis every chart against offered load shares.
+interface LoadAxis {
+  xLabel: string;
+  xTicks: number[];
+  formatX: (x: number) => string;
+}
+
 // report.html: one self-contained page (inline SVG and CSS, no scripts, no external fonts) with the verdict,
 // the setup, the figures against offered load per budget class (elastic against the pinned baselines), the
 // operating points elastic selection served, the capacity search, the soak, and every figure in tables.
 export function renderReportHtml(report: LoadTestReport): string {
   const loads = [...new Set(report.runs.map((r) => r.loadFraction))].sort((a, b) => a - b);
-  const xCommon = {
+  const axis: LoadAxis = {
     xLabel: 'offered load (x capacity)',
     xTicks: loads,
     formatX: (x: number) => `${x}x`,
   };
-  const classes = report.budgets.classes;
-  const sloClasses = new Set(classes.filter((c) => c.inSlo).map((c) => c.name));
+  const body = [
+    ...renderVerdict(report),
+    ...renderBudgetClasses(report),
+    ...renderLatencyCharts(report, axis),
+    ...renderAttainmentCharts(report, axis),
+    ...renderAccuracyCharts(report, axis),
+    ...renderServedPoints(report),
+    ...renderLatencyPredictions(report),
+    ...renderSoak(report),
+    ...renderCapacitySearch(report),
+    ...renderRuns(report),
+  ];
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Load test ${escapeXml(report.target.model)} ${escapeXml(report.createdAt)}</title>
+<style>${CSS}</style></head>
+<body>
+${body.join('\n')}
+<!-- plain-text summary
+${escapeXml(summaryForComment(report))}
+-->
+</body></html>
+`;
+}
+
+// The title, the SLO verdict with its checks per load, and the machine and settings the figures come from.
+function renderVerdict(report: LoadTestReport): string[] {
   const slo = report.slo;
   const m = report.machine;
   const body: string[] = [];
-
   body.push(
     `<h1>Load test: ${escapeXml(report.target.model)} <small>${escapeXml(report.target.modelVersion)}</small></h1>`,
   );
@@ -116,12 +170,17 @@ export function renderReportHtml(report: LoadTestReport): string {
       `<b>capacity ${report.capacityRps.toFixed(0)} req/s</b> (${report.capacity.given ? 'given' : 'measured'}${report.capacity.capped ? ', at least' : ''}) · ` +
       `${report.settings.runDurationS} s per run${report.settings.quick ? ' (quick)' : ''} · ${report.settings.texts.count} IMDB reviews of ${report.settings.texts.words.min}–${report.settings.texts.words.max} words (median ${report.settings.texts.words.median})</p>`,
   );
+  return body;
+}
 
+// The budget classes (header, share of the mix, whether the SLO counts them) and the pinned baselines.
+function renderBudgetClasses(report: LoadTestReport): string[] {
+  const body: string[] = [];
   body.push('<h2>Budget classes</h2>');
   body.push(
     table(
       ['class', 'header', 'share', 'in SLO'],
-      classes.map((c) => [
+      report.budgets.classes.map((c) => [
         c.name,
         c.latencyBudgetMs !== null
           ? `Latency-Budget-Ms: ${c.latencyBudgetMs}`
@@ -140,15 +199,20 @@ export function renderReportHtml(report: LoadTestReport): string {
     `<p class="note">Baselines pin one operating point with <code>Subnet-Id</code> and send the same mix and budget headers: ` +
       `largest <code>${escapeXml(report.baselines.largest)}</code>, middle <code>${escapeXml(report.baselines.middle)}</code>, smallest <code>${escapeXml(report.baselines.smallest)}</code>.</p>`,
   );
+  return body;
+}
 
+// p99 latency against load, one chart per budget class.
+function renderLatencyCharts(report: LoadTestReport, axis: LoadAxis): string[] {
+  const body: string[] = [];
   body.push('<h2>Latency against load</h2>');
   body.push(
     '<p class="note">p99 of 2xx answers as the load generator saw them (log scale); the dashed line is the class budget. Server-side p99 in the tables below.</p><div class="grid">',
   );
-  for (const c of classes) {
+  for (const c of report.budgets.classes) {
     body.push(
       lineChart({
-        ...xCommon,
+        ...axis,
         title: `p99 latency: ${c.name}`,
         yLabel: 'ms',
         logY: true,
@@ -161,14 +225,22 @@ export function renderReportHtml(report: LoadTestReport): string {
     );
   }
   body.push('</div>');
+  return body;
+}
 
+// Budget attainment against load: the SLO classes pooled, then each class.
+function renderAttainmentCharts(report: LoadTestReport, axis: LoadAxis): string[] {
+  const slo = report.slo;
+  const sloClasses = new Set(report.budgets.classes.filter((c) => c.inSlo).map((c) => c.name));
+  const target = [{ y: slo.target * 100, label: `${slo.target * 100}%`, color: '#333' }];
+  const body: string[] = [];
   body.push('<h2>Budget attainment against load</h2>');
   body.push(
     '<p class="note">Share of requests answered 2xx within the class budget (server time; memory: the subnet served fits); refusals count as misses. The dashed line is the 99% target.</p><div class="grid">',
   );
   body.push(
     lineChart({
-      ...xCommon,
+      ...axis,
       title: `SLO classes pooled (${[...sloClasses].join(', ')})`,
       yLabel: 'attainment %',
       yMin: 0,
@@ -177,24 +249,29 @@ export function renderReportHtml(report: LoadTestReport): string {
         const a = pooledAttainment(r, sloClasses);
         return a === null ? null : a * 100;
       }),
-      rules: [{ y: slo.target * 100, label: `${slo.target * 100}%`, color: '#333' }],
+      rules: target,
     }),
   );
-  for (const c of classes) {
+  for (const c of report.budgets.classes) {
     body.push(
       lineChart({
-        ...xCommon,
+        ...axis,
         title: `attainment: ${c.name}`,
         yLabel: 'attainment %',
         yMin: 0,
         yMax: 100,
         series: perPolicy(report, c.name, (x) => (x.attainment === null ? null : x.attainment * 100)),
-        rules: [{ y: slo.target * 100, label: `${slo.target * 100}%`, color: '#333' }],
+        rules: target,
       }),
     );
   }
   body.push('</div>');
+  return body;
+}
 
+// Mean expected accuracy (per policy, and per class under elastic selection), goodput and refusals against load.
+function renderAccuracyCharts(report: LoadTestReport, axis: LoadAxis): string[] {
+  const body: string[] = [];
   body.push('<h2>Accuracy and throughput against load</h2><div class="grid">');
   const accuracies = report.catalog.map((p) => p.devAccuracy);
   const accRange = {
@@ -203,7 +280,7 @@ export function renderReportHtml(report: LoadTestReport): string {
   };
   body.push(
     lineChart({
-      ...xCommon,
+      ...axis,
       ...accRange,
       title: 'mean expected accuracy of the answers',
       yLabel: 'dev accuracy',
@@ -212,11 +289,11 @@ export function renderReportHtml(report: LoadTestReport): string {
   );
   body.push(
     lineChart({
-      ...xCommon,
+      ...axis,
       ...accRange,
       title: 'elastic: mean expected accuracy per class',
       yLabel: 'dev accuracy',
-      series: classes.map((c, i) => ({
+      series: report.budgets.classes.map((c, i) => ({
         name: c.name,
         color: CLASS_COLORS[i % CLASS_COLORS.length]!,
         points: report.runs
@@ -229,7 +306,7 @@ export function renderReportHtml(report: LoadTestReport): string {
   );
   body.push(
     lineChart({
-      ...xCommon,
+      ...axis,
       title: 'goodput (2xx per second)',
       yLabel: 'req/s',
       yMin: 0,
@@ -240,14 +317,14 @@ export function renderReportHtml(report: LoadTestReport): string {
           color: '#999',
           dash: '2 3',
           width: 1,
-          points: loads.map((l) => [l, l * report.capacityRps] as const),
+          points: axis.xTicks.map((l) => [l, l * report.capacityRps] as const),
         },
       ],
     }),
   );
   body.push(
     lineChart({
-      ...xCommon,
+      ...axis,
       title: 'refused (503/422) share',
       yLabel: '%',
       yMin: 0,
@@ -258,17 +335,26 @@ export function renderReportHtml(report: LoadTestReport): string {
     }),
   );
   body.push('</div>');
+  return body;
+}
 
+// The catalog, largest first.
+function pointsByFlops(report: LoadTestReport): LoadTestReport['catalog'] {
+  return [...report.catalog].sort((a, b) => b.flops - a.flops);
+}
+
+// The share of answers each operating point gave under elastic selection, per load, with texts per engine call.
+function renderServedPoints(report: LoadTestReport): string[] {
+  const body: string[] = [];
   body.push('<h2>Operating points served by elastic selection</h2>');
   body.push(
     '<p class="note">Share of the 2xx answers per operating point and load; after the dot, texts per engine call (the scheduler batches queued requests for the same point; from /metrics).</p>',
   );
   const elastic = report.runs.filter((r) => r.policy === 'elastic');
-  const byFlops = [...report.catalog].sort((a, b) => b.flops - a.flops);
   body.push(
     table(
       ['operating point', 'dev acc', 'calibrated ms', ...elastic.map((r) => `${r.loadFraction}x`)],
-      byFlops.map((p) => [
+      pointsByFlops(report).map((p) => [
         p.id,
         p.devAccuracy.toFixed(3),
         num(p.calibratedLatencyMs),
@@ -283,194 +369,175 @@ export function renderReportHtml(report: LoadTestReport): string {
       'points',
     ),
   );
+  return body;
+}
 
-  if (report.latencySnapshots.length > 0) {
-    body.push("<h2>The server's latency predictions during the test</h2>");
-    body.push(
-      '<p class="note">Predicted ms for one text at each point\'s token length (GET /v1/models/{model}: the start-up calibration times the online correction). A point\'s correction only moves while it is served.</p>',
-    );
-    body.push(
-      table(
-        ['operating point', 'calibrated', ...report.latencySnapshots.map((s) => s.phase)],
-        byFlops.map((p) => [
-          p.id,
-          num(p.calibratedLatencyMs),
-          ...report.latencySnapshots.map((s) => num(s.latencyMs[p.id])),
-        ]),
-        'points',
-      ),
-    );
-  }
+// The server's latency prediction per operating point at each snapshot of the test (none: no section).
+function renderLatencyPredictions(report: LoadTestReport): string[] {
+  if (report.latencySnapshots.length === 0) return [];
+  const body: string[] = [];
+  body.push("<h2>The server's latency predictions during the test</h2>");
+  body.push(
+    '<p class="note">Predicted ms for one text at each point\'s token length (GET /v1/models/{model}: the start-up calibration times the online correction). A point\'s correction only moves while it is served.</p>',
+  );
+  body.push(
+    table(
+      ['operating point', 'calibrated', ...report.latencySnapshots.map((s) => s.phase)],
+      pointsByFlops(report).map((p) => [
+        p.id,
+        num(p.calibratedLatencyMs),
+        ...report.latencySnapshots.map((s) => num(s.latencyMs[p.id])),
+      ]),
+      'points',
+    ),
+  );
+  return body;
+}
 
-  if (report.soak) {
-    const s = report.soak;
-    body.push(`<h2>Soak: ${s.minutes} min at ${s.offeredRps} req/s</h2>`);
-    body.push(
-      `<p>RSS (${escapeXml(s.rssSource)}): ${s.flat === null ? 'too few samples to judge' : s.flat ? '<b>flat</b>' : '<b class="warn">growing</b>'}; ` +
-        `second-half slope ${num(s.slopeMbPerMin)} MB/min (fitted growth ${num(s.growthMb, 1)} MB).</p><div class="grid">`,
-    );
-    const mb = (v: number | null) => (v === null ? null : v / 1e6);
+// The soak: whether the server's memory stayed flat, its memory over time, and the engine gauges /metrics has.
+function renderSoak(report: LoadTestReport): string[] {
+  if (!report.soak) return [];
+  const s = report.soak;
+  const body: string[] = [];
+  body.push(`<h2>Soak: ${s.minutes} min at ${s.offeredRps} req/s</h2>`);
+  body.push(
+    `<p>RSS (${escapeXml(s.rssSource)}): ${s.flat === null ? 'too few samples to judge' : s.flat ? '<b>flat</b>' : '<b class="warn">growing</b>'}; ` +
+      `second-half slope ${num(s.slopeMbPerMin)} MB/min (fitted growth ${num(s.growthMb, 1)} MB).</p><div class="grid">`,
+  );
+  const mb = (v: number | null) => (v === null ? null : v / 1e6);
+  body.push(
+    lineChart({
+      title: 'server memory over the soak',
+      xLabel: 'minutes',
+      yLabel: 'MB',
+      formatX: (x) => x.toFixed(1),
+      series: [
+        {
+          name: 'RSS',
+          color: POLICY_COLORS[0]!,
+          points: s.samples.map((x) => [x.tS / 60, mb(x.rssBytes)] as const),
+        },
+        {
+          name: 'V8 heap used',
+          color: POLICY_COLORS[2]!,
+          points: s.samples.map((x) => [x.tS / 60, mb(x.heapUsedBytes)] as const),
+        },
+        {
+          name: 'external',
+          color: POLICY_COLORS[3]!,
+          points: s.samples.map((x) => [x.tS / 60, mb(x.externalBytes)] as const),
+        },
+      ],
+      width: 640,
+    }),
+  );
+  const gaugeNames = [...new Set(s.samples.flatMap((x) => Object.keys(x.gauges)))];
+  if (gaugeNames.length > 0) {
     body.push(
       lineChart({
-        title: 'server memory over the soak',
+        title: 'engine gauges from /metrics',
         xLabel: 'minutes',
-        yLabel: 'MB',
+        yLabel: 'value',
         formatX: (x) => x.toFixed(1),
-        series: [
-          {
-            name: 'RSS',
-            color: POLICY_COLORS[0]!,
-            points: s.samples.map((x) => [x.tS / 60, mb(x.rssBytes)] as const),
-          },
-          {
-            name: 'V8 heap used',
-            color: POLICY_COLORS[2]!,
-            points: s.samples.map((x) => [x.tS / 60, mb(x.heapUsedBytes)] as const),
-          },
-          {
-            name: 'external',
-            color: POLICY_COLORS[3]!,
-            points: s.samples.map((x) => [x.tS / 60, mb(x.externalBytes)] as const),
-          },
-        ],
-        width: 640,
+        series: gaugeNames.slice(0, 6).map((name, i) => ({
+          name,
+          color: CLASS_COLORS[i % CLASS_COLORS.length]!,
+          points: s.samples.map((x) => [x.tS / 60, x.gauges[name] ?? null] as const),
+        })),
       }),
     );
-    const gaugeNames = [...new Set(s.samples.flatMap((x) => Object.keys(x.gauges)))];
-    if (gaugeNames.length > 0) {
-      body.push(
-        lineChart({
-          title: 'engine gauges from /metrics',
-          xLabel: 'minutes',
-          yLabel: 'value',
-          formatX: (x) => x.toFixed(1),
-          series: gaugeNames.slice(0, 6).map((name, i) => ({
-            name,
-            color: CLASS_COLORS[i % CLASS_COLORS.length]!,
-            points: s.samples.map((x) => [x.tS / 60, x.gauges[name] ?? null] as const),
-          })),
-        }),
-      );
-    } else {
-      body.push(
-        '<p class="note">/metrics exposes no tensor, session or engine-cache gauge: only memory is tracked.</p>',
-      );
-    }
-    body.push('</div>');
-  }
-
-  if (report.capacity.steps.length > 0) {
-    body.push('<h2>Capacity search</h2>');
-    body.push(`<p class="note">${escapeXml(report.capacity.method)}</p>`);
+  } else {
     body.push(
-      table(
-        ['offered req/s', 'sent req/s', 'ok req/s', 'failed', 'p99 ms', 'sustained', 'why', 'load avg'],
-        report.capacity.steps.map((s) => [
-          s.offeredRps.toFixed(0),
-          s.sentRps.toFixed(1),
-          s.okRps.toFixed(1),
-          pct(s.failedFraction),
-          num(s.p99Ms, 1),
-          s.sustainable ? 'yes' : 'no',
-          s.reason,
-          s.loadAvg.join(' '),
-        ]),
-        '',
-        new Set([6]),
-      ),
+      '<p class="note">/metrics exposes no tensor, session or engine-cache gauge: only memory is tracked.</p>',
     );
   }
+  body.push('</div>');
+  return body;
+}
 
+// Every step of the capacity search (none when the capacity was given: no section).
+function renderCapacitySearch(report: LoadTestReport): string[] {
+  if (report.capacity.steps.length === 0) return [];
+  const body: string[] = [];
+  body.push('<h2>Capacity search</h2>');
+  body.push(`<p class="note">${escapeXml(report.capacity.method)}</p>`);
+  body.push(
+    table(
+      ['offered req/s', 'sent req/s', 'ok req/s', 'failed', 'p99 ms', 'sustained', 'why', 'load avg'],
+      report.capacity.steps.map((s) => [
+        s.offeredRps.toFixed(0),
+        s.sentRps.toFixed(1),
+        s.okRps.toFixed(1),
+        pct(s.failedFraction),
+        num(s.p99Ms, 1),
+        s.sustainable ? 'yes' : 'no',
+        s.reason,
+        s.loadAvg.join(' '),
+      ]),
+      '',
+      new Set([6]),
+    ),
+  );
+  return body;
+}
+
+const RUN_COLUMNS = [
+  'class',
+  'budget',
+  'n',
+  'p50',
+  'p95',
+  'p99',
+  'srv p50',
+  'srv p99',
+  'queue p50',
+  'queue p99',
+  'mean inference',
+  'attain',
+  'attain (client)',
+  'server said met',
+  'refused',
+  'errors',
+  'mean acc',
+  'ok/s',
+];
+
+// Every run's figures per class, in one table per run.
+function renderRuns(report: LoadTestReport): string[] {
+  const body: string[] = [];
   body.push('<h2>Every run</h2>');
   for (const run of report.runs) {
     body.push(
       `<h3>${escapeXml(policyLabel(report, run.policy))} at ${run.loadFraction}x: offered ${run.offeredRps} req/s, sent ${run.sentRps.toFixed(1)}, ok ${run.okRps.toFixed(1)} ` +
         `<small>(${run.connections} connections, ${run.durationS} s, errors ${run.errors}, timeouts ${run.timeouts}, load avg ${run.loadAvg.join(' ')})</small></h3>`,
     );
-    body.push(
-      table(
-        [
-          'class',
-          'budget',
-          'n',
-          'p50',
-          'p95',
-          'p99',
-          'srv p50',
-          'srv p99',
-          'queue p50',
-          'queue p99',
-          'mean inference',
-          'attain',
-          'attain (client)',
-          'server said met',
-          'refused',
-          'errors',
-          'mean acc',
-          'ok/s',
-        ],
-        run.classes.map((c) => [
-          c.name,
-          c.budgetMs !== null
-            ? `${c.budgetMs} ms`
-            : c.memoryBudgetMb !== null
-              ? `${c.memoryBudgetMb} MiB`
-              : '–',
-          String(c.count),
-          num(c.p50Ms),
-          num(c.p95Ms),
-          num(c.p99Ms),
-          num(c.serverP50Ms),
-          num(c.serverP99Ms),
-          num(c.queueP50Ms),
-          num(c.queueP99Ms),
-          num(c.meanInferenceMs),
-          pct(c.attainment),
-          pct(c.attainmentClient),
-          pct(c.reportedMet),
-          pct(c.refused),
-          String(c.errorCount),
-          num(c.meanAccuracy, 3),
-          num(c.throughputRps, 1),
-        ]),
-        'runs',
-      ),
-    );
+    body.push(table(RUN_COLUMNS, run.classes.map(runRow), 'runs'));
   }
+  return body;
+}
 
-  const css = `
-    body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; color: #222; margin: 24px auto; max-width: 1320px; padding: 0 16px; }
-    h1 small { color: #777; font-weight: normal; font-size: 0.6em; }
-    h2 { margin-top: 32px; border-bottom: 1px solid #ddd; padding-bottom: 4px; }
-    h3 { font-size: 14px; margin: 18px 0 4px; }
-    h3 small { color: #777; font-weight: normal; }
-    .verdict { padding: 10px 14px; border-radius: 6px; font-weight: 600; }
-    .verdict.ok { background: #e3f4e8; color: #1d6b38; }
-    .verdict.miss { background: #fbe5e3; color: #9b2a1f; }
-    .checks span { display: inline-block; margin: 6px 8px 0 0; padding: 2px 8px; border-radius: 4px; font-size: 12px; }
-    .checks .ok { background: #e3f4e8; } .checks .miss { background: #fbe5e3; }
-    .meta { color: #444; font-size: 13px; }
-    .warn { color: #b03a2e; }
-    .note { color: #555; font-size: 12.5px; }
-    .grid { display: flex; flex-wrap: wrap; gap: 10px; }
-    .grid svg { border: 1px solid #eee; border-radius: 4px; }
-    table { border-collapse: collapse; font-size: 12px; margin: 4px 0 8px; }
-    th, td { padding: 3px 8px; border-bottom: 1px solid #eee; text-align: right; white-space: nowrap; }
-    th { background: #f6f6f6; }
-    td:first-child, th:first-child, td.l, th.l { text-align: left; }
-    code { font-size: 12px; background: #f3f3f3; padding: 0 3px; border-radius: 3px; }
-  `;
-  return `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Load test ${escapeXml(report.target.model)} ${escapeXml(report.createdAt)}</title>
-<style>${css}</style></head>
-<body>
-${body.join('\n')}
-<!-- plain-text summary
-${escapeXml(summaryForComment(report))}
--->
-</body></html>
-`;
+// One class of one run, in RUN_COLUMNS' order.
+function runRow(c: ClassResult): string[] {
+  return [
+    c.name,
+    c.budgetMs !== null ? `${c.budgetMs} ms` : c.memoryBudgetMb !== null ? `${c.memoryBudgetMb} MiB` : '–',
+    String(c.count),
+    num(c.p50Ms),
+    num(c.p95Ms),
+    num(c.p99Ms),
+    num(c.serverP50Ms),
+    num(c.serverP99Ms),
+    num(c.queueP50Ms),
+    num(c.queueP99Ms),
+    num(c.meanInferenceMs),
+    pct(c.attainment),
+    pct(c.attainmentClient),
+    pct(c.reportedMet),
+    pct(c.refused),
+    String(c.errorCount),
+    num(c.meanAccuracy, 3),
+    num(c.throughputRps, 1),
+  ];
 }
 
 // The comparison table as text, kept in the page's source for grep and diff.
