@@ -2,20 +2,20 @@ import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { join, resolve } from 'node:path';
-import { ApiClient, batchCounters } from './api-client.ts';
+import { ApiClient, batchCounters, type ModelDescription } from './api-client.ts';
 import { checkSlo } from './check-slo.ts';
-import { type DriveLoadOptions, driveLoad } from './drive-load.ts';
+import { type DriveLoadOptions, driveLoad, type RunMeasurement } from './drive-load.ts';
 import type { LoadTestArgs } from './load-test-args.ts';
 import { makeFixture } from './make-fixture.ts';
 import { measureCapacity } from './measure-capacity.ts';
-import { measureOverhead } from './measure-overhead.ts';
+import { type IdleTiming, measureOverhead } from './measure-overhead.ts';
 import type { ProgressBar } from './progress-bar.ts';
 import { renderReportHtml } from './render-report-html.ts';
 import { type LoadTestReport, LoadTestReportSchema, type RunResult } from './report-schema.ts';
 import { loadReviewTexts } from './review-texts.ts';
 import { runSoak } from './run-soak.ts';
 import { REPO_ROOT, type SpawnedServer, spawnServer } from './spawn-server.ts';
-import { buildTrafficMix } from './traffic-mix.ts';
+import { buildTrafficMix, type TrafficMix } from './traffic-mix.ts';
 
 // How long each phase runs, by mode.
 export interface LoadTestPlan {
@@ -147,88 +147,29 @@ export async function runLoadTest(args: LoadTestArgs, context: RunLoadTestContex
   const say = (line: string) => (progress ? progress.log(line) : (context.log ?? console.error)(line));
   const outDir = resolve(args.out);
   await mkdir(outDir, { recursive: true });
-  const loadAvgStart = load3();
-  let loadAvgMax = loadAvgStart[0];
-  const noteLoad = () => {
-    const now = load3();
-    loadAvgMax = Math.max(loadAvgMax, now[0]);
-    return now;
-  };
-
-  let fixtureDir: string | undefined;
-  let server: SpawnedServer | undefined;
+  const loadAvg = new LoadAverages();
+  const owned: OwnedResources = {};
   try {
     const textsPromise = loadReviewTexts(plan.texts, args.seed);
-    let url = args.url;
-    let supernet: string | null = null;
-    if (url === undefined) {
-      const chosen = await chooseSupernet(
-        args,
-        context.env,
-        async () => {
-          fixtureDir = await mkdtemp(join(os.tmpdir(), 'loadtest-fixture-'));
-          return fixtureDir;
-        },
-        context.fixtureShape ?? 'default',
-      );
-      supernet = chosen ?? join(REPO_ROOT, 'models', 'imdb-sentiment');
-      progress?.update(0, 'starting the server');
-      server = await spawnServer({
-        supernetUri: chosen,
-        env: context.env,
-        logPath: join(outDir, 'server.log'),
-        readyTimeoutMs: plan.readyTimeoutMs,
-      });
-      url = server.url;
-      say(`server pid ${server.pid} at ${url} serving ${supernet} (log: ${server.logPath})`);
-      yieldToServer(say);
-    }
-    const api = new ApiClient(url);
-    if (server === undefined) await api.waitUntilReady(30_000);
+    const target = await reachTarget(args, context, plan, outDir, say, owned);
+    const api = new ApiClient(target.url);
+    if (owned.server === undefined) await api.waitUntilReady(30_000);
     const model = await api.modelName(args.model);
     const description = await api.describeModel(model);
     const { texts, words } = await textsPromise;
-
-    const baseLoad = (classes: DriveLoadOptions['classes']) => ({
-      url: url!,
-      model,
-      classes,
-      texts,
-      seed: args.seed,
-    });
-
-    // Warm up (JIT, sessions, the latency model's corrections), then measure the idle overhead.
-    const warmMix = buildTrafficMix(description.catalog, 0);
-    progress?.update(0, 'warming up');
-    if (plan.warmS > 0) {
-      await driveLoad({
-        ...baseLoad(warmMix.classes),
-        rps: undefined,
-        connections: 4,
-        durationS: plan.warmS,
-      });
-    }
-    await settle(api);
-    const idle = await measureOverhead(
+    const test: LoadTestState = {
       api,
       model,
-      warmMix.baselines.smallest.id,
       texts,
-      plan.overheadRequests,
-    );
-    const mix = buildTrafficMix(description.catalog, idle.overheadMs, idle.idleP99Ms, args.budgets);
-    const snapshots: LoadTestReport['latencySnapshots'] = [];
-    const snapshot = async (phase: string) => {
-      const now = await api.describeModel(model).catch(() => undefined);
-      if (now)
-        snapshots.push({
-          phase,
-          latencyMs: Object.fromEntries(now.catalog.map((p) => [p.id, p.latencyMs ?? null])),
-        });
+      plan,
+      progress,
+      say,
+      loadAvg,
+      snapshots: [],
+      spent: 0,
+      baseLoad: (classes) => ({ url: target.url, model, classes, texts, seed: args.seed }),
     };
-    await snapshot('after warm-up');
-    say(`budgets: ${mix.classes.map((c) => `${c.name} ${JSON.stringify(c.headers)}`).join(', ')}`);
-    say(`derivation: ${mix.derivation}`);
+    const { mix, idle } = await deriveBudgets(test, description, args.budgets);
 
     const policies = [
       ...new Set(['elastic', mix.baselines.largest.id, mix.baselines.middle.id, mix.baselines.smallest.id]),
@@ -237,176 +178,40 @@ export async function runLoadTest(args: LoadTestArgs, context: RunLoadTestContex
     const capacitySeconds = args.capacity === undefined ? plan.probeS + plan.stepS * plan.maxSteps : 0;
     const soakSeconds = (args.soak ?? 0) * 60;
     progress?.setTotal(capacitySeconds + runSeconds + soakSeconds);
-    let spent = 0;
 
-    // Capacity of the mix under elastic selection.
-    const loose = mix.classes.find((c) => c.name === 'loose')?.latencyBudgetMs ?? 100;
-    let capacity: LoadTestReport['capacity'];
-    let capacityRps: number;
-    if (args.capacity !== undefined) {
-      capacityRps = args.capacity;
-      capacity = { method: 'given (--capacity)', probeRps: 0, given: true, capped: false, steps: [] };
-    } else {
-      const measured = await measureCapacity({
-        load: baseLoad(mix.classes),
-        probeS: plan.probeS,
-        stepS: plan.stepS,
-        maxSteps: plan.maxSteps,
-        latencyCapMs: Math.max(100, 4 * loose),
-        settle: () => settle(api),
-        onProgress: (label, done) => progress?.update(done, label),
-      });
-      noteLoad();
-      capacityRps = measured.capacityRps;
-      capacity = {
-        method: measured.method,
-        probeRps: measured.probeRps,
-        given: false,
-        capped: measured.capped,
-        steps: measured.steps,
-      };
-      spent = capacitySeconds;
-      await snapshot('after the capacity search');
-      for (const s of measured.steps) {
-        say(
-          `  capacity step ${s.offeredRps.toFixed(0)} req/s: ${s.reason} (ok ${s.okRps.toFixed(0)}/s, p99 ${s.p99Ms?.toFixed(1) ?? '-'} ms, load ${s.loadAvg[0]})`,
-        );
-      }
-      say(
-        `capacity: ${capacityRps.toFixed(0)} req/s${measured.capped ? ' (the search never failed a step: at least this)' : ''}`,
-      );
-    }
+    const { capacityRps, capacity } =
+      args.capacity !== undefined
+        ? {
+            capacityRps: args.capacity,
+            capacity: { method: 'given (--capacity)', probeRps: 0, given: true, capped: false, steps: [] },
+          }
+        : await searchCapacity(test, mix, capacitySeconds);
+    const runs = await runPolicies(test, mix, policies, capacityRps);
+    const soak =
+      args.soak === undefined
+        ? null
+        : await soakServer(
+            test,
+            mix,
+            { minutes: args.soak, seconds: soakSeconds, capacityRps },
+            owned.server,
+          );
+    await takeSnapshot(test, 'at the end');
 
-    // Elastic selection at every load first, then the pinned baselines: a pinned run feeds the server's online
-    // latency corrections of its point (heavily, when it overloads the server), which elastic selection reads
-    // and baselines do not.
-    const schedule: Array<[string, number]> = [
-      ...plan.loads.map((load): [string, number] => ['elastic', load]),
-      ...plan.loads.flatMap((load) =>
-        policies.filter((p) => p !== 'elastic').map((policy): [string, number] => [policy, load]),
-      ),
-    ];
-    const runs: RunResult[] = [];
-    for (const [policy, loadFraction] of schedule) {
-      await settle(api);
-      const offeredRps = Math.max(1, Math.round(loadFraction * capacityRps));
-      const label = `${policy === 'elastic' ? 'elastic' : `pinned ${policy}`} at ${loadFraction}x (${offeredRps} req/s)`;
-      const before = spent;
-      const countersBefore = await api.scrapeMetrics();
-      const m = await driveLoad({
-        ...baseLoad(mix.classes),
-        rps: offeredRps,
-        durationS: plan.runS,
-        ...(policy === 'elastic' ? {} : { pin: policy }),
-        onProgress: (f) => progress?.update(before + f * plan.runS, label),
-      });
-      spent += plan.runS;
-      if (m.unmatched > 0 || m.unparsed > 0) {
-        say(`  warning: ${m.unmatched} answers not matched to a class, ${m.unparsed} 2xx bodies not parsed`);
-      }
-      runs.push({
-        policy,
-        loadFraction,
-        offeredRps,
-        sentRps: round3(m.sentRps),
-        okRps: round3(m.okRps),
-        durationS: m.durationS,
-        connections: m.connections,
-        errors: m.errors,
-        timeouts: m.timeouts,
-        unmatched: m.unmatched + m.unparsed,
-        statusCounts: m.statusCounts,
-        loadAvg: noteLoad(),
-        batches: batchesBetween(countersBefore, await api.scrapeMetrics()),
-        classes: m.classes,
-      });
-      if (policy === 'elastic' && loadFraction === plan.loads.at(-1))
-        await snapshot('after the elastic runs');
-    }
-
-    let soak: LoadTestReport['soak'] = null;
-    if (args.soak !== undefined) {
-      await settle(api);
-      const offeredRps = Math.max(1, Math.round(SOAK_LOAD * capacityRps));
-      const before = spent;
-      const label = `soak at ${SOAK_LOAD}x (${offeredRps} req/s) for ${args.soak} min`;
-      const result = await runSoak({
-        load: { ...baseLoad(mix.classes), rps: offeredRps },
-        minutes: args.soak,
-        api,
-        rssBytes: server ? () => server!.rssBytes() : undefined,
-        onProgress: (f) => progress?.update(before + f * soakSeconds, label),
-      });
-      soak = {
-        minutes: args.soak,
-        offeredRps,
-        rssSource: result.rssSource,
-        samples: result.samples,
-        slopeMbPerMin: result.slopeMbPerMin,
-        growthMb: result.growthMb,
-        flat: result.flat,
-        run: {
-          policy: 'elastic',
-          loadFraction: SOAK_LOAD,
-          offeredRps,
-          sentRps: round3(result.run.sentRps),
-          okRps: round3(result.run.okRps),
-          durationS: result.run.durationS,
-          connections: result.run.connections,
-          errors: result.run.errors,
-          timeouts: result.run.timeouts,
-          unmatched: result.run.unmatched + result.run.unparsed,
-          statusCounts: result.run.statusCounts,
-          loadAvg: noteLoad(),
-          batches: null,
-          classes: result.run.classes,
-        },
-      };
-    }
-
-    await snapshot('at the end');
-    const sorted = [...words].sort((a, b) => a - b);
     const report: LoadTestReport = {
       formatVersion: 1,
       createdAt: new Date().toISOString(),
-      machine: {
-        hostname: os.hostname(),
-        platform: os.platform(),
-        arch: os.arch(),
-        cpus: os.availableParallelism(),
-        cpuModel: os.cpus()[0]?.model ?? 'unknown',
-        totalMemoryBytes: os.totalmem(),
-        node: process.version,
-        loadAvgStart,
-        loadAvgEnd: noteLoad(),
-        loadAvgMax1m: loadAvgMax,
-        generatorNice: os.getPriority(),
-      },
+      machine: describeMachine(loadAvg),
       target: {
-        url,
-        spawned: server !== undefined,
-        supernet,
+        url: target.url,
+        spawned: owned.server !== undefined,
+        supernet: target.supernet,
         model,
         modelVersion: description.version,
         engine: description.host.engine,
         workers: description.host.workers,
       },
-      settings: {
-        quick: args.quick,
-        runDurationS: plan.runS,
-        loadFractions: plan.loads,
-        seed: args.seed,
-        texts: {
-          count: texts.length,
-          words: {
-            min: sorted[0] ?? 0,
-            median: sorted[Math.floor(sorted.length / 2)] ?? 0,
-            max: sorted.at(-1) ?? 0,
-          },
-          tokensEstimate:
-            "about 1.3 wordpieces per word: most texts exceed 128 tokens and are cut to each point's length",
-        },
-      },
+      settings: describeSettings(args, plan, texts.length, words),
       catalog: description.catalog.map((p) => ({
         id: p.id,
         flops: p.flops,
@@ -414,19 +219,8 @@ export async function runLoadTest(args: LoadTestArgs, context: RunLoadTestContex
         devAccuracy: p.devAccuracy,
         calibratedLatencyMs: p.calibratedLatencyMs,
       })),
-      budgets: {
-        derivation: mix.derivation,
-        overheadMs: round3(idle.overheadMs),
-        idleP99Ms: round3(idle.idleP99Ms),
-        classes: mix.classes.map((c) => ({
-          name: c.name,
-          latencyBudgetMs: c.latencyBudgetMs ?? null,
-          memoryBudgetMb: c.memoryBudgetMb ?? null,
-          weight: c.weight,
-          inSlo: c.inSlo,
-        })),
-      },
-      latencySnapshots: snapshots,
+      budgets: describeBudgets(mix, idle),
+      latencySnapshots: test.snapshots,
       baselines: {
         largest: mix.baselines.largest.id,
         middle: mix.baselines.middle.id,
@@ -449,9 +243,325 @@ export async function runLoadTest(args: LoadTestArgs, context: RunLoadTestContex
     return { report: checked, jsonPath, htmlPath };
   } finally {
     progress?.update(0, 'stopping the server');
-    await server?.stop();
-    if (fixtureDir !== undefined) await rm(fixtureDir, { recursive: true, force: true });
+    await owned.server?.stop();
+    if (owned.fixtureDir !== undefined) await rm(owned.fixtureDir, { recursive: true, force: true });
   }
+}
+
+// What the harness started and must stop or remove at the end, whatever happens.
+interface OwnedResources {
+  server?: SpawnedServer;
+  fixtureDir?: string;
+}
+
+// The 1-minute load averages of the machine: at the start, and the highest seen at the notes taken since.
+class LoadAverages {
+  readonly start = load3();
+  max = this.start[0];
+
+  // The load averages now, noted towards the highest.
+  note(): [number, number, number] {
+    const now = load3();
+    this.max = Math.max(this.max, now[0]);
+    return now;
+  }
+}
+
+// What every phase of the test shares once the server answers.
+interface LoadTestState {
+  api: ApiClient;
+  model: string;
+  // The review texts requests carry.
+  texts: readonly string[];
+  plan: LoadTestPlan;
+  progress: ProgressBar | undefined;
+  say: (line: string) => void;
+  loadAvg: LoadAverages;
+  // The server's latency predictions at points of the test.
+  snapshots: LoadTestReport['latencySnapshots'];
+  // Seconds of the planned phases done (the progress bar's position).
+  spent: number;
+  // What every run of driveLoad sends to, with these classes.
+  baseLoad: (
+    classes: DriveLoadOptions['classes'],
+  ) => Pick<DriveLoadOptions, 'url' | 'model' | 'classes' | 'texts' | 'seed'>;
+}
+
+// The server to test: --url as given, or one spawned here on the chosen supernet (noted in `owned`).
+async function reachTarget(
+  args: LoadTestArgs,
+  context: RunLoadTestContext,
+  plan: LoadTestPlan,
+  outDir: string,
+  say: (line: string) => void,
+  owned: OwnedResources,
+): Promise<{ url: string; supernet: string | null }> {
+  if (args.url !== undefined) return { url: args.url, supernet: null };
+  const chosen = await chooseSupernet(
+    args,
+    context.env,
+    async () => {
+      owned.fixtureDir = await mkdtemp(join(os.tmpdir(), 'loadtest-fixture-'));
+      return owned.fixtureDir;
+    },
+    context.fixtureShape ?? 'default',
+  );
+  const supernet = chosen ?? join(REPO_ROOT, 'models', 'imdb-sentiment');
+  context.progress?.update(0, 'starting the server');
+  const server = await spawnServer({
+    supernetUri: chosen,
+    env: context.env,
+    logPath: join(outDir, 'server.log'),
+    readyTimeoutMs: plan.readyTimeoutMs,
+  });
+  owned.server = server;
+  say(`server pid ${server.pid} at ${server.url} serving ${supernet} (log: ${server.logPath})`);
+  yieldToServer(say);
+  return { url: server.url, supernet };
+}
+
+// Notes the server's latency prediction of every operating point now (skipped when it does not answer).
+async function takeSnapshot(test: LoadTestState, phase: string): Promise<void> {
+  const now = await test.api.describeModel(test.model).catch(() => undefined);
+  if (now)
+    test.snapshots.push({
+      phase,
+      latencyMs: Object.fromEntries(now.catalog.map((p) => [p.id, p.latencyMs ?? null])),
+    });
+}
+
+// Warms the server up (JIT, sessions, the latency model's corrections), measures its idle overhead, and derives
+// the budget classes of the mix from the catalog and that overhead.
+async function deriveBudgets(
+  test: LoadTestState,
+  description: ModelDescription,
+  budgets: LoadTestArgs['budgets'],
+): Promise<{ mix: TrafficMix; idle: IdleTiming }> {
+  const { api, plan } = test;
+  const warmMix = buildTrafficMix(description.catalog, 0);
+  test.progress?.update(0, 'warming up');
+  if (plan.warmS > 0) {
+    await driveLoad({
+      ...test.baseLoad(warmMix.classes),
+      rps: undefined,
+      connections: 4,
+      durationS: plan.warmS,
+    });
+  }
+  await settle(api);
+  const idle = await measureOverhead(
+    api,
+    test.model,
+    warmMix.baselines.smallest.id,
+    test.texts,
+    plan.overheadRequests,
+  );
+  const mix = buildTrafficMix(description.catalog, idle.overheadMs, idle.idleP99Ms, budgets);
+  await takeSnapshot(test, 'after warm-up');
+  test.say(`budgets: ${mix.classes.map((c) => `${c.name} ${JSON.stringify(c.headers)}`).join(', ')}`);
+  test.say(`derivation: ${mix.derivation}`);
+  return { mix, idle };
+}
+
+// The capacity of the mix under elastic selection, searched step by step.
+async function searchCapacity(
+  test: LoadTestState,
+  mix: TrafficMix,
+  seconds: number,
+): Promise<{ capacityRps: number; capacity: LoadTestReport['capacity'] }> {
+  const { plan, progress, say } = test;
+  const loose = mix.classes.find((c) => c.name === 'loose')?.latencyBudgetMs ?? 100;
+  const measured = await measureCapacity({
+    load: test.baseLoad(mix.classes),
+    probeS: plan.probeS,
+    stepS: plan.stepS,
+    maxSteps: plan.maxSteps,
+    latencyCapMs: Math.max(100, 4 * loose),
+    settle: () => settle(test.api),
+    onProgress: (label, done) => progress?.update(done, label),
+  });
+  test.loadAvg.note();
+  const capacityRps = measured.capacityRps;
+  const capacity = {
+    method: measured.method,
+    probeRps: measured.probeRps,
+    given: false,
+    capped: measured.capped,
+    steps: measured.steps,
+  };
+  test.spent = seconds;
+  await takeSnapshot(test, 'after the capacity search');
+  for (const s of measured.steps) {
+    say(
+      `  capacity step ${s.offeredRps.toFixed(0)} req/s: ${s.reason} (ok ${s.okRps.toFixed(0)}/s, p99 ${s.p99Ms?.toFixed(1) ?? '-'} ms, load ${s.loadAvg[0]})`,
+    );
+  }
+  say(
+    `capacity: ${capacityRps.toFixed(0)} req/s${measured.capped ? ' (the search never failed a step: at least this)' : ''}`,
+  );
+  return { capacityRps, capacity };
+}
+
+// One run per policy and offered load. Elastic selection at every load first, then the pinned baselines: a pinned
+// run feeds the server's online latency corrections of its point (heavily, when it overloads the server), which
+// elastic selection reads and baselines do not.
+async function runPolicies(
+  test: LoadTestState,
+  mix: TrafficMix,
+  policies: string[],
+  capacityRps: number,
+): Promise<RunResult[]> {
+  const { api, plan, progress, say } = test;
+  const schedule: Array<[string, number]> = [
+    ...plan.loads.map((load): [string, number] => ['elastic', load]),
+    ...plan.loads.flatMap((load) =>
+      policies.filter((p) => p !== 'elastic').map((policy): [string, number] => [policy, load]),
+    ),
+  ];
+  const runs: RunResult[] = [];
+  for (const [policy, loadFraction] of schedule) {
+    await settle(api);
+    const offeredRps = Math.max(1, Math.round(loadFraction * capacityRps));
+    const label = `${policy === 'elastic' ? 'elastic' : `pinned ${policy}`} at ${loadFraction}x (${offeredRps} req/s)`;
+    const before = test.spent;
+    const countersBefore = await api.scrapeMetrics();
+    const m = await driveLoad({
+      ...test.baseLoad(mix.classes),
+      rps: offeredRps,
+      durationS: plan.runS,
+      ...(policy === 'elastic' ? {} : { pin: policy }),
+      onProgress: (f) => progress?.update(before + f * plan.runS, label),
+    });
+    test.spent += plan.runS;
+    if (m.unmatched > 0 || m.unparsed > 0) {
+      say(`  warning: ${m.unmatched} answers not matched to a class, ${m.unparsed} 2xx bodies not parsed`);
+    }
+    const loadAvg = test.loadAvg.note();
+    const batches = batchesBetween(countersBefore, await api.scrapeMetrics());
+    runs.push(runResult({ policy, loadFraction, offeredRps }, m, loadAvg, batches));
+    if (policy === 'elastic' && loadFraction === plan.loads.at(-1))
+      await takeSnapshot(test, 'after the elastic runs');
+  }
+  return runs;
+}
+
+// The soak: elastic selection at SOAK_LOAD of capacity for `minutes`, with the server's memory sampled.
+async function soakServer(
+  test: LoadTestState,
+  mix: TrafficMix,
+  soak: { minutes: number; seconds: number; capacityRps: number },
+  server: SpawnedServer | undefined,
+): Promise<NonNullable<LoadTestReport['soak']>> {
+  await settle(test.api);
+  const offeredRps = Math.max(1, Math.round(SOAK_LOAD * soak.capacityRps));
+  const before = test.spent;
+  const label = `soak at ${SOAK_LOAD}x (${offeredRps} req/s) for ${soak.minutes} min`;
+  const result = await runSoak({
+    load: { ...test.baseLoad(mix.classes), rps: offeredRps },
+    minutes: soak.minutes,
+    api: test.api,
+    rssBytes: server ? () => server.rssBytes() : undefined,
+    onProgress: (f) => test.progress?.update(before + f * soak.seconds, label),
+  });
+  return {
+    minutes: soak.minutes,
+    offeredRps,
+    rssSource: result.rssSource,
+    samples: result.samples,
+    slopeMbPerMin: result.slopeMbPerMin,
+    growthMb: result.growthMb,
+    flat: result.flat,
+    run: runResult(
+      { policy: 'elastic', loadFraction: SOAK_LOAD, offeredRps },
+      result.run,
+      test.loadAvg.note(),
+      null,
+    ),
+  };
+}
+
+// One run's figures as the report keeps them.
+function runResult(
+  run: { policy: string; loadFraction: number; offeredRps: number },
+  m: RunMeasurement,
+  loadAvg: [number, number, number],
+  batches: RunResult['batches'],
+): RunResult {
+  return {
+    policy: run.policy,
+    loadFraction: run.loadFraction,
+    offeredRps: run.offeredRps,
+    sentRps: round3(m.sentRps),
+    okRps: round3(m.okRps),
+    durationS: m.durationS,
+    connections: m.connections,
+    errors: m.errors,
+    timeouts: m.timeouts,
+    unmatched: m.unmatched + m.unparsed,
+    statusCounts: m.statusCounts,
+    loadAvg,
+    batches,
+    classes: m.classes,
+  };
+}
+
+// The machine the figures come from, and how busy it was.
+function describeMachine(loadAvg: LoadAverages): LoadTestReport['machine'] {
+  return {
+    hostname: os.hostname(),
+    platform: os.platform(),
+    arch: os.arch(),
+    cpus: os.availableParallelism(),
+    cpuModel: os.cpus()[0]?.model ?? 'unknown',
+    totalMemoryBytes: os.totalmem(),
+    node: process.version,
+    loadAvgStart: loadAvg.start,
+    loadAvgEnd: loadAvg.note(),
+    loadAvgMax1m: loadAvg.max,
+    generatorNice: os.getPriority(),
+  };
+}
+
+// The test's settings and the texts it sent (their number and lengths in words).
+function describeSettings(
+  args: LoadTestArgs,
+  plan: LoadTestPlan,
+  count: number,
+  words: readonly number[],
+): LoadTestReport['settings'] {
+  const sorted = [...words].sort((a, b) => a - b);
+  return {
+    quick: args.quick,
+    runDurationS: plan.runS,
+    loadFractions: plan.loads,
+    seed: args.seed,
+    texts: {
+      count,
+      words: {
+        min: sorted[0] ?? 0,
+        median: sorted[Math.floor(sorted.length / 2)] ?? 0,
+        max: sorted.at(-1) ?? 0,
+      },
+      tokensEstimate:
+        "about 1.3 wordpieces per word: most texts exceed 128 tokens and are cut to each point's length",
+    },
+  };
+}
+
+// The budget classes and how they were derived from the idle server's timing.
+function describeBudgets(mix: TrafficMix, idle: IdleTiming): LoadTestReport['budgets'] {
+  return {
+    derivation: mix.derivation,
+    overheadMs: round3(idle.overheadMs),
+    idleP99Ms: round3(idle.idleP99Ms),
+    classes: mix.classes.map((c) => ({
+      name: c.name,
+      latencyBudgetMs: c.latencyBudgetMs ?? null,
+      memoryBudgetMb: c.memoryBudgetMb ?? null,
+      weight: c.weight,
+      inSlo: c.inSlo,
+    })),
+  };
 }
 
 // The load generator and a server it spawned share this machine's cores, where in production the clients are
