@@ -78,37 +78,28 @@ function buildSchedule(
   return [classOf, textOf];
 }
 
-// Runs one autocannon instance (pipelining 1) over the mix. Each request's class is chosen in `setupRequest` and
-// kept in the connection's context; `onResponse` reads the answer's body (operating point, accuracy, memory,
-// budget met) and Server-Timing; the instance's `response` event, emitted right after it for the same answer,
-// adds the client-side response time and files everything under the class.
-export async function driveLoad(options: DriveLoadOptions): Promise<RunMeasurement> {
+// The answers of a run as they arrive: the body of the latest (from the request's `onResponse`), waiting for its
+// response time (the instance's `response` event right after it), and what could not be matched or parsed.
+interface AnswerLog {
+  pending: Pending | undefined;
+  unmatched: number;
+  unparsed: number;
+}
+
+// The one request of the run: each call takes the next (class, text) slot of the seeded schedule, sends the
+// class's headers (and the pin) with that text, and notes the answer's body and Server-Timing in `answers`.
+function scheduledRequest(options: DriveLoadOptions, answers: AnswerLog): autocannon.Request {
   const { classes, texts } = options;
-  const stats = classes.map(
-    (c) =>
-      new ClassStats({ name: c.name, latencyBudgetMs: c.latencyBudgetMs, memoryBudgetMb: c.memoryBudgetMb }),
-  );
   const bodies = texts.map((text) => JSON.stringify({ inputs: [text] }));
   const headersOf = classes.map((c) => ({
     'content-type': 'application/json',
     ...c.headers,
     ...(options.pin !== undefined ? { 'subnet-id': options.pin } : {}),
   }));
-  const pooled = new ClassStats({ name: 'all', latencyBudgetMs: undefined, memoryBudgetMb: undefined });
   const [classOf, textOf] = buildSchedule(classes, texts.length, options.seed);
   let sequence = 0;
-  let pending: Pending | undefined;
-  let unmatched = 0;
-  let unparsed = 0;
-
-  const rps = options.rps === undefined ? undefined : Math.max(1, Math.round(options.rps));
-  const connections =
-    rps === undefined
-      ? Math.max(1, options.connections ?? 16)
-      : Math.max(1, Math.min(rps, options.connections ?? MAX_CONNECTIONS));
   const path = `/v1/models/${encodeURIComponent(options.model)}/predict`;
-
-  const request: autocannon.Request = {
+  return {
     method: 'POST',
     path,
     setupRequest: (req, context) => {
@@ -120,7 +111,7 @@ export async function driveLoad(options: DriveLoadOptions): Promise<RunMeasureme
     onResponse: (status, body, context, headers) => {
       const classIndex = (context as { classIndex?: number }).classIndex;
       if (classIndex === undefined) {
-        pending = undefined;
+        answers.pending = undefined;
         return;
       }
       const timingHeader = Object.entries(headers ?? {}).find(
@@ -128,8 +119,8 @@ export async function driveLoad(options: DriveLoadOptions): Promise<RunMeasureme
       )?.[1];
       const timing = parseServerTiming(typeof timingHeader === 'string' ? timingHeader : undefined);
       const answer = status >= 200 && status < 300 ? parsePredictAnswer(body) : undefined;
-      if (status >= 200 && status < 300 && answer === undefined) unparsed++;
-      pending = {
+      if (status >= 200 && status < 300 && answer === undefined) answers.unparsed++;
+      answers.pending = {
         classIndex,
         status,
         serverMs: timing.total,
@@ -142,6 +133,26 @@ export async function driveLoad(options: DriveLoadOptions): Promise<RunMeasureme
       };
     },
   };
+}
+
+// Runs one autocannon instance (pipelining 1) over the mix. Each request's class is chosen in `setupRequest` and
+// kept in the connection's context; `onResponse` reads the answer's body (operating point, accuracy, memory,
+// budget met) and Server-Timing; the instance's `response` event, emitted right after it for the same answer,
+// adds the client-side response time and files everything under the class.
+export async function driveLoad(options: DriveLoadOptions): Promise<RunMeasurement> {
+  const stats = options.classes.map(
+    (c) =>
+      new ClassStats({ name: c.name, latencyBudgetMs: c.latencyBudgetMs, memoryBudgetMb: c.memoryBudgetMb }),
+  );
+  const pooled = new ClassStats({ name: 'all', latencyBudgetMs: undefined, memoryBudgetMb: undefined });
+  const answers: AnswerLog = { pending: undefined, unmatched: 0, unparsed: 0 };
+  const request = scheduledRequest(options, answers);
+
+  const rps = options.rps === undefined ? undefined : Math.max(1, Math.round(options.rps));
+  const connections =
+    rps === undefined
+      ? Math.max(1, options.connections ?? 16)
+      : Math.max(1, Math.min(rps, options.connections ?? MAX_CONNECTIONS));
 
   // Requests written (autocannon's own `sent` also counts one budget per connection that was never used).
   let sent = 0;
@@ -178,10 +189,10 @@ export async function driveLoad(options: DriveLoadOptions): Promise<RunMeasureme
         (error: unknown, res: autocannon.Result) => (error ? reject(error) : resolve(res)),
       );
       instance.on('response', (_client, _status, _bytes, responseTime) => {
-        const p = pending;
-        pending = undefined;
+        const p = answers.pending;
+        answers.pending = undefined;
         if (p === undefined) {
-          unmatched++;
+          answers.unmatched++;
           return;
         }
         const observation = { ...p, clientMs: responseTime };
@@ -193,7 +204,17 @@ export async function driveLoad(options: DriveLoadOptions): Promise<RunMeasureme
     if (progress) clearInterval(progress);
   }
   options.onProgress?.(1);
+  return summarizeRun(result, stats, pooled, { sent, connections, answers });
+}
 
+// The run's figures per class and pooled, from its statistics and autocannon's result (the statistics are
+// released).
+function summarizeRun(
+  result: autocannon.Result,
+  stats: ClassStats[],
+  pooled: ClassStats,
+  run: { sent: number; connections: number; answers: AnswerLog },
+): RunMeasurement {
   const durationS = Math.max(result.duration, 1e-3);
   const classResults = stats.map((s) => s.summarize(durationS));
   const all = poolClasses(classResults, pooled.summarize(durationS));
@@ -205,15 +226,15 @@ export async function driveLoad(options: DriveLoadOptions): Promise<RunMeasureme
   const ok = classResults.reduce((s, c) => s + c.okCount, 0);
   return {
     classes: classResults,
-    sentRps: sent / durationS,
+    sentRps: run.sent / durationS,
     okRps: ok / durationS,
     durationS,
-    connections,
+    connections: run.connections,
     errors: result.errors,
     timeouts: result.timeouts,
     statusCounts,
-    unmatched,
-    unparsed,
+    unmatched: run.answers.unmatched,
+    unparsed: run.answers.unparsed,
     all,
   };
 }
