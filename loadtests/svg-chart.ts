@@ -156,45 +156,67 @@ export function lineChart(spec: LineChartSpec): string {
       `<text x="${margin.left + plotW - 3}" y="${(y - 3).toFixed(1)}" font-size="10" text-anchor="end" fill="${rule.color}">${escapeXml(rule.label)}</text>`,
     );
   }
-  for (const s of spec.series) {
-    let d = '';
-    let pen = false;
-    for (const [x, y] of s.points) {
-      if (y === null || (spec.logY && y <= 0)) {
-        pen = false;
-        continue;
-      }
-      d += `${pen ? 'L' : 'M'}${sx(x).toFixed(1)} ${clampY(y).toFixed(1)} `;
-      pen = true;
-    }
-    const w = s.width ?? 1.8;
-    if (d) {
-      parts.push(
-        `<path d="${d.trim()}" fill="none" stroke="${s.color}" stroke-width="${w}"${s.dash ? ` stroke-dasharray="${s.dash}"` : ''}/>`,
-      );
-    }
-    for (const [x, y] of s.points) {
-      if (y === null || (spec.logY && y <= 0)) continue;
-      parts.push(
-        `<circle cx="${sx(x).toFixed(1)}" cy="${clampY(y).toFixed(1)}" r="${w + 1}" fill="${s.color}"><title>${escapeXml(`${s.name}: ${formatX(x)}, ${formatY(y)}`)}</title></circle>`,
-      );
-    }
-  }
-  if (spec.legend !== false) {
-    spec.series.forEach((s, i) => {
-      const col = i % 2;
-      const row = Math.floor(i / 2);
-      const x = margin.left + col * (plotW / 2);
-      const y = margin.top + plotH + 44 + row * 16;
-      parts.push(
-        `<line x1="${x}" x2="${x + 18}" y1="${y - 4}" y2="${y - 4}" stroke="${s.color}" stroke-width="${s.width ?? 1.8}"${s.dash ? ` stroke-dasharray="${s.dash}"` : ''}/>`,
-      );
-      const name = s.name.length > 34 ? `${s.name.slice(0, 33)}…` : s.name;
-      parts.push(
-        `<text x="${x + 22}" y="${y}" font-size="10" fill="#333">${escapeXml(name)}<title>${escapeXml(s.name)}</title></text>`,
-      );
-    });
-  }
+  for (const series of spec.series) parts.push(...seriesMarks(series, spec, sx, clampY));
+  if (spec.legend !== false) parts.push(...legendMarks(spec.series, margin, plotW, plotH));
   parts.push('</svg>');
   return parts.join('');
+}
+
+// A series' line (broken where nothing was measured) and a marker with a tooltip on every point.
+function seriesMarks(
+  s: ChartSeries,
+  spec: LineChartSpec,
+  sx: (x: number) => number,
+  clampY: (y: number) => number,
+): string[] {
+  const formatX = spec.formatX ?? defaultFormat;
+  const formatY = spec.formatY ?? defaultFormat;
+  const parts: string[] = [];
+  let d = '';
+  let pen = false;
+  for (const [x, y] of s.points) {
+    if (y === null || (spec.logY && y <= 0)) {
+      pen = false;
+      continue;
+    }
+    d += `${pen ? 'L' : 'M'}${sx(x).toFixed(1)} ${clampY(y).toFixed(1)} `;
+    pen = true;
+  }
+  const w = s.width ?? 1.8;
+  if (d) {
+    parts.push(
+      `<path d="${d.trim()}" fill="none" stroke="${s.color}" stroke-width="${w}"${s.dash ? ` stroke-dasharray="${s.dash}"` : ''}/>`,
+    );
+  }
+  for (const [x, y] of s.points) {
+    if (y === null || (spec.logY && y <= 0)) continue;
+    parts.push(
+      `<circle cx="${sx(x).toFixed(1)}" cy="${clampY(y).toFixed(1)}" r="${w + 1}" fill="${s.color}"><title>${escapeXml(`${s.name}: ${formatX(x)}, ${formatY(y)}`)}</title></circle>`,
+    );
+  }
+  return parts;
+}
+
+// The legend below the plot, two series per row.
+function legendMarks(
+  series: readonly ChartSeries[],
+  margin: { left: number; top: number },
+  plotW: number,
+  plotH: number,
+): string[] {
+  const parts: string[] = [];
+  series.forEach((s, i) => {
+    const col = i % 2;
+    const row = Math.floor(i / 2);
+    const x = margin.left + col * (plotW / 2);
+    const y = margin.top + plotH + 44 + row * 16;
+    parts.push(
+      `<line x1="${x}" x2="${x + 18}" y1="${y - 4}" y2="${y - 4}" stroke="${s.color}" stroke-width="${s.width ?? 1.8}"${s.dash ? ` stroke-dasharray="${s.dash}"` : ''}/>`,
+    );
+    const name = s.name.length > 34 ? `${s.name.slice(0, 33)}…` : s.name;
+    parts.push(
+      `<text x="${x + 22}" y="${y}" font-size="10" fill="#333">${escapeXml(name)}<title>${escapeXml(s.name)}</title></text>`,
+    );
+  });
+  return parts;
 }
