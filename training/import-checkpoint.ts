@@ -19,6 +19,8 @@ export interface ImportOptions {
   weightDtype?: 'float32' | 'float16';
   // Accuracy measured on labelled data (an --eval file), when given.
   accuracy?: { dev: number; test?: number };
+  // What a request gives the model: one text, or a pair read as [CLS] a [SEP] b [SEP] (default single).
+  input?: 'single' | 'pair';
 }
 
 // The model name a checkpoint location suggests: its last segment, lowercased, other characters as '-'.
@@ -84,6 +86,7 @@ export async function importCheckpoint(
       specialTokens: { pad: '[PAD]', unk: '[UNK]', cls: '[CLS]', sep: '[SEP]' },
     },
     labels,
+    task: { input: options.input ?? 'single' },
     weights: checkpoint.weights,
     vocabText: checkpoint.vocabText,
     catalog: [

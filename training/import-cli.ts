@@ -1,5 +1,5 @@
 // npm run import -- --checkpoint <dir|s3://...> --out <folder|s3://...> [--model NAME] [--version V]
-//   [--tokens N] [--labels a,b,...] [--weight-dtype float32|float16]
+//   [--tokens N] [--labels a,b,...] [--weight-dtype float32|float16] [--input single|pair]
 // Publishes a Hugging Face BERT sequence classifier as a servable artifact of the BERT form.
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -9,7 +9,7 @@ import { openStore, s3OptionsFromEnv } from '../src/storage/index.ts';
 import { importCheckpoint } from './import-checkpoint.ts';
 
 const USAGE =
-  'usage: npm run import -- --checkpoint <folder|s3://bucket/prefix> --out <folder|s3://bucket/prefix> [--model NAME] [--version V] [--tokens N] [--labels a,b,...] [--weight-dtype float32|float16]';
+  'usage: npm run import -- --checkpoint <folder|s3://bucket/prefix> --out <folder|s3://bucket/prefix> [--model NAME] [--version V] [--tokens N] [--labels a,b,...] [--weight-dtype float32|float16] [--input single|pair]';
 
 // The command line, parsed in this one place.
 const ArgsSchema = z
@@ -35,6 +35,7 @@ const ArgsSchema = z
       })
       .optional(),
     weightDtype: z.enum(['float32', 'float16']).default('float32'),
+    input: z.enum(['single', 'pair']).default('single'),
   })
   .strict();
 export type ImportArgs = z.infer<typeof ArgsSchema>;
@@ -54,6 +55,7 @@ export function parseImportArgs(argv: string[]): ImportArgs {
         tokens: { type: 'string' },
         labels: { type: 'string' },
         'weight-dtype': { type: 'string' },
+        input: { type: 'string' },
       },
       strict: true,
       allowPositionals: false,
@@ -84,6 +86,7 @@ export async function main(argv: string[]): Promise<number> {
       ...(args.tokens !== undefined && { tokens: args.tokens }),
       ...(args.labels !== undefined && { labels: args.labels }),
       weightDtype: args.weightDtype,
+      input: args.input,
     });
     const point = manifest.catalog[0]!;
     const seconds = ((performance.now() - started) / 1000).toFixed(1);

@@ -186,6 +186,10 @@ export const ManifestSchema = z
       if (arch.typeVocabSize !== undefined) {
         issue(['architecture', 'typeVocabSize'], 'token types need formatVersion 2');
       }
+      if (arch.form !== undefined) issue(['architecture', 'form'], 'the encoder form needs formatVersion 2');
+      const unmeasured = m.catalog.findIndex((e) => e.devAccuracy === null);
+      if (unmeasured >= 0)
+        issue(['catalog', unmeasured, 'devAccuracy'], 'an unknown accuracy needs formatVersion 2');
     } else if (m.task === undefined) {
       issue(['task'], 'missing (formatVersion 2 records the task)');
     } else if (m.task.input === 'pair' && (arch.typeVocabSize ?? 0) < 2) {

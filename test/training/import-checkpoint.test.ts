@@ -49,6 +49,8 @@ describe('npm run import', () => {
       'bert-tiny-nli',
       '--tokens',
       '48',
+      '--input',
+      'pair',
     ]);
     assert.equal(result.code, 0, result.err);
     assert.match(
@@ -66,6 +68,7 @@ describe('npm run import', () => {
     assert.equal(manifest.catalog.length, 1);
     assert.equal(manifest.catalog[0]!.id, '0h4f64.1h4f64-t48');
     assert.equal(manifest.catalog[0]!.devAccuracy, null);
+    assert.deepEqual(manifest.task, { input: 'pair' });
 
     // The published weights, run by the ONNX engine on the reference's ids, give PyTorch's logits.
     const config = manifest.architecture;
