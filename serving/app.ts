@@ -14,6 +14,7 @@ import { installErrorHandler, sendProblem, toProblem } from './error-handler.ts'
 import { ModelHost, type ModelHostOptions } from './model-host.ts';
 import { oipRoutes } from './oip-routes.ts';
 import { pageRoutes } from './page/page-routes.ts';
+import { RequestSummary } from './request-summary.ts';
 import { ServingError } from './serving-error.ts';
 import { ServingMetrics, type ServingSnapshot } from './serving-metrics.ts';
 import { v1Routes } from './v1-routes.ts';
@@ -29,6 +30,8 @@ export interface AppDeps {
   createPool?: ModelHostOptions['createPool'];
   // Start loading the supernet when the app is ready (default true); the host is reachable as app.host.
   autoStart?: boolean;
+  // How often the info-level summary of the requests answered is logged (default a minute; also at close).
+  summaryIntervalMs?: number;
 }
 
 // The app, with its model host and metrics.
@@ -79,6 +82,14 @@ export async function buildApp(deps: AppDeps): Promise<ServingApp> {
   app.decorate('metrics', metrics);
 
   let closing = false;
+  // Requests are logged at debug; at info, what was answered every summaryIntervalMs and at close.
+  const summary = new RequestSummary();
+  const logSummary = () => {
+    const answered = summary.take();
+    if (answered) logger.info(answered, 'requests answered');
+  };
+  const summaryTimer = setInterval(logSummary, deps.summaryIntervalMs ?? 60_000);
+  summaryTimer.unref();
   app.addHook('onRequest', async (request, reply) => {
     reply.header('request-id', request.id);
     if (closing && !ALWAYS_ANSWERED.has(request.url)) {
@@ -95,7 +106,8 @@ export async function buildApp(deps: AppDeps): Promise<ServingApp> {
       subnet: typeof subnet === 'string' ? subnet : 'none',
     });
     if (route !== '/metrics' && !route.startsWith('/v2/health')) {
-      request.log.info(
+      summary.record(reply.statusCode, reply.elapsedTime);
+      request.log.debug(
         {
           method: request.method,
           url: request.url.slice(0, 256),
@@ -111,7 +123,9 @@ export async function buildApp(deps: AppDeps): Promise<ServingApp> {
     closing = true;
   });
   app.addHook('onClose', async () => {
+    clearInterval(summaryTimer);
     await modelHost.close();
+    logSummary();
   });
   if (deps.autoStart ?? true) {
     app.addHook('onReady', async () => {

@@ -142,7 +142,8 @@ export async function predict(
   model.latency.observeOverhead(totalMs - (selectedAt - receivedAt) - outcome.queueMs - outcome.inferenceMs);
   // Calibrates the margin on the requests it decides about: those predicted to meet a latency budget (not those
   // without one, which queue behind every budgeted one by design, nor best-effort fallbacks already late).
-  if (latencyMs !== undefined && selection.met) model.latency.observeRequest(selection.expectedMs, totalMs);
+  if (latencyMs !== undefined && selection.met)
+    model.latency.observeRequest(selection.expectedMs, totalMs, latencyMs);
   return {
     model,
     point,
