@@ -8,6 +8,7 @@ import { ServingError, type ServingErrorCode } from './serving-error.ts';
 export const STATUS_BY_CODE: Readonly<Record<ErrorCode | ServingErrorCode, number>> = {
   // serving
   INVALID_REQUEST: 400,
+  WRONG_INPUT_KIND: 400,
   INVALID_BUDGET: 400,
   CONFLICTING_BUDGET: 400,
   NOT_FOUND: 404,
@@ -63,6 +64,7 @@ export const STATUS_BY_CODE: Readonly<Record<ErrorCode | ServingErrorCode, numbe
 
 const TITLES: Partial<Record<ErrorCode | ServingErrorCode, string>> = {
   INVALID_REQUEST: 'Malformed request',
+  WRONG_INPUT_KIND: 'Wrong kind of input for this model',
   INVALID_BUDGET: 'Invalid budget',
   CONFLICTING_BUDGET: 'Conflicting budgets',
   NOT_FOUND: 'Not found',

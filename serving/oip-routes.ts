@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { z } from 'zod';
+import type { InputKind, ModelInput } from '../src/model/task.ts';
 import { BudgetHeadersSchema, type BudgetParametersSchema, mergeBudget } from './budget.ts';
 import { predict } from './predict.ts';
 import { modelFor, type RouteContext, receivedAt, recordPrediction } from './route-context.ts';
@@ -9,6 +10,7 @@ import {
   ModelReadySchema,
   OipInferRequestSchema,
   OipInferResponseSchema,
+  type OipInputSchema,
   OipModelMetadataSchema,
   OipServerMetadataSchema,
   ProblemSchema,
@@ -18,7 +20,8 @@ import { ServingError } from './serving-error.ts';
 
 const SERVER_VERSION = '0.1.0';
 
-// The Open Inference Protocol (KServe v2): health, server and model metadata, and infer with one BYTES input.
+// The Open Inference Protocol (KServe v2): health, server and model metadata, and infer with one BYTES input of
+// texts (two for a pair model: `text` and `text_pair`).
 export function oipRoutes(context: RouteContext): FastifyPluginAsyncZod {
   const { config, host, metrics } = context;
   return async (app) => {
@@ -57,7 +60,8 @@ export function oipRoutes(context: RouteContext): FastifyPluginAsyncZod {
       '/v2/models/:model',
       {
         schema: {
-          summary: 'Model metadata: one BYTES input of texts, labels and scores out',
+          summary:
+            'Model metadata: one BYTES input of texts (two, text and text_pair, for a pair model), labels and scores out',
           tags: ['v2'],
           params: ModelParamsSchema,
           response: { 200: OipModelMetadataSchema, 404: ProblemSchema, 503: ProblemSchema },
@@ -69,7 +73,11 @@ export function oipRoutes(context: RouteContext): FastifyPluginAsyncZod {
           name: model.name,
           versions: [model.version],
           platform: `elastic-supernet/${config.engine}`,
-          inputs: [{ name: 'text', datatype: 'BYTES', shape: [-1] }],
+          inputs: (model.manifest.task.input === 'pair' ? PAIR_INPUTS : [TEXT_INPUT]).map((name) => ({
+            name,
+            datatype: 'BYTES',
+            shape: [-1],
+          })),
           outputs: [
             { name: 'label', datatype: 'BYTES', shape: [-1] },
             { name: 'scores', datatype: 'FP32', shape: [-1, model.labels.length] },
@@ -95,7 +103,8 @@ export function oipRoutes(context: RouteContext): FastifyPluginAsyncZod {
       '/v2/models/:model/infer',
       {
         schema: {
-          summary: 'Classify texts (one BYTES input); budgets in headers or parameters',
+          summary:
+            'Classify texts (one BYTES input; a pair model takes two, text and text_pair); budgets in headers or parameters',
           tags: ['v2'],
           params: ModelParamsSchema,
           headers: BudgetHeadersSchema,
@@ -112,9 +121,9 @@ export function oipRoutes(context: RouteContext): FastifyPluginAsyncZod {
       },
       async (request, reply) => {
         const body = request.body;
-        const texts = textsOf(body.inputs);
         const budget = mergeBudget(request.headers, budgetParameters(body.parameters));
         const model = modelFor(host, request.params.model);
+        const texts = inputsOf(body.inputs, model.name, model.manifest.task.input);
         const prediction = await predict(model, texts, budget, receivedAt(reply), config);
         recordPrediction(reply, prediction, metrics, 'infer');
         const labels = model.labels;
@@ -149,15 +158,46 @@ export function oipRoutes(context: RouteContext): FastifyPluginAsyncZod {
   };
 }
 
-// The texts of an infer request: exactly one BYTES input whose shape ([n] or [n, 1]) matches its data.
-function textsOf(inputs: z.output<typeof OipInferRequestSchema>['inputs']): string[] {
-  if (inputs.length !== 1) {
+const TEXT_INPUT = 'text';
+const PAIR_INPUTS = [TEXT_INPUT, 'text_pair'] as const;
+
+// The model inputs of an infer request. A single-text model takes exactly one BYTES input (any name); a pair
+// model two, named `text` and `text_pair`, of the same length. The wrong count is WRONG_INPUT_KIND.
+function inputsOf(
+  inputs: z.output<typeof OipInferRequestSchema>['inputs'],
+  model: string,
+  kind: InputKind,
+): ModelInput[] {
+  const isPair = inputs.length === 2 && PAIR_INPUTS.every((name) => inputs.some((i) => i.name === name));
+  if (kind === 'single') {
+    if (inputs.length !== 1) {
+      throw new ServingError(
+        isPair ? 'WRONG_INPUT_KIND' : 'INVALID_REQUEST',
+        `model ${model} classifies single texts: expected one input (a BYTES tensor of texts), got ${inputs.length}`,
+      );
+    }
+    return textsOf(inputs[0]!);
+  }
+  const byName = new Map(inputs.map((input) => [input.name, input]));
+  if (!isPair) {
     throw new ServingError(
-      'INVALID_REQUEST',
-      `expected one input (a BYTES tensor of texts), got ${inputs.length}`,
+      'WRONG_INPUT_KIND',
+      `model ${model} classifies text pairs: expected two BYTES inputs named text and text_pair, got ${inputs.length} (${inputs.map((i) => `'${i.name.slice(0, 40)}'`).join(', ')})`,
     );
   }
-  const input = inputs[0]!;
+  const first = textsOf(byName.get('text')!);
+  const second = textsOf(byName.get('text_pair')!);
+  if (first.length !== second.length) {
+    throw new ServingError(
+      'INVALID_REQUEST',
+      `inputs text and text_pair must hold as many texts: ${first.length} and ${second.length}`,
+    );
+  }
+  return first.map((text, i) => ({ text, textPair: second[i]! }));
+}
+
+// The texts of one BYTES input whose shape ([n] or [n, 1]) matches its data.
+function textsOf(input: z.output<typeof OipInputSchema>): string[] {
   if (input.datatype !== 'BYTES') {
     throw new ServingError(
       'INVALID_REQUEST',

@@ -1,4 +1,6 @@
 import { ModelError } from '../src/errors.ts';
+import { inputKindOf, type ModelInput } from '../src/model/task.ts';
+import type { RowPieces } from '../src/tokenizer/word-piece-tokenizer.ts';
 import type { RequestBudget } from './budget.ts';
 import type { ServingConfig } from './config.ts';
 import type { JobOutcome } from './scheduler.ts';
@@ -41,30 +43,42 @@ export interface Prediction {
 // The clock the pipeline runs on (performance.now milliseconds).
 export type Clock = () => number;
 
-// Runs one request: checks its size limits, tokenizes, selects the operating point for its budget (taking the
+// Runs one request: checks its inputs are of the kind the model reads (texts, or text pairs) and its size
+// limits, tokenizes, selects the operating point for its budget (taking the
 // queue into account), refuses what strict mode or load shedding must refuse, queues it, and turns logits
 // into label probabilities. `receivedAt` is when the server got the request.
 export async function predict(
   model: ServingModel,
-  texts: readonly string[],
+  inputs: readonly ModelInput[],
   requested: RequestBudget,
   receivedAt: number,
   config: ServingConfig,
   now: Clock = () => performance.now(),
 ): Promise<Prediction> {
-  if (texts.length === 0) throw new ServingError('INVALID_REQUEST', 'inputs must hold at least one text');
-  if (texts.length > config.maxTexts) {
+  if (inputs.length === 0) throw new ServingError('INVALID_REQUEST', 'inputs must hold at least one text');
+  if (inputs.length > config.maxTexts) {
     throw new ServingError(
       'TOO_MANY_TEXTS',
-      `${texts.length} texts in one request; at most ${config.maxTexts} (MAX_TEXTS)`,
+      `${inputs.length} texts in one request; at most ${config.maxTexts} (MAX_TEXTS)`,
     );
   }
-  for (let i = 0; i < texts.length; i++) {
-    if (texts[i]!.length > config.maxCharsPerText) {
-      throw new ServingError(
-        'TEXT_TOO_LONG',
-        `text ${i} has ${texts[i]!.length} characters; at most ${config.maxCharsPerText} (MAX_CHARS_PER_TEXT)`,
-      );
+  checkInputKind(model, inputs);
+  for (let i = 0; i < inputs.length; i++) {
+    const input = inputs[i]!;
+    const texts: Array<[string, string]> =
+      typeof input === 'string'
+        ? [['', input]]
+        : [
+            [' (text)', input.text],
+            [' (text_pair)', input.textPair],
+          ];
+    for (const [which, text] of texts) {
+      if (text.length > config.maxCharsPerText) {
+        throw new ServingError(
+          'TEXT_TOO_LONG',
+          `text ${i}${which} has ${text.length} characters; at most ${config.maxCharsPerText} (MAX_CHARS_PER_TEXT)`,
+        );
+      }
     }
   }
   const pinned = requested.subnetId === undefined ? undefined : model.pointById(requested.subnetId);
@@ -79,14 +93,15 @@ export async function predict(
   // point can read, so a long text costs the event loop its two ends, not its length.
   const tokenLimit = config.maxTokensPerText ?? model.manifest.tokenizer.maxTokens;
   const { maxTokens, truncation } = model.manifest.tokenizer;
-  const pieces = texts.map((text) =>
-    config.tokenLimit === 'reject'
-      ? model.tokenizer.encode(text)
-      : model.tokenizer.encodeEnds(text, { maxTokens, truncation }),
-  );
+  const pieces = inputs.map((input): RowPieces => {
+    if (config.tokenLimit !== 'reject') return model.tokenizer.encodeEnds(input, { maxTokens, truncation });
+    if (typeof input === 'string') return model.tokenizer.encode(input);
+    return { first: model.tokenizer.encode(input.text), second: model.tokenizer.encode(input.textPair) };
+  });
   let longest = 2;
   for (let i = 0; i < pieces.length; i++) {
-    const tokens = pieces[i]!.length + 2;
+    const row = pieces[i]!;
+    const tokens = row instanceof Int32Array ? row.length + 2 : row.first.length + row.second.length + 3;
     if (config.tokenLimit === 'reject' && tokens > tokenLimit) {
       throw new ServingError(
         'TOO_MANY_TOKENS',
@@ -104,7 +119,7 @@ export async function predict(
   const waitMs = scheduler.expectedWaitMs(deadline);
   const selectedAt = now();
   const selection = selectOperatingPoint(model.table, {
-    texts: texts.length,
+    texts: inputs.length,
     longest,
     elapsedMs: selectedAt - receivedAt,
     waitMs,
@@ -130,14 +145,14 @@ export async function predict(
   }
 
   const point = model.points[selection.point]!;
-  const memoryUsed = point.cost.memoryBytes(texts.length, selection.tokens);
+  const memoryUsed = point.cost.memoryBytes(inputs.length, selection.tokens);
   const outcome: JobOutcome = await scheduler.submit({
     point: selection.point,
     pieces,
     tokens: selection.tokens,
     deadline,
   });
-  const outputs = toOutputs(outcome.logits, model.labels, texts.length);
+  const outputs = toOutputs(outcome.logits, model.labels, inputs.length);
   const totalMs = now() - receivedAt;
   model.latency.observeOverhead(totalMs - (selectedAt - receivedAt) - outcome.queueMs - outcome.inferenceMs);
   // Calibrates the margin on the requests it decides about: those predicted to meet a latency budget (not those
@@ -148,7 +163,7 @@ export async function predict(
     model,
     point,
     tokens: selection.tokens,
-    flops: point.cost.flops(texts.length, selection.tokens),
+    flops: point.cost.flops(inputs.length, selection.tokens),
     memoryBytes: memoryUsed,
     expectedLatencyMs: selection.expectedMs,
     budget: {
@@ -166,6 +181,19 @@ export async function predict(
     inferenceMs: outcome.inferenceMs,
     totalMs,
   };
+}
+
+// Refuses inputs of the other kind than the model reads (WRONG_INPUT_KIND), naming what it expects.
+function checkInputKind(model: ServingModel, inputs: readonly ModelInput[]): void {
+  const kind = model.manifest.task.input;
+  const wrong = inputs.findIndex((input) => inputKindOf(input) !== kind);
+  if (wrong === -1) return;
+  throw new ServingError(
+    'WRONG_INPUT_KIND',
+    kind === 'pair'
+      ? `model ${model.name} classifies text pairs: each input is {"text": "...", "text_pair": "..."}; input ${wrong} is a single text`
+      : `model ${model.name} classifies single texts: each input is a string; input ${wrong} is a text pair`,
+  );
 }
 
 // Whether an answer met every budget it was given, judged on what happened: the measured server time, and the

@@ -1,4 +1,5 @@
 import type { TokenBatch } from '../src/model/token-batch.ts';
+import type { RowPieces } from '../src/tokenizer/word-piece-tokenizer.ts';
 import type { InferencePool } from './inference-pool.ts';
 import type { LatencyModel } from './latency-model.ts';
 import { ServingError } from './serving-error.ts';
@@ -6,7 +7,7 @@ import { ServingError } from './serving-error.ts';
 // One request's work for one operating point: its texts (wordpieces), padded token count and deadline.
 export interface ScheduledJob {
   point: number;
-  pieces: readonly Int32Array[];
+  pieces: readonly RowPieces[];
   // Tokens its rows are padded to at this point (the longest text, capped by the point's tokens).
   tokens: number;
   // Absolute time (the scheduler's clock, ms) by which it should be answered.
@@ -40,7 +41,7 @@ export interface SchedulerOptions {
   subnetOfPoint: readonly number[];
   // Packs a batch's wordpieces for the pool's subnet of `point`: row r truncated to rowTokens[r] (its job's
   // tokens) by the model's rule, every row padded to the longest.
-  pack(point: number, pieces: readonly Int32Array[], rowTokens: readonly number[]): TokenBatch;
+  pack(point: number, pieces: readonly RowPieces[], rowTokens: readonly number[]): TokenBatch;
   numLabels: number;
   maxBatch: number;
   // The longest predicted call (ms) that batching may build from jobs still on time: a call cannot be

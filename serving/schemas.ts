@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { ModelInput } from '../src/model/task.ts';
 import { BudgetParametersSchema } from './budget.ts';
 
 // A model name in a path: what the manifest's model names look like (anything else cannot exist: 404).
@@ -19,13 +20,34 @@ export const ProblemSchema = z.looseObject({
 });
 export type Problem = z.infer<typeof ProblemSchema>;
 
+// One input of a pair model: two texts read together, `[CLS] text [SEP] text_pair [SEP]`.
+export const TextPairInputSchema = z
+  .object({
+    text: z.string().describe('The first text (a question, a premise)'),
+    text_pair: z.string().describe('The second text (an answer, a hypothesis)'),
+  })
+  .strict();
+
+// An input as the API takes it: a string for a single-text model, a text pair for a pair model.
+export const ApiInputSchema = z.union([z.string(), TextPairInputSchema]);
+export type ApiInput = z.infer<typeof ApiInputSchema>;
+
+// The model's form of an API input.
+export function toModelInput(input: ApiInput): ModelInput {
+  return typeof input === 'string' ? input : { text: input.text, textPair: input.text_pair };
+}
+
 // POST /v1/models/{model}/predict
 export const PredictRequestSchema = z
   .object({
     inputs: z
-      .array(z.string())
+      .array(ApiInputSchema)
       .min(1)
-      .describe('Texts to classify (at most MAX_TEXTS, each at most MAX_CHARS_PER_TEXT characters)'),
+      .describe(
+        'What to classify: strings for a single-text model, {"text", "text_pair"} objects for a pair model ' +
+          '(GET /v1/models/{model} says which: task.input); the other kind is refused (400 WRONG_INPUT_KIND). ' +
+          'At most MAX_TEXTS inputs, each text at most MAX_CHARS_PER_TEXT characters.',
+      ),
     parameters: BudgetParametersSchema.optional().describe(
       'Budgets, as an alternative to the budget headers (a budget given both ways must agree)',
     ),
@@ -110,6 +132,18 @@ export const ModelCatalogSchema = z.object({
   createdAt: z.string(),
   loadedAt: z.string(),
   labels: z.array(z.string()),
+  task: z
+    .object({
+      input: z
+        .enum(['single', 'pair'])
+        .describe('single: each input is a string; pair: each input is {"text", "text_pair"}'),
+      labels: z.array(z.string()),
+      fields: z
+        .object({ text: z.string(), textPair: z.string().optional(), label: z.string() })
+        .optional()
+        .describe('The columns of the training data the inputs and labels were read from'),
+    })
+    .describe('What the model classifies'),
   tokenizer: z.object({ maxTokens: z.number(), truncation: z.enum(['head', 'head-tail']) }),
   host: z.object({
     name: z.string(),

@@ -1,6 +1,7 @@
 // The stable codes of errors the HTTP layer raises itself (src's codes are in src/errors.ts).
 export type ServingErrorCode =
   | 'INVALID_REQUEST'
+  | 'WRONG_INPUT_KIND'
   | 'INVALID_BUDGET'
   | 'CONFLICTING_BUDGET'
   | 'NOT_FOUND'

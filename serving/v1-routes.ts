@@ -9,6 +9,7 @@ import {
   PredictRequestSchema,
   PredictResponseSchema,
   ProblemSchema,
+  toModelInput,
 } from './schemas.ts';
 import type { ServingModel } from './serving-model.ts';
 
@@ -68,7 +69,7 @@ export function v1Routes(context: RouteContext): FastifyPluginAsyncZod {
       '/v1/models/:model/predict',
       {
         schema: {
-          summary: 'Classify texts with the most accurate subnet that fits the budget',
+          summary: 'Classify texts (or text pairs) with the most accurate subnet that fits the budget',
           description:
             'Budgets come in headers or in `parameters`. The answer names the operating point chosen ' +
             '(headers Subnet-Id and Server-Timing too) and whether the budget was met.',
@@ -82,7 +83,8 @@ export function v1Routes(context: RouteContext): FastifyPluginAsyncZod {
       async (request, reply) => {
         const budget = mergeBudget(request.headers, request.body.parameters);
         const model = modelFor(host, request.params.model);
-        const prediction = await predict(model, request.body.inputs, budget, receivedAt(reply), config);
+        const inputs = request.body.inputs.map(toModelInput);
+        const prediction = await predict(model, inputs, budget, receivedAt(reply), config);
         recordPrediction(reply, prediction, metrics, 'predict');
         const { point } = prediction;
         return {
@@ -131,6 +133,7 @@ export function describeModel(model: ServingModel) {
     createdAt: model.manifest.createdAt,
     loadedAt: model.loadedAt.toISOString(),
     labels: [...model.labels],
+    task: { ...model.manifest.task, labels: [...model.labels] },
     tokenizer: {
       maxTokens: model.manifest.tokenizer.maxTokens,
       truncation: model.manifest.tokenizer.truncation,

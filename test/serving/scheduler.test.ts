@@ -64,7 +64,9 @@ function setup(
     latency,
     subnetOfPoint: options.subnetOfPoint ?? costs.map((_, i) => i),
     // Row r of the batch is [CLS] id [SEP]: the id tells which job it came from.
-    pack: (point, pieces, rowTokens) => {
+    pack: (point, rowPieces, rowTokens) => {
+      // Single texts only in these tests.
+      const pieces = rowPieces as readonly Int32Array[];
       packed.push({ point, rowTokens: [...rowTokens] });
       const tokens = Math.max(...pieces.map((p) => p.length)) + 2;
       const ids = new Int32Array(pieces.length * tokens);
