@@ -2,7 +2,7 @@ import type { CostTable } from './cost-table.ts';
 import type { LatencyModel } from './latency-model.ts';
 
 // The catalog as selection reads it, precomputed once per model version: points ordered by dev accuracy,
-// most accurate first (ties: fewer FLOPs first).
+// most accurate first (ties: fewer FLOPs first, then the operating point id).
 export interface SelectionTable {
   // Operating point indices, most accurate first.
   order: readonly number[];

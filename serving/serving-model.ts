@@ -90,7 +90,8 @@ export class ServingModel {
         (a, b) =>
           knownAccuracy(points[b]!.entry) - knownAccuracy(points[a]!.entry) ||
           points[a]!.cost.flops(1, points[a]!.entry.tokens) -
-            points[b]!.cost.flops(1, points[b]!.entry.tokens),
+            points[b]!.cost.flops(1, points[b]!.entry.tokens) ||
+          (points[a]!.id < points[b]!.id ? -1 : points[a]!.id > points[b]!.id ? 1 : 0),
       );
     this.table = {
       order,
