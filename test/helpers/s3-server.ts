@@ -70,7 +70,8 @@ async function startS3rver(): Promise<{ endpoint: string; stop(): Promise<void> 
     { stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, NODE_OPTIONS: '' } },
   );
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const port = await new Promise<number>((resolve, reject) => {
+  // A child that never says where it listens is stopped, or it would keep the test process alive.
+  const started = new Promise<number>((resolve, reject) => {
     let output = '';
     const timer = setTimeout(() => reject(new Error('s3rver did not start within 15 s')), 15_000);
     child.stdout?.on('data', (chunk: Buffer) => {
@@ -86,6 +87,16 @@ async function startS3rver(): Promise<{ endpoint: string; stop(): Promise<void> 
       reject(new Error(`s3rver exited with code ${code} before listening`));
     });
   });
+  let port: number;
+  try {
+    port = await started;
+  } catch (error) {
+    child.stdin?.end();
+    child.kill('SIGKILL');
+    await exited;
+    await rm(directory, { recursive: true, force: true });
+    throw error;
+  }
   return {
     endpoint: `http://127.0.0.1:${port}`,
     async stop() {

@@ -16,15 +16,18 @@ function softmax(logits: readonly number[]): number[] {
 }
 
 // A Hugging Face checkpoint imported with `npm run import` and served by the default server answers with the
-// class probabilities the checkpoint itself gives (PyTorch's, computed independently), text to answer.
+// class probabilities the checkpoint itself gives (PyTorch's, computed independently), text to answer. The
+// fixture is an NLI-style pair classifier; single texts are checked against the same reference in
+// test/training/import-checkpoint.test.ts and test/src/model/bert-form.test.ts.
 describe('an imported BERT checkpoint, served', () => {
   for (const engine of ['onnx', 'tfjs'] as const) {
-    it(`answers single texts with the checkpoint's own probabilities (${engine} engine)`, async (t) => {
+    it(`answers text pairs with the checkpoint's own probabilities (${engine} engine)`, async (t) => {
       const root = await mkdtemp(join(tmpdir(), 'imported-'));
       t.after(() => rm(root, { recursive: true, force: true }));
       await importCheckpoint(new FileStore(BERT_TINY), new FileStore(root), {
         model: 'bert-tiny',
         version: 'v1',
+        input: 'pair',
       });
       const app = await readyApp(
         t,
@@ -41,11 +44,11 @@ describe('an imported BERT checkpoint, served', () => {
         [['0h4f64.1h4f64-t64', null]],
       );
 
-      const singles = (await bertTinyReference()).filter((c) => c.text_pair === undefined);
+      const pairs = (await bertTinyReference()).filter((c) => c.text_pair !== undefined);
       const response = await app.inject({
         method: 'POST',
         url: '/v1/models/bert-tiny/predict',
-        payload: { inputs: singles.map((c) => c.text) },
+        payload: { inputs: pairs.map((c) => ({ text: c.text, text_pair: c.text_pair })) },
       });
       assert.equal(response.statusCode, 200, response.body);
       const body = response.json() as {
@@ -53,7 +56,7 @@ describe('an imported BERT checkpoint, served', () => {
         outputs: Array<{ label: string; scores: Record<string, number> }>;
       };
       assert.equal(body.subnet.accuracy, null);
-      singles.forEach((c, i) => {
+      pairs.forEach((c, i) => {
         const expected = softmax(c.logits);
         const got = described.labels.map((l) => body.outputs[i]!.scores[l]!);
         for (let j = 0; j < expected.length; j++) {
@@ -61,12 +64,21 @@ describe('an imported BERT checkpoint, served', () => {
         }
       });
 
+      // A single text for this pair model is refused, naming what it takes.
+      const single = await app.inject({
+        method: 'POST',
+        url: '/v1/models/bert-tiny/predict',
+        payload: { inputs: ['only one text'] },
+      });
+      assert.equal(single.statusCode, 400, single.body);
+      assert.match(single.body, /text_pair/);
+
       // An accuracy floor cannot be met by a point whose accuracy is unknown: strict refuses, best-effort says so.
       const floor = await app.inject({
         method: 'POST',
         url: '/v1/models/bert-tiny/predict',
         headers: { 'min-accuracy': '0.5' },
-        payload: { inputs: [singles[0]!.text] },
+        payload: { inputs: [{ text: pairs[0]!.text, text_pair: pairs[0]!.text_pair }] },
       });
       assert.equal(floor.statusCode, 200, floor.body);
       assert.equal((floor.json() as { budget: { met: boolean } }).budget.met, false);
@@ -74,7 +86,7 @@ describe('an imported BERT checkpoint, served', () => {
         method: 'POST',
         url: '/v1/models/bert-tiny/predict',
         headers: { 'min-accuracy': '0.5', 'budget-mode': 'strict' },
-        payload: { inputs: [singles[0]!.text] },
+        payload: { inputs: [{ text: pairs[0]!.text, text_pair: pairs[0]!.text_pair }] },
       });
       assert.equal(strict.statusCode, 422, strict.body);
     });
