@@ -139,7 +139,8 @@ export async function searchCatalog(ctx: TrainingContext, supernet: Float32Array
 }
 
 function longestExample(examples: readonly EncodedExample[]): EncodedExample {
-  return examples.reduce((a, b) => (b.pieces.length > a.pieces.length ? b : a));
+  const length = (e: EncodedExample) => e.pieces.length + (e.pairPieces?.length ?? 0);
+  return examples.reduce((a, b) => (length(b) > length(a) ? b : a));
 }
 
 async function readJson<T>(path: string): Promise<T | undefined> {
