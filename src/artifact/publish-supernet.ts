@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
 import type { z } from 'zod';
 import { ArtifactError } from '../errors.ts';
 import { formatOperatingPointId, type SupernetConfigSchema } from '../model/config.ts';
@@ -16,7 +17,7 @@ import {
   type Task,
   type TokenizerSettings,
 } from './manifest.ts';
-import { packWeights } from './weights-file.ts';
+import { layoutWeights, weightChunks } from './weights-file.ts';
 
 // What training hands over to publish one supernet version.
 export interface PublishSupernetOptions {
@@ -62,30 +63,35 @@ export async function publishSupernet(
   const manifestKey = `${prefix}manifest.json`;
 
   const vocabSize = checkVocabulary(options.vocabText, options.tokenizer);
-  const weights = packWeights(options.weights, options.weightDtype ?? 'float32');
+  const dtype = options.weightDtype ?? 'float32';
+  const layout = layoutWeights(options.weights, dtype);
   const vocabBytes = new TextEncoder().encode(options.vocabText);
 
-  const draft = {
-    formatVersion: FORMAT_VERSION,
-    model,
-    version,
-    createdAt: createdAt.toISOString(),
-    architecture: options.architecture,
-    tokenizer: { ...options.tokenizer, vocabFile: 'vocab.txt', vocabSize },
-    labels: options.labels,
-    task: options.task ?? SINGLE_TEXT_TASK,
-    weights: { file: 'weights.bin', entries: weights.entries },
-    files: {
-      'weights.bin': { sha256: sha256Hex(weights.bytes), bytes: weights.bytes.byteLength },
-      'vocab.txt': { sha256: sha256Hex(vocabBytes), bytes: vocabBytes.byteLength },
-    },
-    catalog: options.catalog.map((e) => ({ ...e, id: e.id ?? formatOperatingPointId(e) })),
-    ...(options.searchSpace ? { searchSpace: options.searchSpace } : {}),
-    provenance: options.provenance,
+  // The manifest as a reader will see it (its JSON text, parsed back) for a weights.bin of this sha256.
+  const manifestFor = (weightsSha256: string) => {
+    const draft = {
+      formatVersion: FORMAT_VERSION,
+      model,
+      version,
+      createdAt: createdAt.toISOString(),
+      architecture: options.architecture,
+      tokenizer: { ...options.tokenizer, vocabFile: 'vocab.txt', vocabSize },
+      labels: options.labels,
+      task: options.task ?? SINGLE_TEXT_TASK,
+      weights: { file: 'weights.bin', entries: layout.entries },
+      files: {
+        'weights.bin': { sha256: weightsSha256, bytes: layout.bytes },
+        'vocab.txt': { sha256: sha256Hex(vocabBytes), bytes: vocabBytes.byteLength },
+      },
+      catalog: options.catalog.map((e) => ({ ...e, id: e.id ?? formatOperatingPointId(e) })),
+      ...(options.searchSpace ? { searchSpace: options.searchSpace } : {}),
+      provenance: options.provenance,
+    };
+    const text = `${JSON.stringify(draft, null, 2)}\n`;
+    return { text, manifest: parseManifest(JSON.parse(text), manifestKey) };
   };
-  // Validate what a reader will see: the JSON text, parsed back.
-  const manifestText = `${JSON.stringify(draft, null, 2)}\n`;
-  const manifest = parseManifest(JSON.parse(manifestText), manifestKey);
+  // Everything but the weights' digest is validated before the first write.
+  manifestFor('0'.repeat(64));
 
   if (await store.stat(manifestKey)) {
     if (!options.overwrite) {
@@ -97,9 +103,23 @@ export async function publishSupernet(
     // Un-commit first, so that no reader pairs the old manifest with new files.
     await store.remove(manifestKey);
   }
-  await store.write(`${prefix}weights.bin`, weights.bytes);
+  // weights.bin is streamed tensor by tensor and hashed as it goes: no second copy of the weights in memory.
+  const hash = createHash('sha256');
+  const chunks = weightChunks(options.weights, layout.entries);
+  await store.write(
+    `${prefix}weights.bin`,
+    Readable.from(
+      (function* () {
+        for (const chunk of chunks) {
+          hash.update(chunk);
+          yield chunk;
+        }
+      })(),
+    ),
+  );
+  const { text, manifest } = manifestFor(hash.digest('hex'));
   await store.write(`${prefix}vocab.txt`, vocabBytes);
-  await store.write(manifestKey, new TextEncoder().encode(manifestText));
+  await store.write(manifestKey, new TextEncoder().encode(text));
   if (options.updateLatest ?? true) {
     await store.write(`${model}/LATEST`, new TextEncoder().encode(`${version}\n`));
   }

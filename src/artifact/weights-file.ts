@@ -11,13 +11,14 @@ export interface PackedWeights {
   entries: WeightEntry[];
 }
 
-// Packs tensors in the given order into one little-endian buffer, each entry starting at a multiple of 64 bytes.
-// Refuses (INVALID_ARTIFACT, naming the tensor) duplicate or empty names, bad shapes, a data length that differs
-// from the shape, non-finite values, and values that overflow float16 when packing as float16.
-export function packWeights(
+// Where each tensor goes in weights.bin (in the given order, each entry starting at a multiple of 64 bytes) and
+// the file's size, checked before any byte is written. Refuses (INVALID_ARTIFACT, naming the tensor) duplicate or
+// empty names, bad shapes, a data length that differs from the shape, non-finite values, and values that overflow
+// float16 when stored as float16.
+export function layoutWeights(
   weights: readonly WeightTensor[],
   dtype: keyof typeof DTYPE_BYTES,
-): PackedWeights {
+): { entries: WeightEntry[]; bytes: number } {
   const entries: WeightEntry[] = [];
   const names = new Set<string>();
   let end = 0;
@@ -45,39 +46,66 @@ export function packWeights(
         `${where}: shape [${w.shape}] holds ${elements} values, data has ${w.data.length}`,
       );
     }
-    const bad = w.data.findIndex((v) => !Number.isFinite(v));
-    if (bad >= 0) {
-      throw new ArtifactError(
-        'INVALID_ARTIFACT',
-        `${where}: value ${w.data[bad]} at index ${bad} is not finite`,
-      );
+    for (let k = 0; k < w.data.length; k++) {
+      const v = w.data[k]!;
+      if (!Number.isFinite(v)) {
+        throw new ArtifactError('INVALID_ARTIFACT', `${where}: value ${v} at index ${k} is not finite`);
+      }
+      // float16's largest is 65504; from 65520 up a value rounds to infinity.
+      if (dtype === 'float16' && Math.abs(v) >= 65520) {
+        throw new ArtifactError(
+          'INVALID_ARTIFACT',
+          `weight '${w.name}': value ${v} at index ${k} overflows float16 (largest 65504)`,
+        );
+      }
     }
     const offset = alignUp(end);
     entries.push({ name: w.name, shape: [...w.shape], dtype, offset, length });
     end = offset + length;
   }
+  return { entries, bytes: end };
+}
 
-  const bytes = new Uint8Array(end);
-  const view = new DataView(bytes.buffer);
-  for (const [i, w] of weights.entries()) {
-    const { offset } = entries[i]!;
-    if (dtype === 'float32') {
-      if (LITTLE_ENDIAN_HOST)
-        bytes.set(new Uint8Array(w.data.buffer, w.data.byteOffset, w.data.byteLength), offset);
-      else for (let k = 0; k < w.data.length; k++) view.setFloat32(offset + 4 * k, w.data[k]!, true);
-      continue;
-    }
-    const half = encodeFloat16(w.data);
-    const overflow = half.findIndex((h) => (h & 0x7c00) === 0x7c00);
-    if (overflow >= 0) {
-      throw new ArtifactError(
-        'INVALID_ARTIFACT',
-        `weight '${w.name}': value ${w.data[overflow]} at index ${overflow} overflows float16 (largest 65504)`,
-      );
-    }
-    if (LITTLE_ENDIAN_HOST) bytes.set(new Uint8Array(half.buffer), offset);
-    else for (let k = 0; k < half.length; k++) view.setUint16(offset + 2 * k, half[k]!, true);
+// One tensor's little-endian bytes as weights.bin stores it (float32 on a little-endian host: a view, no copy).
+export function encodeWeight(data: Float32Array, dtype: keyof typeof DTYPE_BYTES): Uint8Array {
+  if (dtype === 'float32') {
+    if (LITTLE_ENDIAN_HOST) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    const bytes = new Uint8Array(data.byteLength);
+    const view = new DataView(bytes.buffer);
+    for (let k = 0; k < data.length; k++) view.setFloat32(4 * k, data[k]!, true);
+    return bytes;
   }
+  const half = encodeFloat16(data);
+  if (LITTLE_ENDIAN_HOST) return new Uint8Array(half.buffer);
+  const bytes = new Uint8Array(half.byteLength);
+  const view = new DataView(bytes.buffer);
+  for (let k = 0; k < half.length; k++) view.setUint16(2 * k, half[k]!, true);
+  return bytes;
+}
+
+// weights.bin as a sequence of chunks (alignment padding, then each tensor in turn): what a large model is
+// written from without holding a second copy of its weights.
+export function* weightChunks(
+  weights: readonly WeightTensor[],
+  entries: readonly WeightEntry[],
+): Generator<Uint8Array> {
+  let at = 0;
+  for (const [i, w] of weights.entries()) {
+    const entry = entries[i]!;
+    if (entry.offset > at) yield new Uint8Array(entry.offset - at);
+    yield encodeWeight(w.data, entry.dtype);
+    at = entry.offset + entry.length;
+  }
+}
+
+// Packs tensors into one little-endian buffer laid out by layoutWeights (same refusals).
+export function packWeights(
+  weights: readonly WeightTensor[],
+  dtype: keyof typeof DTYPE_BYTES,
+): PackedWeights {
+  const { entries, bytes: size } = layoutWeights(weights, dtype);
+  const bytes = new Uint8Array(size);
+  for (const [i, w] of weights.entries()) bytes.set(encodeWeight(w.data, dtype), entries[i]!.offset);
   return { bytes, entries };
 }
 
