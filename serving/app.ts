@@ -11,12 +11,14 @@ import {
 import { type Logger, pino } from 'pino';
 import type { ServingConfig } from './config.ts';
 import { installErrorHandler, sendProblem, toProblem } from './error-handler.ts';
+import { hfRoutes } from './hf-routes.ts';
 import { ModelHost, type ModelHostOptions } from './model-host.ts';
 import { oipRoutes } from './oip-routes.ts';
 import { pageRoutes } from './page/page-routes.ts';
 import { RequestSummary } from './request-summary.ts';
 import { ServingError } from './serving-error.ts';
 import { ServingMetrics, type ServingSnapshot } from './serving-metrics.ts';
+import { teiRoutes } from './tei-routes.ts';
 import { v1Routes } from './v1-routes.ts';
 
 // Routes that must answer even under pressure and while shutting down (probes and scrapes).
@@ -180,6 +182,8 @@ export async function buildApp(deps: AppDeps): Promise<ServingApp> {
   await app.register(v1Routes(context));
   await app.register(oipRoutes(context));
   if (config.page) await app.register(pageRoutes());
+  await app.register(hfRoutes(context));
+  await app.register(teiRoutes(context));
 
   app.get('/metrics', { schema: { hide: true } }, async (_request, reply) => {
     reply.header('content-type', metrics.registry.contentType);

@@ -1,6 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
+import { ModelNameSchema } from '../src/artifact/manifest.ts';
 import { describeIssues } from '../src/describe-issues.ts';
 import { s3OptionsFromEnv } from '../src/storage/s3-options-from-env.ts';
 import type { S3StoreOptions } from '../src/storage/s3-store.ts';
@@ -19,6 +20,7 @@ export const ServingEnvSchema = z.object({
   PORT: int(0, 65535).default(8080),
   HOST: z.string().min(1).default('0.0.0.0'),
   SUPERNET_URI: z.string().min(1).default(DEFAULT_SUPERNET_URI),
+  DEFAULT_MODEL: ModelNameSchema.optional(),
   ENGINE: z.enum(['onnx', 'tfjs']).default('onnx'),
   TFJS_BACKEND: z.enum(['auto', 'node-gpu', 'node', 'wasm', 'cpu']).default('auto'),
   INFERENCE_WORKERS: int(0, 64).optional(),
@@ -60,6 +62,8 @@ export interface ServingConfig {
   port: number;
   host: string;
   supernetUri: string;
+  // The model the text-embeddings-inference routes (POST /predict, GET /info) serve; undefined: the one served.
+  defaultModel: string | undefined;
   s3: S3StoreOptions;
   engine: 'onnx' | 'tfjs';
   tfjsBackend: 'auto' | 'node-gpu' | 'node' | 'wasm' | 'cpu';
@@ -147,6 +151,7 @@ export function loadConfig(
     port: v.PORT,
     host: v.HOST,
     supernetUri: v.SUPERNET_URI,
+    defaultModel: v.DEFAULT_MODEL,
     s3,
     engine: v.ENGINE,
     tfjsBackend: v.TFJS_BACKEND,

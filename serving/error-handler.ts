@@ -93,6 +93,17 @@ const FASTIFY_CODES: Record<string, ServingErrorCode> = {
 
 const DEFAULT_RETRY_AFTER_S = 1;
 
+// The routes in Hugging Face's and text-embeddings-inference's shapes, whose clients read `error`.
+const HF_ROUTE = '/models/:model';
+const TEI_ROUTES = new Set(['/predict', '/info']);
+
+// TEI's error_type for a problem: validation (bad input), overloaded, unhealthy (not ready), backend.
+function teiErrorType(code: ErrorCode | ServingErrorCode, status: number): string {
+  if (code === 'OVERLOADED' || code === 'BUDGET_NOT_MET_NOW') return 'overloaded';
+  if (code === 'NOT_READY' || code === 'SHUTTING_DOWN') return 'unhealthy';
+  return status < 500 ? 'validation' : 'backend';
+}
+
 // A problem+json answer: its status, body and headers.
 export interface ProblemAnswer {
   status: number;
@@ -142,8 +153,14 @@ export function toProblem(error: unknown, request: FastifyRequest): ProblemAnswe
     code,
     requestId: String(request.id),
   };
-  // The Open Inference Protocol's error shape is { error }: kept as an extension member on its routes.
-  if (request.url.startsWith('/v2/')) body.error = detail;
+  // The Open Inference Protocol's and Hugging Face's error shape is { error } (TEI's adds error_type): kept as
+  // extension members on their routes.
+  const route = request.routeOptions.url;
+  if (request.url.startsWith('/v2/') || route === HF_ROUTE) body.error = detail;
+  if (route !== undefined && TEI_ROUTES.has(route)) {
+    body.error = detail;
+    body.error_type = teiErrorType(code, status);
+  }
   return { status, body, retryAfterS };
 }
 

@@ -35,6 +35,8 @@ export interface Prediction {
   expectedLatencyMs: number;
   budget: AppliedBudget;
   outputs: TextOutput[];
+  // The classifier's raw outputs, [texts, labels] row-major.
+  logits: Float32Array;
   queueMs: number;
   inferenceMs: number;
   totalMs: number;
@@ -177,6 +179,7 @@ export async function predict(
       ),
     },
     outputs,
+    logits: outcome.logits,
     queueMs: outcome.queueMs,
     inferenceMs: outcome.inferenceMs,
     totalMs,

@@ -33,7 +33,7 @@ export function modelFor(host: ModelHost, name: string): ServingModel {
   return model;
 }
 
-// Sets the answer's Subnet-Id and Server-Timing headers and records the request's budget and timings.
+// Sets the answer's Subnet-Id, Budget-Met and Server-Timing headers and records the request's budget and timings.
 export function recordPrediction(
   reply: FastifyReply,
   prediction: Prediction,
@@ -42,6 +42,7 @@ export function recordPrediction(
 ): void {
   const subnet = prediction.point.id;
   reply.header('subnet-id', subnet);
+  reply.header('budget-met', String(prediction.budget.met));
   reply.header(
     'server-timing',
     `queue;dur=${prediction.queueMs.toFixed(3)}, inference;dur=${prediction.inferenceMs.toFixed(3)}, total;dur=${prediction.totalMs.toFixed(3)}`,
@@ -50,6 +51,14 @@ export function recordPrediction(
   metrics.inferenceSeconds.observe({ subnet }, prediction.inferenceMs / 1000);
   metrics.requestSeconds.observe({ route, subnet }, prediction.totalMs / 1000);
   metrics.budgets.inc({ outcome: prediction.budget.met ? 'met' : 'missed', mode: prediction.budget.mode });
+}
+
+// The config a request runs with: a client's own truncation choice (Hugging Face's `truncation`, TEI's
+// `truncate`) in place of TOKEN_LIMIT.
+export function withTruncation(config: ServingConfig, truncate: boolean | null | undefined): ServingConfig {
+  if (truncate === undefined || truncate === null) return config;
+  const tokenLimit = truncate ? 'truncate' : 'reject';
+  return tokenLimit === config.tokenLimit ? config : { ...config, tokenLimit };
 }
 
 // When the server received the request, on performance.now()'s clock.

@@ -7,7 +7,8 @@ export const ModelParamsSchema = z.object({
   model: z.string().min(1).max(128).describe('The model name (GET /v1/models lists it)'),
 });
 
-// RFC 9457 problem details, with the stable `code` of the error (and `error`, its detail, on /v2 routes).
+// RFC 9457 problem details, with the stable `code` of the error (and `error`, its detail, on the /v2, Hugging
+// Face and text-embeddings-inference routes; `error_type` on the latter).
 export const ProblemSchema = z.looseObject({
   type: z.string(),
   title: z.string(),
@@ -17,6 +18,7 @@ export const ProblemSchema = z.looseObject({
   code: z.string(),
   requestId: z.string().optional(),
   error: z.string().optional(),
+  error_type: z.string().optional(),
 });
 export type Problem = z.infer<typeof ProblemSchema>;
 

@@ -79,4 +79,15 @@ describe('serving config', () => {
         e.message.length < 300,
     );
   });
+
+  it('reads DEFAULT_MODEL (the model of the TEI routes) as a model name', () => {
+    assert.equal(loadConfig({}).defaultModel, undefined);
+    assert.equal(loadConfig({ DEFAULT_MODEL: 'imdb-sentiment' }).defaultModel, 'imdb-sentiment');
+    assert.throws(
+      () => loadConfig({ DEFAULT_MODEL: 'IMDB Sentiment' }),
+      (e: unknown) =>
+        e instanceof ServingConfigError &&
+        /^invalid serving environment: DEFAULT_MODEL="IMDB Sentiment": model name must match/.test(e.message),
+    );
+  });
 });

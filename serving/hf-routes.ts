@@ -1,0 +1,78 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { BudgetHeadersSchema, mergeBudget } from './budget.ts';
+import { type ClassifierInput, singleTexts } from './classifier-inputs.ts';
+import { type HfClassifyRequest, HfClassifyRequestSchema, HfClassifyResponseSchema } from './hf-schemas.ts';
+import { defaultScoreFunction, rankLabels } from './label-scores.ts';
+import { predict } from './predict.ts';
+import {
+  modelFor,
+  type RouteContext,
+  receivedAt,
+  recordPrediction,
+  withTruncation,
+} from './route-context.ts';
+import { ModelParamsSchema, ProblemSchema } from './schemas.ts';
+
+// Hugging Face's text-classification API (the Inference API's path, Inference Endpoints' body): what
+// `@huggingface/inference`'s textClassification and transformers-style clients send, with budgets.
+export function hfRoutes(context: RouteContext): FastifyPluginAsyncZod {
+  const { config, host, metrics } = context;
+  return async (app) => {
+    app.post(
+      '/models/:model',
+      {
+        schema: {
+          summary: "Classify texts in Hugging Face's text-classification shape",
+          description:
+            'The body of a Hugging Face Inference Endpoint: `inputs` a text, a list of texts, or (for a pair ' +
+            'model) {"text", "text_pair"} or a list of them; `parameters.top_k` and ' +
+            '`parameters.function_to_apply` as in transformers. The answer is a list per input (a single ' +
+            'text too) of {label, score}, highest first. Budgets come in `parameters` (latency_budget_ms, ' +
+            'memory_budget_mb, min_accuracy, budget_mode, subnet_id) or the budget headers; the answer ' +
+            'names the operating point in Subnet-Id, the timings in Server-Timing, and whether the budget ' +
+            'was met in Budget-Met. Errors are problem+json, with `error` (the detail) as Hugging Face ' +
+            'clients read it.',
+          tags: ['hugging-face'],
+          params: ModelParamsSchema,
+          headers: BudgetHeadersSchema,
+          body: HfClassifyRequestSchema,
+          response: {
+            200: HfClassifyResponseSchema,
+            400: ProblemSchema,
+            404: ProblemSchema,
+            413: ProblemSchema,
+            422: ProblemSchema,
+            503: ProblemSchema,
+          },
+        },
+      },
+      async (request, reply) => {
+        const { inputs, parameters } = request.body;
+        const { top_k, function_to_apply, truncation, ...budgetParameters } = parameters ?? {};
+        const budget = mergeBudget(request.headers, budgetParameters);
+        const model = modelFor(host, request.params.model);
+        const texts = singleTexts(model, hfInputs(inputs), 'a text or a list of texts in "inputs"');
+        const prediction = await predict(
+          model,
+          texts,
+          budget,
+          receivedAt(reply),
+          withTruncation(config, truncation),
+        );
+        recordPrediction(reply, prediction, metrics, 'hf-classify');
+        const fn = function_to_apply ?? defaultScoreFunction(model.labels.length);
+        return texts.map((_, row) =>
+          rankLabels(prediction.logits, row, model.labels, fn, top_k ?? undefined),
+        );
+      },
+    );
+  };
+}
+
+// The inputs of a Hugging Face request as a list (a single text or pair is a list of one).
+function hfInputs(inputs: HfClassifyRequest['inputs']): ClassifierInput[] {
+  const list = Array.isArray(inputs) ? inputs : [inputs];
+  return list.map((input) =>
+    typeof input === 'string' ? input : { text: input.text, textPair: input.text_pair },
+  );
+}
