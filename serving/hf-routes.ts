@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import type { ModelInput } from '../src/model/task.ts';
 import { BudgetHeadersSchema, mergeBudget } from './budget.ts';
-import { type ClassifierInput, singleTexts } from './classifier-inputs.ts';
 import { type HfClassifyRequest, HfClassifyRequestSchema, HfClassifyResponseSchema } from './hf-schemas.ts';
 import { defaultScoreFunction, rankLabels } from './label-scores.ts';
 import { predict } from './predict.ts';
@@ -11,7 +11,7 @@ import {
   recordPrediction,
   withTruncation,
 } from './route-context.ts';
-import { ModelParamsSchema, ProblemSchema } from './schemas.ts';
+import { ModelParamsSchema, ProblemSchema, toModelInput } from './schemas.ts';
 
 // Hugging Face's text-classification API (the Inference API's path, Inference Endpoints' body): what
 // `@huggingface/inference`'s textClassification and transformers-style clients send, with budgets.
@@ -51,17 +51,17 @@ export function hfRoutes(context: RouteContext): FastifyPluginAsyncZod {
         const { top_k, function_to_apply, truncation, ...budgetParameters } = parameters ?? {};
         const budget = mergeBudget(request.headers, budgetParameters);
         const model = modelFor(host, request.params.model);
-        const texts = singleTexts(model, hfInputs(inputs), 'a text or a list of texts in "inputs"');
+        const modelInputs = hfInputs(inputs);
         const prediction = await predict(
           model,
-          texts,
+          modelInputs,
           budget,
           receivedAt(reply),
           withTruncation(config, truncation),
         );
         recordPrediction(reply, prediction, metrics, 'hf-classify');
         const fn = function_to_apply ?? defaultScoreFunction(model.labels.length);
-        return texts.map((_, row) =>
+        return modelInputs.map((_, row) =>
           rankLabels(prediction.logits, row, model.labels, fn, top_k ?? undefined),
         );
       },
@@ -70,9 +70,6 @@ export function hfRoutes(context: RouteContext): FastifyPluginAsyncZod {
 }
 
 // The inputs of a Hugging Face request as a list (a single text or pair is a list of one).
-function hfInputs(inputs: HfClassifyRequest['inputs']): ClassifierInput[] {
-  const list = Array.isArray(inputs) ? inputs : [inputs];
-  return list.map((input) =>
-    typeof input === 'string' ? input : { text: input.text, textPair: input.text_pair },
-  );
+function hfInputs(inputs: HfClassifyRequest['inputs']): ModelInput[] {
+  return (Array.isArray(inputs) ? inputs : [inputs]).map(toModelInput);
 }

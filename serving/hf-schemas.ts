@@ -1,13 +1,6 @@
 import { z } from 'zod';
 import { BudgetParametersSchema } from './budget.ts';
-
-// A text pair in Hugging Face's shape (transformers' text-classification pipeline, Inference Endpoints).
-export const HfTextPairSchema = z
-  .object({
-    text: z.string().describe('The first text'),
-    text_pair: z.string().describe('The second text'),
-  })
-  .strict();
+import { TextPairInputSchema } from './schemas.ts';
 
 const HF_INPUTS =
   'inputs must be a text, a list of texts, or {"text": ..., "text_pair": ...} (or a list of them)';
@@ -16,7 +9,7 @@ const HF_INPUTS =
 export const HfClassifyRequestSchema = z
   .object({
     inputs: z
-      .union([z.string(), HfTextPairSchema, z.array(z.union([z.string(), HfTextPairSchema])).min(1)], {
+      .union([z.string(), TextPairInputSchema, z.array(z.union([z.string(), TextPairInputSchema])).min(1)], {
         error: HF_INPUTS,
       })
       .describe(

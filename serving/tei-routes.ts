@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { inputKindOf, type ModelInput } from '../src/model/task.ts';
 import { BudgetHeadersSchema, mergeBudget } from './budget.ts';
-import { type ClassifierInput, singleTexts } from './classifier-inputs.ts';
 import {
   TeiInfoSchema,
   type TeiPredictRequest,
@@ -99,21 +99,17 @@ export function teiRoutes(context: RouteContext): FastifyPluginAsyncZod {
         const budget = mergeBudget(request.headers, undefined);
         const model = defaultModel();
         const { inputs, batch } = teiInputs(body.inputs);
-        const texts = singleTexts(
-          model,
-          inputs,
-          'a text, or a batch of one-text lists [["a"], ["b"]] (a list of two texts is one pair)',
-        );
+        checkTeiInputKind(model, inputs);
         const prediction = await predict(
           model,
-          texts,
+          inputs,
           budget,
           receivedAt(reply),
           withTruncation(config, body.truncate),
         );
         recordPrediction(reply, prediction, metrics, 'tei-predict');
         const fn = body.raw_scores ? 'none' : defaultScoreFunction(model.labels.length);
-        const ranked = texts.map((_, row) => rankLabels(prediction.logits, row, model.labels, fn));
+        const ranked = inputs.map((_, row) => rankLabels(prediction.logits, row, model.labels, fn));
         return batch ? ranked : ranked[0]!;
       },
     );
@@ -121,13 +117,27 @@ export function teiRoutes(context: RouteContext): FastifyPluginAsyncZod {
 }
 
 // The inputs of a TEI request, and whether it was a batch (answered with a list per input).
-function teiInputs(inputs: TeiPredictRequest['inputs']): { inputs: ClassifierInput[]; batch: boolean } {
+function teiInputs(inputs: TeiPredictRequest['inputs']): { inputs: ModelInput[]; batch: boolean } {
   if (typeof inputs === 'string') return { inputs: [inputs], batch: false };
   if (isPair(inputs)) return { inputs: [{ text: inputs[0]!, textPair: inputs[1]! }], batch: false };
   return {
     inputs: inputs.map((item) => (item.length === 1 ? item[0]! : { text: item[0]!, textPair: item[1]! })),
     batch: true,
   };
+}
+
+// Refuses inputs of the other kind than the model reads (WRONG_INPUT_KIND), in TEI's own shapes: there a list of
+// two strings is one pair, not a batch of two texts.
+function checkTeiInputKind(model: ServingModel, inputs: readonly ModelInput[]): void {
+  const kind = model.manifest.task.input;
+  const wrong = inputs.findIndex((input) => inputKindOf(input) !== kind);
+  if (wrong === -1) return;
+  throw new ServingError(
+    'WRONG_INPUT_KIND',
+    kind === 'pair'
+      ? `model ${model.name} classifies text pairs: send a pair ["text", "text_pair"] or a batch of them [["a", "b"], ...]; input ${wrong} is a single text`
+      : `model ${model.name} classifies single texts: send a text or a batch [["a"], ["b"]] (a list of two strings is one pair); input ${wrong} is a text pair`,
+  );
 }
 
 function isPair(inputs: string[] | string[][]): inputs is string[] {

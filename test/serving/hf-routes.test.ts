@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import {
   request as hfRequest,
@@ -8,9 +11,14 @@ import {
   setLogger,
 } from '@huggingface/inference';
 import type { ServingApp } from '../../serving/app.ts';
+import { publishSupernet } from '../../src/artifact/publish-supernet.ts';
+import { FileStore } from '../../src/storage/file-store.ts';
+import { randomSupernetWeights } from '../helpers/random-weights.ts';
 import {
+  FIXTURE_ARCH,
   FIXTURE_MODEL,
   fixtureFolder,
+  fixturePublishOptions,
   LARGEST_POINT,
   LONG_TEXT,
   readyApp,
@@ -31,12 +39,13 @@ interface Exchange {
   responseHeaders: Headers;
 }
 
+const PAIR_MODEL = 'fixture-pairs';
 const TEXTS = ['A wonderful film, moving and funny.', 'Dull, slow and far too long.', LONG_TEXT];
 
 // The app over the fixture, listening on 127.0.0.1; every fetch of the process is recorded while the test runs,
 // and one to any other address fails the test instead of leaving the machine.
-async function serve(t: TestContext, env: Record<string, string> = {}) {
-  const { modelRoot } = await fixtureFolder(t);
+async function serve(t: TestContext, env: Record<string, string> = {}, root?: string) {
+  const modelRoot = root ?? (await fixtureFolder(t)).modelRoot;
   const app: ServingApp = await readyApp(t, testConfig(modelRoot, env));
   await app.listen({ port: 0, host: '127.0.0.1' });
   const base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
@@ -64,12 +73,34 @@ async function serve(t: TestContext, env: Record<string, string> = {}) {
     globalThis.fetch = realFetch;
     assert.deepEqual(elsewhere, [], 'no fetch left the machine');
   });
-  return { app, base, exchanges, endpointUrl: `${base}/models/${FIXTURE_MODEL}` };
+  const model = root === undefined ? FIXTURE_MODEL : PAIR_MODEL;
+  return { app, base, exchanges, endpointUrl: `${base}/models/${model}` };
+}
+
+// The app over a text-pair model (labels agree, disagree), listening on 127.0.0.1 with the same fetch guard.
+async function servePairs(t: TestContext) {
+  const root = await mkdtemp(join(tmpdir(), 'hf-pairs-'));
+  t.after(() => rm(root, { recursive: true, force: true }));
+  const arch = { ...FIXTURE_ARCH, typeVocabSize: 2 };
+  await publishSupernet(new FileStore(root), {
+    ...fixturePublishOptions('v1'),
+    model: PAIR_MODEL,
+    architecture: arch,
+    weights: randomSupernetWeights(arch, 5),
+    labels: ['agree', 'disagree'],
+    task: { input: 'pair', fields: { text: 'review', textPair: 'other_review', label: 'agreement' } },
+  });
+  return serve(t, {}, join(root, PAIR_MODEL));
 }
 
 // The v1 answer for texts on one pinned operating point: each text's probability per label.
-async function v1Scores(base: string, texts: string[], subnet: string): Promise<Record<string, number>[]> {
-  const response = await fetch(`${base}/v1/models/${FIXTURE_MODEL}/predict`, {
+async function v1Scores(
+  base: string,
+  texts: Json[],
+  subnet: string,
+  model = FIXTURE_MODEL,
+): Promise<Record<string, number>[]> {
+  const response = await fetch(`${base}/v1/models/${model}/predict`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', 'subnet-id': subnet },
     body: JSON.stringify({ inputs: texts }),
@@ -212,6 +243,59 @@ describe("Hugging Face's text-classification shape, through @huggingface/inferen
     assert.ok(base);
   });
 
+  it('classifies text pairs for a pair model: {"text", "text_pair"} and a list of them; a single text is refused', async (t) => {
+    const { base, endpointUrl, exchanges } = await servePairs(t);
+    const pairs = [
+      { text: 'A wonderful, moving film.', text_pair: 'Dull plot and awful dialogue.' },
+      { text: 'Great.', text_pair: LONG_TEXT },
+    ];
+    const expected = await v1Scores(base, pairs, LARGEST_POINT, PAIR_MODEL);
+    const client = new InferenceClient();
+    const one = await client.textClassification({
+      endpointUrl,
+      inputs: pairs[0] as unknown as string,
+      parameters: { subnet_id: LARGEST_POINT },
+    });
+    assertRanked(one, expected[0]!, 1e-5);
+    assert.deepEqual(exchanges.at(-1)!.body.inputs, pairs[0]);
+
+    const previous = console;
+    setLogger({ ...console, warn: () => {} });
+    t.after(() => setLogger(previous));
+    const both: Json = await hfRequest(
+      { endpointUrl, inputs: pairs, parameters: { subnet_id: LARGEST_POINT } },
+      { task: 'text-classification' },
+    );
+    assert.equal(both.length, 2);
+    for (let i = 0; i < pairs.length; i++) assertRanked(both[i], expected[i]!, 1e-5);
+
+    const error = await client
+      .textClassification({ endpointUrl, inputs: 'a single text' })
+      .catch((e: unknown) => e);
+    assert.ok(error instanceof InferenceClientProviderApiError);
+    assert.equal(error.httpResponse.status, 400);
+    assert.match(
+      (error.httpResponse.body as Json).detail,
+      /model fixture-pairs classifies text pairs: each input is \{"text": "\.\.\.", "text_pair": "\.\.\."\}; input 0 is a single text/,
+    );
+
+    // TEI's shape: a list of two strings is one pair; a batch holds pairs.
+    const tei = await fetch(`${base}/predict`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'subnet-id': LARGEST_POINT },
+      body: JSON.stringify({ inputs: [pairs[0]!.text, pairs[0]!.text_pair] }),
+    });
+    assertRanked(await tei.json(), expected[0]!, 1e-5);
+    const teiBatch = (await (
+      await fetch(`${base}/predict`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'subnet-id': LARGEST_POINT },
+        body: JSON.stringify({ inputs: pairs.map((p) => [p.text, p.text_pair]) }),
+      })
+    ).json()) as Json;
+    for (let i = 0; i < pairs.length; i++) assertRanked(teiBatch[i], expected[i]!, 1e-5);
+  });
+
   it('answers errors as problem+json that the client reads: bad input, a pair for a single-text model, an unknown model', async (t) => {
     const { base, endpointUrl, exchanges } = await serve(t);
     const client = new InferenceClient();
@@ -242,9 +326,12 @@ describe("Hugging Face's text-classification shape, through @huggingface/inferen
     });
     assert.equal(pair.httpResponse.status, 400);
     const body = pair.httpResponse.body as Json;
-    assert.equal(body.code, 'INVALID_REQUEST');
+    assert.equal(body.code, 'WRONG_INPUT_KIND');
     assert.equal(body.error, body.detail);
-    assert.match(body.detail, /input 0 is a text pair, but model 'fixture-sentiment' reads single texts/);
+    assert.match(
+      body.detail,
+      /model fixture-sentiment classifies single texts: each input is a string; input 0 is a text pair/,
+    );
 
     const shape = await failure({ inputs: 42 as unknown as string });
     assert.match(
@@ -308,11 +395,11 @@ describe("text-embeddings-inference's shape: POST /predict and GET /info for the
     assert.equal(pair.status, 400);
     assert.match(String(pair.headers.get('content-type')), /^application\/problem\+json/);
     const body = (await pair.json()) as Json;
-    assert.equal(body.code, 'INVALID_REQUEST');
+    assert.equal(body.code, 'WRONG_INPUT_KIND');
     assert.equal(body.error_type, 'validation');
     assert.match(
       body.error,
-      /text pair, but model 'fixture-sentiment' reads single texts: send a text, or a batch/,
+      /classifies single texts: send a text or a batch \[\["a"\], \["b"\]\] \(a list of two strings is one pair\)/,
     );
 
     const left = (await (await post(base, { inputs: 'x', truncation_direction: 'left' })).json()) as Json;
