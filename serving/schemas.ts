@@ -120,6 +120,11 @@ export const CatalogPointSchema = z.object({
   memoryBytes: z.number().describe('Memory of one text at the point token length'),
   devAccuracy: z.number().nullable(),
   testAccuracy: z.number().nullable(),
+  devMacroF1: z.number().nullable().describe('Mean over labels of each label F1 on dev (null: not recorded)'),
+  testMacroF1: z
+    .number()
+    .nullable()
+    .describe('Mean over labels of each label F1 on test (null: not recorded)'),
   latencyMs: z.number().describe('Predicted on this host now: one text at the point token length'),
   calibratedLatencyMs: z.number().describe('As calibrated at start-up on this host'),
   latencyCorrection: z.number().describe('Online correction factor (observed / calibrated, EWMA)'),

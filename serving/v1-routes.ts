@@ -120,6 +120,8 @@ export function describeModel(model: ServingModel) {
       memoryBytes: cost.memoryBytes(1, entry.tokens),
       devAccuracy: entry.devAccuracy,
       testAccuracy: entry.testAccuracy ?? null,
+      devMacroF1: entry.devMacroF1 ?? null,
+      testMacroF1: entry.testMacroF1 ?? null,
       latencyMs: round(model.latency.predictMs(index, 1, entry.tokens)),
       calibratedLatencyMs: round(model.latency.calibratedMs(index, 1, entry.tokens)),
       latencyCorrection: round(model.latency.correction(index)),

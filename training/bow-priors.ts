@@ -2,7 +2,7 @@ import { crossFitBow } from './bow-baseline.ts';
 import { loadCheckpoint, saveCheckpoint } from './checkpoint.ts';
 import { digestOf } from './config.ts';
 import { Progress } from './progress.ts';
-import { stageFolder, type TrainingContext } from './run-stage.ts';
+import { argmax, stageFolder, type TrainingContext } from './run-stage.ts';
 
 // The cross-fitted bag-of-words probabilities of every train example (`bowPrior`), computed once and kept as a
 // checkpoint under their own digest (the run's data and the prior's settings).
@@ -16,12 +16,13 @@ export async function bowPriors(
   if (done) return done.arrays.get('priors')!;
   const train = ctx.data.train;
   const progress = new Progress('bow-prior', settings.folds, 0, ctx.logFile, ctx.quiet);
-  const priors = crossFitBow(train, settings.tokens, settings.folds, settings.epochs, (fold) =>
+  const labels = ctx.config.architecture.numLabels;
+  const priors = crossFitBow(train, settings.tokens, settings.folds, settings.epochs, labels, (fold) =>
     progress.update(fold, {}),
   );
   let correct = 0;
   for (let i = 0; i < train.length; i++)
-    if ((priors[i * 2 + 1]! > 0.5 ? 1 : 0) === train[i]!.label) correct++;
+    if (argmax(priors, i * labels, labels) === train[i]!.label) correct++;
   progress.note(
     `cross-fitted bag-of-words prior (${settings.folds} folds, ${settings.tokens} tokens): ${((correct / Math.max(1, train.length)) * 100).toFixed(2)}% of train examples right out of fold`,
   );

@@ -18,9 +18,14 @@ import {
   loadTrainingConfig,
   stageDigests,
   type TrainingConfig,
+  withLabels,
 } from './config.ts';
 import type { EncodedExample } from './data/batcher.ts';
-import { type Example, loadImdbSplits } from './data/imdb.ts';
+import type { Example } from './data/example.ts';
+import type { TaskData } from './data/load-files.ts';
+import { describeBalance, namedBalance, SPLIT_NAMES } from './data/load-files.ts';
+import { describeTaskData, loadTaskData } from './data/load-task.ts';
+import { DataError } from './data/read-records.ts';
 import { FlatLayout } from './flat-params.ts';
 import { GradientPool } from './parallel/gradient-pool.ts';
 import { type TrainingReport, trainSupernet } from './pipeline.ts';
@@ -142,14 +147,14 @@ async function probeOutput(out: string) {
   return store;
 }
 
-// The IMDB splits of the config, each text encoded to wordpieces once.
-function loadData(
-  config: TrainingConfig,
+// Encodes a task's splits once (wordpieces, packed at any length later) and reports their sizes and class balance.
+function encodeTask(
+  task: TaskData,
   tokenizer: WordPieceTokenizer,
   logFile: string,
   quiet: boolean,
-): { data: TrainingContext['data']; stats: TrainingContext['dataStats'] } {
-  const splits = loadImdbSplits({ ...config.data });
+): TrainingContext['data'] {
+  const splits = task.splits;
   const total = splits.train.length + splits.dev.length + splits.test.length;
   const progress = new Progress('data', total, 0, logFile, quiet);
   const data = {
@@ -159,9 +164,12 @@ function loadData(
   };
   progress.update(total, {});
   progress.note(
-    `${splits.stats.train} train, ${splits.stats.dev} dev, ${splits.stats.test} test (${splits.stats.duplicates} duplicates dropped)`,
+    `${splits.stats.train} train, ${splits.stats.dev} dev, ${splits.stats.test} test (${splits.stats.duplicates} duplicates dropped); ${task.labels.length} labels from the ${task.labelsFrom}`,
   );
-  return { data, stats: splits.stats };
+  for (const split of SPLIT_NAMES) {
+    progress.note(`${split} class balance: ${describeBalance(task.balance[split], task.labels)}`);
+  }
+  return data;
 }
 
 function encodeExamples(
@@ -183,7 +191,7 @@ function describeReport(report: TrainingReport, out: string): string {
     'catalog (test accuracy on the held-out split):',
     ...report.catalog.map(
       (c) =>
-        `  ${c.id.padEnd(60)} dev ${(c.devAccuracy * 100).toFixed(2)}%  test ${(c.testAccuracy * 100).toFixed(2)}%  ${(c.flops / 1e6).toFixed(1).padStart(8)} MFLOPs  ${c.latencyMs.toFixed(2).padStart(7)} ms`,
+        `  ${c.id.padEnd(60)} dev ${(c.devAccuracy * 100).toFixed(2)}%  test ${(c.testAccuracy * 100).toFixed(2)}%${c.testMacroF1 === undefined ? '' : ` (macro-F1 dev ${(c.devMacroF1! * 100).toFixed(2)}, test ${(c.testMacroF1 * 100).toFixed(2)})`}  ${(c.flops / 1e6).toFixed(1).padStart(8)} MFLOPs  ${c.latencyMs.toFixed(2).padStart(7)} ms`,
     ),
   ];
   return `${lines.join('\n')}\n`;
@@ -191,9 +199,12 @@ function describeReport(report: TrainingReport, out: string): string {
 
 async function main(argv: string[]): Promise<number> {
   const args = parseCommandLine(argv);
-  const config: TrainingConfig = await loadTrainingConfig(args.config);
-  const digest = configDigest(config);
-  const digests = stageDigests(config);
+  const file = await loadTrainingConfig(args.config);
+  // The data is read and checked first: bad data is refused before a checkpoint folder or the output is touched.
+  const task = await loadTaskData(file, { s3: s3OptionsFromEnv(process.env) });
+  const config: TrainingConfig = withLabels(file, task.labels);
+  const digest = configDigest(config, task.digest);
+  const digests = stageDigests(config, task.digest);
   const checkpointDir = resolve(
     args.checkpoints ?? join(homedir(), '.cache', 'elastic-supernet', `${config.model}-${digests.run}`),
   );
@@ -248,7 +259,7 @@ async function main(argv: string[]): Promise<number> {
   const clock = setInterval(() => saveClock().catch(() => {}), 30_000);
 
   const tokenizer = new WordPieceTokenizer(loadBertUncasedVocabulary());
-  const { data, stats } = loadData(config, tokenizer, logFile, args.quiet);
+  const data = encodeTask(task, tokenizer, logFile, args.quiet);
 
   const layout = new FlatLayout(config.architecture);
   const pool = await GradientPool.start(
@@ -276,7 +287,8 @@ async function main(argv: string[]): Promise<number> {
     layout,
     tokenizer,
     data,
-    dataStats: stats,
+    dataStats: task.splits.stats,
+    dataRecord: { description: describeTaskData(task), classBalance: namedBalance(task) },
     quiet: args.quiet,
     // --max-steps: stop (with a checkpoint) after that many optimizer steps in this invocation.
     afterStep: () => stop || (args.maxSteps !== undefined && ++stepsTaken >= args.maxSteps),
@@ -312,6 +324,7 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
       const known =
         error instanceof UsageError ||
         error instanceof ConfigError ||
+        error instanceof DataError ||
         error instanceof CheckpointMismatchError ||
         error instanceof CheckpointLockError ||
         isSupernetError(error);

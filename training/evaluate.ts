@@ -3,6 +3,7 @@ import type { OperatingPoint, SupernetConfig } from '../src/model/config.ts';
 import { sliceSubnetWeights } from '../src/model/slice-subnet-weights.ts';
 import type { WeightSource } from '../src/model/weight-checks.ts';
 import type { Truncation, WordPieceTokenizer } from '../src/tokenizer/index.ts';
+import { Confusion } from './confusion.ts';
 import { type EncodedExample, pack } from './data/batcher.ts';
 import { argmax } from './run-stage.ts';
 
@@ -23,21 +24,39 @@ export class PointEvaluator {
     examples: readonly EncodedExample[],
     batchSize = 32,
   ): Promise<number> {
+    return (await this.confusion(point, examples, batchSize)).accuracy();
+  }
+
+  // Accuracy and macro-F1 over the examples.
+  async scores(
+    point: OperatingPoint,
+    examples: readonly EncodedExample[],
+  ): Promise<{ accuracy: number; macroF1: number }> {
+    const confusion = await this.confusion(point, examples);
+    return { accuracy: confusion.accuracy(), macroF1: confusion.macroF1() };
+  }
+
+  // The (label, argmax logit) counts over the examples.
+  async confusion(
+    point: OperatingPoint,
+    examples: readonly EncodedExample[],
+    batchSize = 32,
+  ): Promise<Confusion> {
     const loaded = await this.engine.load(
       this.config,
       point.subnet,
       sliceSubnetWeights(this.config, this.weights, point.subnet),
     );
     try {
-      let correct = 0;
       const labels = this.config.numLabels;
+      const confusion = new Confusion(labels);
       for (let i = 0; i < examples.length; i += batchSize) {
         const rows = examples.slice(i, i + batchSize);
         const { batch, labels: truth } = pack(this.tokenizer, rows, point.tokens, this.truncation);
         const logits = await loaded.run(batch);
-        for (let r = 0; r < rows.length; r++) if (argmax(logits, r * labels, labels) === truth[r]) correct++;
+        for (let r = 0; r < rows.length; r++) confusion.add(truth[r]!, argmax(logits, r * labels, labels));
       }
-      return correct / Math.max(1, examples.length);
+      return confusion;
     } finally {
       await loaded.dispose();
     }

@@ -26,6 +26,8 @@ export interface TrainingContext {
   tokenizer: WordPieceTokenizer;
   data: { train: EncodedExample[]; dev: EncodedExample[]; test: EncodedExample[] };
   dataStats: { raw: number; duplicates: number; train: number; dev: number; test: number };
+  // What the manifest's provenance records of the data: its origin and each split's examples per label.
+  dataRecord: { description: string; classBalance: Record<string, Record<string, number>> };
   // Seconds of training so far, across interruptions.
   elapsedSeconds: () => number;
   quiet: boolean;

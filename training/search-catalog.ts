@@ -25,6 +25,9 @@ export interface CatalogResult extends ScoredPoint {
   params: number;
   devAccuracy: number;
   testAccuracy: number;
+  // Absent from a search cached before macro-F1 was measured.
+  devMacroF1?: number;
+  testMacroF1?: number;
   latencyMs: number;
 }
 
@@ -76,7 +79,12 @@ export async function searchCatalog(ctx: TrainingContext, supernet: Float32Array
     `${evaluated.length} points evaluated, ${front.length} on the front, ${candidates.length} within ${(tolerance * 100).toFixed(1)} points of it to measure on all of dev`,
   );
   const onDev: ScoredPoint[] = [];
-  for (const c of candidates) onDev.push({ ...c, accuracy: await evaluator.accuracy(c.point, ctx.data.dev) });
+  const devMacroF1 = new Map<string, number>();
+  for (const c of candidates) {
+    const scores = await evaluator.scores(c.point, ctx.data.dev);
+    devMacroF1.set(c.id, scores.macroF1);
+    onDev.push({ ...c, accuracy: scores.accuracy });
+  }
   const chosen = spreadCatalog(catalogFront(onDev, floor), config.search.catalogSize.max);
   const belowFloor = paretoFront(onDev).filter((p) => p.accuracy < floor);
   if (belowFloor.length > 0) {
@@ -87,17 +95,20 @@ export async function searchCatalog(ctx: TrainingContext, supernet: Float32Array
   const longest = longestExample(ctx.data.dev);
   const entries: CatalogResult[] = [];
   for (const c of chosen) {
-    const testAccuracy = await evaluator.accuracy(c.point, ctx.data.test);
+    const test = await evaluator.scores(c.point, ctx.data.test);
     const latencyMs = await evaluator.latencyMs(c.point, longest);
-    entries.push({
+    const entry = {
       ...c,
       params: countParams(arch, c.point.subnet),
       devAccuracy: c.accuracy,
-      testAccuracy,
+      devMacroF1: devMacroF1.get(c.id)!,
+      testAccuracy: test.accuracy,
+      testMacroF1: test.macroF1,
       latencyMs,
-    });
+    };
+    entries.push(entry);
     progress.note(
-      `${c.id}: dev ${(c.accuracy * 100).toFixed(2)}%  test ${(testAccuracy * 100).toFixed(2)}%  ${(c.flops / 1e6).toFixed(1)} MFLOPs  ${latencyMs.toFixed(2)} ms`,
+      `${c.id}: dev ${(c.accuracy * 100).toFixed(2)}% (macro-F1 ${(entry.devMacroF1 * 100).toFixed(2)})  test ${(test.accuracy * 100).toFixed(2)}% (macro-F1 ${(test.macroF1 * 100).toFixed(2)})  ${(c.flops / 1e6).toFixed(1)} MFLOPs  ${latencyMs.toFixed(2)} ms`,
     );
   }
   if (entries.length < config.search.catalogSize.min) {
@@ -105,10 +116,16 @@ export async function searchCatalog(ctx: TrainingContext, supernet: Float32Array
       `only ${entries.length} catalog points (asked for at least ${config.search.catalogSize.min}): larger subnets measured no better than cheaper ones on dev`,
     );
   }
-  const reference = bowBaseline(ctx.data.train, ctx.data.dev, ctx.data.test, config.searchSpace.tokenChoices);
+  const reference = bowBaseline(
+    ctx.data.train,
+    ctx.data.dev,
+    ctx.data.test,
+    config.searchSpace.tokenChoices,
+    arch.numLabels,
+  );
   for (const r of reference) {
     progress.note(
-      `reference: bag-of-words logistic regression at ${r.tokens} tokens: dev ${(r.devAccuracy * 100).toFixed(2)}%  test ${(r.testAccuracy * 100).toFixed(2)}%`,
+      `reference: bag-of-words logistic regression at ${r.tokens} tokens: dev ${(r.devAccuracy * 100).toFixed(2)}% (macro-F1 ${(r.devMacroF1 * 100).toFixed(2)})  test ${(r.testAccuracy * 100).toFixed(2)}% (macro-F1 ${(r.testMacroF1 * 100).toFixed(2)})`,
     );
   }
   const svg = plotFront(

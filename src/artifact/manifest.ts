@@ -100,6 +100,9 @@ export const CatalogEntrySchema = z
     // Unknown (null) for an imported checkpoint published without labelled data to measure it on.
     devAccuracy: z.number().min(0).max(1).nullable(),
     testAccuracy: z.number().min(0).max(1).optional(),
+    // The mean over labels of each label's F1 (imbalanced tasks); absent from artifacts published before it.
+    devMacroF1: z.number().min(0).max(1).optional(),
+    testMacroF1: z.number().min(0).max(1).optional(),
     // Latency measured at training time, and on what host.
     latencyMs: z.number().nonnegative().optional(),
     latencyHost: z.string().min(1).max(256).optional(),
@@ -123,6 +126,8 @@ export type SearchSpace = z.infer<typeof SearchSpaceSchema>;
 export const ProvenanceSchema = z
   .object({
     data: z.string().min(1),
+    // Examples per label in each split (train, dev, test).
+    classBalance: z.record(z.string(), z.record(z.string(), count)).optional(),
     splitSeed: z.string().min(1),
     recipe: z.record(z.string(), z.unknown()),
     commit: z.string().min(1),

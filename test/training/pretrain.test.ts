@@ -13,7 +13,7 @@ import { Supernet } from '../../src/model/supernet.ts';
 import type { TokenBatch } from '../../src/model/token-batch.ts';
 import { loadBertUncasedVocabulary, Vocabulary } from '../../src/tokenizer/index.ts';
 import { loadCheckpoint } from '../../training/checkpoint.ts';
-import { parseTrainingConfig, stageDigests } from '../../training/config.ts';
+import { parseTrainingConfig, stageDigests, withLabels } from '../../training/config.ts';
 import tinyConfig from '../../training/configs/tiny.json' with { type: 'json' };
 import { deriveSeed } from '../../training/data/batcher.ts';
 import { TokenMasker } from '../../training/data/mask-tokens.ts';
@@ -196,7 +196,8 @@ function train(dir: string, checkpoints: string, extra: string[]) {
 }
 
 describe('pretrain stage', () => {
-  const config = parseTrainingConfig(pretrainConfig, 'pretrain');
+  const file = parseTrainingConfig(pretrainConfig, 'pretrain');
+  const config = withLabels(file, file.labels!);
   const digests = stageDigests(config);
   const finalParams = async (checkpoints: string) =>
     (await loadCheckpoint(checkpoints, `pretrain-final.${digests.pretrain}`, digests.pretrain!))?.arrays.get(

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,12 +10,20 @@ import { Rng } from '../../src/model/random.ts';
 import { Supernet } from '../../src/model/supernet.ts';
 import { loadBertUncasedVocabulary, WordPieceTokenizer } from '../../src/tokenizer/index.ts';
 import { adamwStep, createAdamState, learningRateAt } from '../../training/adamw.ts';
-import { crossFitBow } from '../../training/bow-baseline.ts';
+import { bowBaseline, crossFitBow } from '../../training/bow-baseline.ts';
 import { CheckpointMismatchError, loadCheckpoint, saveCheckpoint } from '../../training/checkpoint.ts';
-import { ConfigError, configDigest, parseTrainingConfig, stageDigests } from '../../training/config.ts';
+import {
+  ConfigError,
+  configDigest,
+  parseTrainingConfig,
+  stageDigests,
+  withLabels,
+} from '../../training/config.ts';
 import tinyConfig from '../../training/configs/tiny.json' with { type: 'json' };
+import { Confusion } from '../../training/confusion.ts';
 import { Batcher } from '../../training/data/batcher.ts';
-import { cleanReview, splitExamples } from '../../training/data/imdb.ts';
+import { cleanReview } from '../../training/data/imdb.ts';
+import { exampleKey, foldWhitespace, splitExamples } from '../../training/data/split-examples.ts';
 import type { FlatLayout } from '../../training/flat-params.ts';
 import { rewireWeights } from '../../training/rewire.ts';
 import {
@@ -180,8 +189,12 @@ describe('data', () => {
       text: `review number ${i % 2900} text`,
       label: i % 2,
     }));
-    const a = splitExamples(raw, { splitSalt: 's', devFraction: 0.1, testFraction: 0.1 });
-    const b = splitExamples([...raw].reverse(), { splitSalt: 's', devFraction: 0.1, testFraction: 0.1 });
+    const a = splitExamples(raw, { splitSalt: 's', devFraction: 0.1, testFraction: 0.1 }, cleanReview);
+    const b = splitExamples(
+      [...raw].reverse(),
+      { splitSalt: 's', devFraction: 0.1, testFraction: 0.1 },
+      cleanReview,
+    );
     assert.deepEqual(
       a.dev.map((e) => e.text),
       b.dev.map((e) => e.text).filter((t) => a.dev.some((e) => e.text === t)),
@@ -190,7 +203,11 @@ describe('data', () => {
     const texts = [...a.train, ...a.dev, ...a.test].map((e) => e.text);
     assert.equal(new Set(texts).size, texts.length);
     assert.ok(a.dev.length > 200 && a.dev.length < 380, `dev ${a.dev.length}`);
-    const other = splitExamples(raw, { splitSalt: 'other', devFraction: 0.1, testFraction: 0.1 });
+    const other = splitExamples(
+      raw,
+      { splitSalt: 'other', devFraction: 0.1, testFraction: 0.1 },
+      cleanReview,
+    );
     assert.notDeepEqual(
       other.dev.map((e) => e.text),
       a.dev.map((e) => e.text),
@@ -209,9 +226,63 @@ describe('data', () => {
         devFraction: 0.1,
         testFraction: 0.1,
       },
+      cleanReview,
     );
     assert.equal(s.stats.conflicting, 1);
     assert.equal(s.train.length + s.dev.length + s.test.length, 1);
+  });
+
+  it('keeps pairs apart by both texts; a single text hashes as it always has', () => {
+    const s = splitExamples(
+      [
+        { text: 'the question', textPair: 'one answer', label: 0 },
+        { text: 'the question', textPair: 'another  answer', label: 1 },
+        { text: 'the question', textPair: 'one answer', label: 0 },
+      ],
+      { splitSalt: 's', devFraction: 0.1, testFraction: 0.1 },
+      foldWhitespace,
+    );
+    const all = [...s.train, ...s.dev, ...s.test];
+    assert.equal(all.length, 2);
+    assert.equal(s.stats.duplicates, 1);
+    assert.deepEqual(all.map((e) => e.textPair).sort(), ['another answer', 'one answer']);
+    assert.equal(
+      exampleKey('salt', 'a text', undefined),
+      createHash('sha256').update('salt').update('\0').update('a text').digest('hex'),
+    );
+    assert.notEqual(exampleKey('salt', 'a text', ''), exampleKey('salt', 'a text', undefined));
+  });
+
+  it('a files config: labels and numLabels may come from the data; a carved split needs its salt and fraction', () => {
+    const { labels: _labels, ...rest } = structuredClone(tinyConfig);
+    const files = {
+      ...rest,
+      architecture: { ...rest.architecture, numLabels: undefined },
+      data: {
+        source: 'files',
+        train: 'data/train.csv.gz',
+        test: 's3://bucket/test.jsonl',
+        truncation: 'head',
+      },
+    };
+    assert.throws(
+      () => parseTrainingConfig(files, 'f.json'),
+      /config f\.json: data\.splitSalt: needed to carve the dev split out of train \(no dev file\); data\.devFraction: needed/,
+    );
+    const parsed = parseTrainingConfig(
+      { ...files, data: { ...files.data, splitSalt: 's', devFraction: 0.1 } },
+      'f',
+    );
+    assert.equal(parsed.labels, undefined);
+    assert.deepEqual(parsed.data.source === 'files' && parsed.data.fields, { text: 'text', label: 'label' });
+    const settled = withLabels(parsed, ['a', 'b', 'c']);
+    assert.equal(settled.architecture.numLabels, 3);
+    // The examples' digest joins the run's: the same config on other data is another run.
+    assert.notEqual(stageDigests(settled, 'aaaa').run, stageDigests(settled, 'bbbb').run);
+    assert.throws(
+      () => parseTrainingConfig({ ...files, data: { ...files.data, dev: 'dev.json' } }, 'f'),
+      /data\.dev: must end in \.jsonl, \.ndjson, \.csv or \.tsv \(optionally \.gz\)/,
+    );
   });
 
   it('batches are a function of the step: a resumed run reads the same rows', () => {
@@ -255,6 +326,35 @@ describe('data', () => {
     );
   });
 
+  it('bag-of-words regression with more than two labels: multinomial, with macro-F1 beside accuracy', () => {
+    // Wordpiece 5 + k means label k; the rest is noise of each example's own.
+    const make = (n: number, offset: number) =>
+      Array.from({ length: n }, (_, i) => ({
+        pieces: Int32Array.of(5 + (i % 3), 4000 + offset + i, 4000 + offset + i),
+        label: i % 3,
+      }));
+    const [result] = bowBaseline(make(300, 0), make(60, 1000), make(60, 2000), [16], 3);
+    assert.equal(result!.devAccuracy, 1);
+    assert.equal(result!.testMacroF1, 1);
+    const priors = crossFitBow(make(90, 0), 16, 4, 4, 3);
+    assert.equal(priors.length, 270);
+    for (let i = 0; i < 90; i++) {
+      const row = Array.from(priors.subarray(i * 3, i * 3 + 3));
+      assert.ok(Math.abs(row[0]! + row[1]! + row[2]! - 1) < 1e-5);
+      assert.equal(row.indexOf(Math.max(...row)), i % 3);
+    }
+  });
+
+  it('macro-F1 weighs every label alike: a model that never predicts the small label loses it', () => {
+    const confusion = new Confusion(3);
+    // 90 of label 0 all right; 10 of label 1 all predicted 0; label 2 absent and never predicted.
+    for (let i = 0; i < 90; i++) confusion.add(0, 0);
+    for (let i = 0; i < 10; i++) confusion.add(1, 0);
+    assert.equal(confusion.accuracy(), 0.9);
+    // F1 of label 0: 2*90 / (90 + 100); label 1: 0; label 2 left out.
+    assert.ok(Math.abs(confusion.macroF1() - (180 / 190 + 0) / 2) < 1e-12);
+  });
+
   it('cross-fits the bag-of-words prior: no example is scored by a model that saw its label', () => {
     // Wordpiece 5 means positive, 6 negative; every example also has a wordpiece of its own. Example 0 says 5
     // but is labelled negative: a model trained on it would lean negative on it, one that never saw it cannot.
@@ -262,7 +362,7 @@ describe('data', () => {
       pieces: Int32Array.of(i % 2 === 0 ? 5 : 6, 3000 + i, 3000 + i, 3000 + i),
       label: i === 0 ? 0 : i % 2 === 0 ? 1 : 0,
     }));
-    const priors = crossFitBow(examples, 16, 4, 4);
+    const priors = crossFitBow(examples, 16, 4, 4, 2);
     assert.equal(priors.length, 400);
     for (let i = 0; i < 200; i++) assert.ok(Math.abs(priors[i * 2]! + priors[i * 2 + 1]! - 1) < 1e-6);
     assert.ok(priors[1]! > 0.8, `example 0 scored positive out of fold: ${priors[1]}`);
