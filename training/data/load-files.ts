@@ -5,6 +5,9 @@ import { DataError, type DataFields, type DataFile, locateDataFile, readRecords 
 import { foldWhitespace, splitExamples } from './split-examples.ts';
 
 export type SplitName = 'train' | 'dev' | 'test';
+
+// Texts are cleaned as they are read: the split takes them as they are.
+const keep = (text: string) => text;
 export const SPLIT_NAMES: readonly SplitName[] = ['train', 'dev', 'test'];
 
 // The `"source": "files"` data section, as the config schema parses it.
@@ -72,10 +75,12 @@ async function readLabelled(
         seen.set(record.label, label);
       }
     }
+    // Cleaned as read, so that the split below keeps these strings rather than a cleaned copy of each.
+    const text = foldWhitespace(record.text);
     out.push(
       record.textPair === undefined
-        ? { text: record.text, label }
-        : { text: record.text, textPair: record.textPair, label },
+        ? { text, label }
+        : { text, textPair: foldWhitespace(record.textPair), label },
     );
     return undefined;
   });
@@ -133,10 +138,10 @@ export async function loadFileSplits(
       devFraction: rawDev ? 0 : data.devFraction!,
       testFraction: rawTest ? 0 : data.testFraction!,
     },
-    foldWhitespace,
+    keep,
   );
   const own = (raw: LabelledText[]) =>
-    splitExamples(raw, { splitSalt: salt, devFraction: 0, testFraction: 0 }, foldWhitespace);
+    splitExamples(raw, { splitSalt: salt, devFraction: 0, testFraction: 0 }, keep);
   const dev = rawDev ? own(rawDev) : undefined;
   const test = rawTest ? own(rawTest) : undefined;
   const limit = data.limit;
