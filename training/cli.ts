@@ -180,7 +180,10 @@ function encodeExamples(
 ) {
   return examples.map((e, i): EncodedExample => {
     if (i % 2000 === 0) progress.update(offset + i, {});
-    return { pieces: tokenizer.encode(e.text), label: e.label };
+    const pieces = tokenizer.encode(e.text);
+    return e.textPair === undefined
+      ? { pieces, label: e.label }
+      : { pieces, pairPieces: tokenizer.encode(e.textPair), label: e.label };
   });
 }
 
