@@ -57,29 +57,14 @@ export async function buildApp(deps: AppDeps): Promise<ServingApp> {
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
 
-  // Read at scrape time, once the host below exists.
-  const metrics: ServingMetrics = new ServingMetrics((): ServingSnapshot => {
-    const model = modelHost.model;
-    return {
-      queueLength: model?.scheduler.queueLength ?? 0,
-      utilization: model?.scheduler.utilization() ?? 0,
-      runningCalls: model?.scheduler.runningCalls ?? 0,
-      model: model?.name,
-      version: model?.version,
-      ready: model !== undefined && !modelHost.isClosed,
-      corrections: model
-        ? model.points.map((p) => ({ subnet: p.id, factor: model.latency.correction(p.index) }))
-        : [],
-      engineStats: () => (model ? model.pool.stats() : Promise.resolve([])),
-      budgetMarginMs: model?.latency.marginMs ?? 0,
-    };
-  });
-  const modelHost: ModelHost = new ModelHost({
+  const metrics = new ServingMetrics();
+  const modelHost = new ModelHost({
     config,
     log: logger,
     metrics,
     ...(deps.createPool ? { createPool: deps.createPool } : {}),
   });
+  metrics.watch(() => hostSnapshot(modelHost));
   app.decorate('host', modelHost);
   app.decorate('metrics', metrics);
 
@@ -195,4 +180,22 @@ export async function buildApp(deps: AppDeps): Promise<ServingApp> {
   app.get('/docs/json', { schema: { hide: true } }, openApi);
 
   return app as unknown as ServingApp;
+}
+
+// What the metrics read of the host at scrape time: its queue, engine and loaded model.
+function hostSnapshot(host: ModelHost): ServingSnapshot {
+  const model = host.model;
+  return {
+    queueLength: model?.scheduler.queueLength ?? 0,
+    utilization: model?.scheduler.utilization() ?? 0,
+    runningCalls: model?.scheduler.runningCalls ?? 0,
+    model: model?.name,
+    version: model?.version,
+    ready: model !== undefined && !host.isClosed,
+    corrections: model
+      ? model.points.map((p) => ({ subnet: p.id, factor: model.latency.correction(p.index) }))
+      : [],
+    engineStats: () => (model ? model.pool.stats() : Promise.resolve([])),
+    budgetMarginMs: model?.latency.marginMs ?? 0,
+  };
 }

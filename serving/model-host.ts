@@ -182,10 +182,8 @@ export class ModelHost {
         config,
         spares: this.spares,
         ...(this.options.createPool ? { createPool: this.options.createPool } : {}),
-        onBatch: (m, report) => {
-          const metrics = this.options.metrics;
-          if (metrics) metrics.batchTexts.observe({ subnet: m.points[report.point]!.id }, report.texts);
-        },
+        onBatch: (report) =>
+          this.options.metrics?.batchTexts.observe({ subnet: report.point.id }, report.texts),
         log: (message, fields) => this.log.info(fields ?? {}, message),
       });
       if (this.closed) {

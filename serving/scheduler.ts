@@ -1,14 +1,16 @@
-import type { TokenBatch } from '../src/model/token-batch.ts';
-import type { RowPieces } from '../src/tokenizer/word-piece-tokenizer.ts';
+import { padRows, type TokenBatch, type TokenRow } from '../src/model/token-batch.ts';
 import type { InferencePool } from './inference-pool.ts';
 import type { LatencyModel } from './latency-model.ts';
+import type { ServedPoint } from './served-point.ts';
 import { ServingError } from './serving-error.ts';
 
-// One request's work for one operating point: its texts (wordpieces), padded token count and deadline.
+// One request's work for one operating point: its rows of token ids, framed and cut to the point's tokens, and
+// its deadline.
 export interface ScheduledJob {
-  point: number;
-  pieces: readonly RowPieces[];
-  // Tokens its rows are padded to at this point (the longest text, capped by the point's tokens).
+  point: ServedPoint;
+  // One row per input (a text or a text pair), framed, at most `tokens` long.
+  rows: readonly TokenRow[];
+  // Tokens its rows are padded to at this point (the longest row).
   tokens: number;
   // Absolute time (the scheduler's clock, ms) by which it should be answered.
   deadline: number;
@@ -23,9 +25,16 @@ export interface JobOutcome {
   batchTexts: number;
 }
 
+// What a new job would meet now: the queueing expected before it starts (expectedWaitMs) and the engine's
+// recent busy share (utilization).
+export interface SchedulerOutlook {
+  waitMs: number;
+  utilization: number;
+}
+
 // A finished engine call, for metrics.
 export interface BatchReport {
-  point: number;
+  point: ServedPoint;
   texts: number;
   jobs: number;
   tokens: number;
@@ -37,11 +46,8 @@ export interface BatchReport {
 export interface SchedulerOptions {
   pool: InferencePool;
   latency: LatencyModel;
-  // The pool's subnet index of each operating point.
-  subnetOfPoint: readonly number[];
-  // Packs a batch's wordpieces for the pool's subnet of `point`: row r truncated to rowTokens[r] (its job's
-  // tokens) by the model's rule, every row padded to the longest.
-  pack(point: number, pieces: readonly RowPieces[], rowTokens: readonly number[]): TokenBatch;
+  // The token id rows are padded with.
+  padId: number;
   numLabels: number;
   maxBatch: number;
   // The longest predicted call (ms) that batching may build from jobs still on time: a call cannot be
@@ -58,12 +64,12 @@ export const UTILIZATION_WINDOW_MS = 250;
 
 // Jobs sharing one engine call, and the operating point it runs as.
 interface Batch {
-  point: number;
+  point: ServedPoint;
   members: Queued[];
 }
 
 interface Queued extends ScheduledJob {
-  rows: number;
+  texts: number;
   predictedMs: number;
   enqueuedAt: number;
   resolve(outcome: JobOutcome): void;
@@ -75,8 +81,8 @@ interface Queued extends ScheduledJob {
 // is late anyway and one batch costs less than separate calls). Operating points of one subnet differ only in
 // how many tokens they read, so their requests share a call: each row is truncated to its own point's tokens
 // and padded to the longest, which (attention and pooling are masked) gives each row the logits it would get
-// alone. Each finished call corrects the latency model. `expectedWaitMs` is what selection adds to a point's
-// inference time.
+// alone. Each finished call corrects the latency model. `outlook` is what selection reads: the wait it adds to a
+// point's inference time, and the load it trades accuracy against.
 export class Scheduler {
   private readonly options: SchedulerOptions;
   private readonly now: () => number;
@@ -103,6 +109,11 @@ export class Scheduler {
   utilization(): number {
     this.advanceUtilization();
     return this.utilized;
+  }
+
+  // The one question a request asks before selection: its expected wait and the engine's recent load.
+  outlook(deadline: number): SchedulerOutlook {
+    return { waitMs: this.expectedWaitMs(deadline), utilization: this.utilization() };
   }
 
   // Requests waiting (not running).
@@ -155,12 +166,12 @@ export class Scheduler {
         retryAfterS: Math.max(1, Math.ceil(this.expectedWaitMs(Number.POSITIVE_INFINITY) / 1000)),
       });
     }
-    const rows = job.pieces.length;
+    const texts = job.rows.length;
     return new Promise<JobOutcome>((resolve, reject) => {
       const queued: Queued = {
         ...job,
-        rows,
-        predictedMs: this.options.latency.predictMs(job.point, rows, job.tokens),
+        texts,
+        predictedMs: this.options.latency.predictMs(job.point.index, texts, job.tokens),
         enqueuedAt: this.now(),
         resolve,
         reject,
@@ -216,23 +227,23 @@ export class Scheduler {
   private takeBatch(): Batch {
     const head = this.queue.shift()!;
     const members = [head];
-    const { latency, maxBatch, subnetOfPoint } = this.options;
+    const { latency, maxBatch } = this.options;
     const maxBatchMs = this.options.maxBatchMs ?? Number.POSITIVE_INFINITY;
-    const subnet = subnetOfPoint[head.point];
+    const subnet = head.point.subnetIndex;
     const now = this.now();
     let point = head.point;
-    let rows = head.rows;
+    let rows = head.texts;
     let tokens = head.tokens;
     let predicted = head.predictedMs;
     let earliest = head.deadline;
     for (let i = 0; i < this.queue.length && rows < maxBatch; ) {
       const job = this.queue[i]!;
-      if (subnetOfPoint[job.point] !== subnet || rows + job.rows > maxBatch) {
+      if (job.point.subnetIndex !== subnet || rows + job.texts > maxBatch) {
         i++;
         continue;
       }
       const longer = job.tokens > tokens ? job.point : point;
-      const together = latency.predictMs(longer, rows + job.rows, Math.max(tokens, job.tokens));
+      const together = latency.predictMs(longer.index, rows + job.texts, Math.max(tokens, job.tokens));
       const meetsAll = now + together <= Math.min(earliest, job.deadline) && together <= maxBatchMs;
       // Past maxBatchMs, only a job that is late itself joins a late batch.
       const lateAnyway =
@@ -246,7 +257,7 @@ export class Scheduler {
       this.queue.splice(i, 1);
       members.push(job);
       point = longer;
-      rows += job.rows;
+      rows += job.texts;
       tokens = Math.max(tokens, job.tokens);
       predicted = together;
       earliest = Math.min(earliest, job.deadline);
@@ -255,27 +266,22 @@ export class Scheduler {
   }
 
   private start(slot: number, { point, members }: Batch): void {
-    const pieces = members.flatMap((m) => m.pieces);
-    const rowTokens = members.flatMap((m) => Array.from({ length: m.rows }, () => m.tokens));
-    let batch: TokenBatch;
-    try {
-      batch = this.options.pack(point, pieces, rowTokens);
-    } catch (error) {
-      for (const m of members) m.reject(error);
-      return;
-    }
-    const predictedMs = this.options.latency.predictMs(point, batch.batch, batch.tokens);
+    const batch: TokenBatch = padRows(
+      members.flatMap((m) => m.rows),
+      this.options.padId,
+    );
+    const predictedMs = this.options.latency.predictMs(point.index, batch.batch, batch.tokens);
     const startedAt = this.now();
     this.advanceUtilization();
     this.busy[slot] = true;
     this.busyUntil[slot] = startedAt + predictedMs;
     this.running++;
     this.options.pool
-      .run(slot, this.options.subnetOfPoint[point]!, batch)
+      .run(slot, point.subnetIndex, batch)
       .then(
         (logits) => {
           const inferenceMs = this.now() - startedAt;
-          this.options.latency.observe(point, batch.batch, batch.tokens, inferenceMs);
+          this.options.latency.observe(point.index, batch.batch, batch.tokens, inferenceMs);
           this.options.onBatch?.({
             point,
             texts: batch.batch,
@@ -288,12 +294,12 @@ export class Scheduler {
           let row = 0;
           for (const m of members) {
             m.resolve({
-              logits: logits.slice(row * labels, (row + m.rows) * labels),
+              logits: logits.slice(row * labels, (row + m.texts) * labels),
               queueMs: startedAt - m.enqueuedAt,
               inferenceMs,
               batchTexts: batch.batch,
             });
-            row += m.rows;
+            row += m.texts;
           }
         },
         (error: unknown) => {

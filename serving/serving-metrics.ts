@@ -31,7 +31,7 @@ export class ServingMetrics {
   readonly shed: Counter<'reason'>;
   readonly reloads: Counter<'outcome'>;
 
-  constructor(snapshot: () => ServingSnapshot) {
+  constructor() {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry });
     this.requests = new Counter({
@@ -86,6 +86,12 @@ export class ServingMetrics {
       labelNames: ['outcome'],
       registers,
     });
+  }
+
+  // Registers the gauges read at scrape time from what serves the requests (queue, engine, loaded model); called
+  // once, by whoever builds that, after building it.
+  watch(snapshot: () => ServingSnapshot): void {
+    const registers = [this.registry];
     new Gauge({
       name: 'serving_queue_length',
       help: 'Requests waiting in the scheduler queue',

@@ -2,7 +2,7 @@ import { hostname } from 'node:os';
 import type { CatalogEntry, Manifest } from '../src/artifact/manifest.ts';
 import type { LoadedSupernet } from '../src/artifact/read-supernet.ts';
 import { ArtifactError } from '../src/errors.ts';
-import { assertSubnetFits, formatSubnetId, type SubnetConfig } from '../src/model/config.ts';
+import type { SubnetConfig } from '../src/model/config.ts';
 import { checkWeights } from '../src/model/weight-checks.ts';
 import { supernetWeightLayout } from '../src/model/weight-layout.ts';
 import type { WeightTensor } from '../src/model/weights.ts';
@@ -10,23 +10,12 @@ import { Vocabulary } from '../src/tokenizer/vocabulary.ts';
 import { WordPieceTokenizer } from '../src/tokenizer/word-piece-tokenizer.ts';
 import { type CalibrationResult, calibrateLatency } from './calibrate-latency.ts';
 import type { ServingConfig } from './config.ts';
-import { CostTable } from './cost-table.ts';
 import { createInferencePool, type InferencePool, type WorkerSpares } from './inference-pool.ts';
 import { LatencyModel } from './latency-model.ts';
 import { type BatchReport, Scheduler } from './scheduler.ts';
 import type { SelectionTable } from './select-operating-point.ts';
+import { type ServedPoint, servedPoints } from './served-point.ts';
 import type { ExecutorSpec } from './subnet-executor.ts';
-
-// One catalog operating point, with what serving precomputes for it.
-export interface ServedPoint {
-  index: number;
-  id: string;
-  entry: CatalogEntry;
-  subnetId: string;
-  // Index into the pool's distinct subnets.
-  subnetIndex: number;
-  cost: CostTable;
-}
 
 // How a ServingModel is built: the pool factory can be replaced (tests hold calls in flight with it).
 export interface ServingModelOptions {
@@ -39,9 +28,11 @@ export interface ServingModelOptions {
   ) => Promise<InferencePool>;
   // Worker threads started ahead (while the artifact was read).
   spares?: WorkerSpares;
-  onBatch?: (model: ServingModel, report: BatchReport) => void;
+  onBatch?: (report: BatchReport) => void;
   log?: (message: string, fields?: Record<string, unknown>) => void;
 }
+
+export type { ServedPoint } from './served-point.ts';
 
 const STANDARD_SPECIALS = { pad: '[PAD]', unk: '[UNK]', cls: '[CLS]', sep: '[SEP]' } as const;
 
@@ -67,171 +58,68 @@ export class ServingModel {
     manifest: Manifest;
     tokenizer: WordPieceTokenizer;
     points: ServedPoint[];
+    table: SelectionTable;
     latency: LatencyModel;
     pool: InferencePool;
+    scheduler: Scheduler;
     calibration: ServingModel['calibration'];
-    config: ServingConfig;
-    onBatch?: (report: BatchReport) => void;
   }) {
-    const { manifest, points, latency, pool } = fields;
+    const { manifest, points, table } = fields;
     this.manifest = manifest;
     this.name = manifest.model;
     this.version = manifest.version;
     this.labels = manifest.labels;
     this.tokenizer = fields.tokenizer;
     this.points = points;
-    this.latency = latency;
-    this.pool = pool;
+    this.table = table;
+    this.latency = fields.latency;
+    this.pool = fields.pool;
+    this.scheduler = fields.scheduler;
     this.calibration = fields.calibration;
     this.loadedAt = new Date();
-    const order = points
-      .map((p) => p.index)
-      .sort(
-        (a, b) =>
-          knownAccuracy(points[b]!.entry) - knownAccuracy(points[a]!.entry) ||
-          points[a]!.cost.flops(1, points[a]!.entry.tokens) -
-            points[b]!.cost.flops(1, points[b]!.entry.tokens) ||
-          (points[a]!.id < points[b]!.id ? -1 : points[a]!.id > points[b]!.id ? 1 : 0),
-      );
-    this.table = {
-      order,
-      accuracy: points.map((p) => knownAccuracy(p.entry)),
-      tokens: points.map((p) => p.entry.tokens),
-      costs: points.map((p) => p.cost),
-      latency,
-      tieTolerance: fields.config.accuracyTieTolerance,
-      noBudgetBacklogMs: fields.config.noBudgetBacklogMs,
-      loadTrade: fields.config.loadTrade,
-    };
     // Operating point ids, and bare subnet ids (naming that subnet's most accurate point).
     const byId = new Map<string, number>();
-    for (const index of [...order].reverse()) byId.set(points[index]!.subnetId, index);
+    for (const index of [...table.order].reverse()) byId.set(points[index]!.subnetId, index);
     for (const p of points) byId.set(p.id, p.index);
     this.byId = byId;
-    const truncation = manifest.tokenizer.truncation;
-    this.scheduler = new Scheduler({
-      pool,
-      latency,
-      subnetOfPoint: points.map((p) => p.subnetIndex),
-      pack: (point, pieces, rowTokens) =>
-        this.tokenizer.packPieces(
-          pieces,
-          { maxTokens: this.points[point]!.entry.tokens, truncation },
-          rowTokens,
-        ),
-      numLabels: manifest.architecture.numLabels,
-      maxBatch: fields.config.maxBatch,
-      maxBatchMs: fields.config.maxBatchMs,
-      maxQueue: fields.config.maxQueue,
-      ...(fields.onBatch ? { onBatch: fields.onBatch } : {}),
-    });
   }
 
   // Verifies a read supernet beyond its checksums (catalog, tokenizer, weight layout), materializes the catalog's
   // subnets on the pool, calibrates latency on this host, and returns the model ready to serve.
   static async create(supernet: LoadedSupernet, options: ServingModelOptions): Promise<ServingModel> {
     const { config } = options;
-    const { manifest, weights } = supernet;
-    const arch = manifest.architecture;
-    const where = `${manifest.model} version ${manifest.version}`;
-    if (manifest.catalog.length === 0) {
-      throw new ArtifactError('INVALID_ARTIFACT', `${where}: the catalog is empty, nothing to serve`);
-    }
-    for (const [role, token] of Object.entries(manifest.tokenizer.specialTokens)) {
-      if (STANDARD_SPECIALS[role as keyof typeof STANDARD_SPECIALS] !== token) {
-        throw new ArtifactError(
-          'INVALID_ARTIFACT',
-          `${where}: special token ${role} '${token}' is not supported`,
-        );
-      }
-    }
-    const vocabulary = Vocabulary.parse(supernet.vocabText);
-    if (vocabulary.size !== manifest.tokenizer.vocabSize) {
-      throw new ArtifactError(
-        'INVALID_ARTIFACT',
-        `${where}: vocab.txt has ${vocabulary.size} tokens, the manifest says ${manifest.tokenizer.vocabSize}`,
-      );
-    }
-    checkWeights(supernetWeightLayout(arch), weights, `${where} weights`);
-    const tokenizer = new WordPieceTokenizer(vocabulary, {
-      lowercase: manifest.tokenizer.lowercase,
-      stripAccents: manifest.tokenizer.stripAccents,
-    });
-
-    const subnets: SubnetConfig[] = [];
-    const subnetIndex = new Map<string, number>();
-    const points = manifest.catalog.map((entry, index): ServedPoint => {
-      assertSubnetFits(arch, entry.subnet);
-      const subnetId = formatSubnetId(entry.subnet);
-      if (!subnetIndex.has(subnetId)) {
-        subnetIndex.set(subnetId, subnets.length);
-        subnets.push(entry.subnet);
-      }
-      return {
-        index,
-        id: entry.id,
-        entry,
-        subnetId,
-        subnetIndex: subnetIndex.get(subnetId)!,
-        cost: new CostTable(arch, entry.subnet),
-      };
-    });
-
-    const spec: ExecutorSpec = {
-      engine: config.engine,
-      tfjsBackend: config.tfjsBackend,
-      onnxThreads: config.onnxThreads,
-      cacheBytes: config.engineCacheBytes,
-      config: arch,
-      subnets,
-    };
-    const started = performance.now();
-    const pool = await (options.createPool ?? createInferencePool)(
-      spec,
-      weights,
-      config.inferenceWorkers,
-      options.spares,
-    );
-    options.log?.('subnets materialized', {
-      subnets: subnets.length,
-      engine: config.engine,
-      workers: config.inferenceWorkers,
-      ms: Math.round(performance.now() - started),
-    });
+    const { manifest } = supernet;
+    const tokenizer = verifiedTokenizer(supernet);
+    const { points, subnets } = servedPoints(manifest);
+    const pool = await startPool(supernet, subnets, options);
     try {
-      const calibration = await calibrateLatency({
-        points: points.map((p) => ({ subnetIndex: p.subnetIndex, tokens: p.entry.tokens, cost: p.cost })),
-        run: async (slot, subnet, batch) => {
-          const t0 = performance.now();
-          await pool.run(slot, subnet, batch);
-          return performance.now() - t0;
-        },
-        slots: pool.slots,
-        budgetMs: config.calibrationMs,
-        maxBatch: config.maxBatch,
-        firstId: Math.min(vocabulary.size - 1, 1000),
-        vocabSize: vocabulary.size,
-      });
+      const calibration = await calibrateOnPool(pool, points, tokenizer.vocabulary.size, config);
       const latency = new LatencyModel(
         points.map((p) => p.cost),
         calibration.fits,
         config.latencyEwmaAlpha,
         { targetQuantile: config.latencyTargetQuantile, groups: points.map((p) => p.subnetIndex) },
       );
-      let model: ServingModel | undefined;
-      model = new ServingModel({
+      const scheduler = new Scheduler({
+        pool,
+        latency,
+        padId: tokenizer.vocabulary.padId,
+        numLabels: manifest.architecture.numLabels,
+        maxBatch: config.maxBatch,
+        maxBatchMs: config.maxBatchMs,
+        maxQueue: config.maxQueue,
+        ...(options.onBatch ? { onBatch: options.onBatch } : {}),
+      });
+      return new ServingModel({
         manifest,
         tokenizer,
         points,
+        table: selectionTable(points, latency, config),
         latency,
         pool,
+        scheduler,
         calibration: { ...calibration, host: hostname(), engine: config.engine, workers: pool.slots },
-        config,
-        onBatch: (report) => {
-          if (model) options.onBatch?.(model, report);
-        },
       });
-      return model;
     } catch (error) {
       await pool.dispose().catch(() => {});
       throw error;
@@ -254,4 +142,114 @@ export class ServingModel {
 // published without labelled data) counts as 0, so it never meets a floor it cannot be shown to meet.
 export function knownAccuracy(entry: Pick<CatalogEntry, 'devAccuracy'>): number {
   return entry.devAccuracy ?? 0;
+}
+
+// The tokenizer a supernet's manifest describes, after checking its catalog, special tokens, vocabulary and
+// weight layout against the manifest.
+function verifiedTokenizer({ manifest, weights, vocabText }: LoadedSupernet): WordPieceTokenizer {
+  const where = `${manifest.model} version ${manifest.version}`;
+  if (manifest.catalog.length === 0) {
+    throw new ArtifactError('INVALID_ARTIFACT', `${where}: the catalog is empty, nothing to serve`);
+  }
+  for (const [role, token] of Object.entries(manifest.tokenizer.specialTokens)) {
+    if (STANDARD_SPECIALS[role as keyof typeof STANDARD_SPECIALS] !== token) {
+      throw new ArtifactError(
+        'INVALID_ARTIFACT',
+        `${where}: special token ${role} '${token}' is not supported`,
+      );
+    }
+  }
+  const vocabulary = Vocabulary.parse(vocabText);
+  if (vocabulary.size !== manifest.tokenizer.vocabSize) {
+    throw new ArtifactError(
+      'INVALID_ARTIFACT',
+      `${where}: vocab.txt has ${vocabulary.size} tokens, the manifest says ${manifest.tokenizer.vocabSize}`,
+    );
+  }
+  checkWeights(supernetWeightLayout(manifest.architecture), weights, `${where} weights`);
+  return new WordPieceTokenizer(vocabulary, {
+    lowercase: manifest.tokenizer.lowercase,
+    stripAccents: manifest.tokenizer.stripAccents,
+  });
+}
+
+// The inference pool with the catalog's distinct subnets materialized.
+async function startPool(
+  { manifest, weights }: LoadedSupernet,
+  subnets: SubnetConfig[],
+  options: ServingModelOptions,
+): Promise<InferencePool> {
+  const { config } = options;
+  const spec: ExecutorSpec = {
+    engine: config.engine,
+    tfjsBackend: config.tfjsBackend,
+    onnxThreads: config.onnxThreads,
+    cacheBytes: config.engineCacheBytes,
+    config: manifest.architecture,
+    subnets,
+  };
+  const started = performance.now();
+  const pool = await (options.createPool ?? createInferencePool)(
+    spec,
+    weights,
+    config.inferenceWorkers,
+    options.spares,
+  );
+  options.log?.('subnets materialized', {
+    subnets: subnets.length,
+    engine: config.engine,
+    workers: config.inferenceWorkers,
+    ms: Math.round(performance.now() - started),
+  });
+  return pool;
+}
+
+// Times every operating point on the pool's slots (random token ids) and fits its latency on this host.
+function calibrateOnPool(
+  pool: InferencePool,
+  points: readonly ServedPoint[],
+  vocabSize: number,
+  config: ServingConfig,
+): Promise<CalibrationResult> {
+  return calibrateLatency({
+    points: points.map((p) => ({ subnetIndex: p.subnetIndex, tokens: p.entry.tokens, cost: p.cost })),
+    run: async (slot, subnet, batch) => {
+      const t0 = performance.now();
+      await pool.run(slot, subnet, batch);
+      return performance.now() - t0;
+    },
+    slots: pool.slots,
+    budgetMs: config.calibrationMs,
+    maxBatch: config.maxBatch,
+    firstId: Math.min(vocabSize - 1, 1000),
+    vocabSize,
+  });
+}
+
+// The catalog as selection reads it: points most accurate first (ties: fewer FLOPs at their own tokens first,
+// then the id).
+function selectionTable(
+  points: readonly ServedPoint[],
+  latency: LatencyModel,
+  config: ServingConfig,
+): SelectionTable {
+  const order = points
+    .map((p) => p.index)
+    .sort(
+      (a, b) =>
+        knownAccuracy(points[b]!.entry) - knownAccuracy(points[a]!.entry) ||
+        points[a]!.cost.flops(1, points[a]!.entry.tokens) -
+          points[b]!.cost.flops(1, points[b]!.entry.tokens) ||
+        (points[a]!.id < points[b]!.id ? -1 : points[a]!.id > points[b]!.id ? 1 : 0),
+    );
+  return {
+    order,
+    accuracy: points.map((p) => knownAccuracy(p.entry)),
+    tokens: points.map((p) => p.entry.tokens),
+    costs: points.map((p) => p.cost),
+    latency,
+    tieTolerance: config.accuracyTieTolerance,
+    noBudgetBacklogMs: config.noBudgetBacklogMs,
+    loadTrade: config.loadTrade,
+  };
 }

@@ -83,3 +83,32 @@ function checkTypeIds(typeIds: Int32Array, size: number, typeVocabSize: number |
     }
   }
 }
+
+// One row as a model reads it, framed (`[CLS] a [SEP]`, or `[CLS] a [SEP] b [SEP]` with its token types).
+export interface TokenRow {
+  ids: Int32Array;
+  // Token types of a pair row (0 on the first text, 1 on the second); absent: all 0.
+  typeIds?: Int32Array;
+}
+
+// Rows, each already framed, padded with `padId` to the longest: the batch of one engine call. The mask is 1
+// over each row's own ids; token types are given when any row has them.
+export function padRows(rows: readonly TokenRow[], padId: number): TokenBatch {
+  let tokens = 0;
+  let pairs = false;
+  for (const row of rows) {
+    tokens = Math.max(tokens, row.ids.length);
+    if (row.typeIds !== undefined) pairs = true;
+  }
+  const batch = rows.length;
+  const ids = new Int32Array(batch * tokens).fill(padId); // [batch, tokens]
+  const mask = new Int32Array(batch * tokens); // [batch, tokens]
+  const typeIds = pairs ? new Int32Array(batch * tokens) : undefined; // [batch, tokens]
+  for (let r = 0; r < batch; r++) {
+    const row = rows[r]!;
+    ids.set(row.ids, r * tokens);
+    mask.fill(1, r * tokens, r * tokens + row.ids.length);
+    if (row.typeIds !== undefined) typeIds!.set(row.typeIds, r * tokens);
+  }
+  return { batch, tokens, ids, mask, ...(typeIds && { typeIds }) };
+}

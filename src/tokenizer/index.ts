@@ -3,6 +3,7 @@ export { convertMarkedTokens, loadBertUncasedVocabulary, Vocabulary } from './vo
 export {
   type EncodeBatchOptions,
   type EncodedBatch,
+  frameRow,
   type PairPieces,
   pairKeep,
   type RowPieces,

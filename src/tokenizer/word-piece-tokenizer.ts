@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { TokenizerError } from '../errors.ts';
 import type { ModelInput } from '../model/task.ts';
+import type { TokenRow } from '../model/token-batch.ts';
 import type { Vocabulary } from './vocabulary.ts';
 
 // How text becomes words before WordPiece: BERT-uncased defaults.
@@ -549,6 +550,31 @@ function countCodePoints(text: string): number {
 
 function isHighSurrogate(unit: number): boolean {
   return unit >= 0xd800 && unit <= 0xdbff;
+}
+
+// One row as a model reads it: `[CLS] a [SEP]` (or `[CLS] a [SEP] b [SEP]` with token types 1 on b and its
+// [SEP]), the wordpieces (from `encode` or `encodeEnds`) cut to `options.maxTokens` (which counts [CLS] and
+// [SEP]) by the truncation rule; the same row packPieces builds.
+export function frameRow(
+  pieces: RowPieces,
+  options: EncodeBatchOptions,
+  specials: { clsId: number; sepId: number },
+): TokenRow {
+  checkOptions(options, 1);
+  const row: PackedRow =
+    pieces instanceof Int32Array
+      ? { ids: truncateText(pieces, options.maxTokens - 2, options.truncation), truncated: false }
+      : truncatePair(pieces.first, pieces.second, options);
+  const first = row.ids;
+  const length = rowLength(row);
+  const ids = new Int32Array(length);
+  ids[0] = specials.clsId;
+  ids.set(first, 1);
+  ids[first.length + 1] = specials.sepId;
+  if (row.second === undefined) return { ids };
+  ids.set(row.second, first.length + 2);
+  ids[length - 1] = specials.sepId;
+  return { ids, typeIds: new Int32Array(length).fill(1, first.length + 2) };
 }
 
 // Validates the options and the batch size.

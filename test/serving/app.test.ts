@@ -176,12 +176,25 @@ describe('serving app (inject)', () => {
   });
 
   it('meets an accuracy floor, and refuses one above the catalog in strict mode', async () => {
-    const floor = await predict(
-      app,
-      { inputs: TEXTS },
-      { 'min-accuracy': '0.81', 'latency-budget-ms': '0.001' },
+    // A memory budget that 0.82's point fits and the larger ones do not: the floor is met by that point.
+    const mebibytes = (bytes: number) => String(Math.ceil((bytes / 1048576) * 1e6) / 1e6);
+    const fitsTheFloor = mebibytes(memoryOf('0h4f256.1h4f256-t64', 2));
+    const met = (
+      await predict(app, { inputs: TEXTS }, { 'min-accuracy': '0.81', 'memory-budget-mb': fitsTheFloor })
+    ).json();
+    assert.deepEqual([met.subnet.accuracy, met.budget.met], [0.82, true]);
+    // Under a memory budget that only points below the floor fit, no point meets both: strict mode refuses,
+    // best-effort serves the closest fit (the floor missed by the least: 0.78) and says the budget was not met.
+    const belowTheFloor = mebibytes(memoryOf('0h2f128.1h2f128-t64', 2));
+    const both = { 'min-accuracy': '0.81', 'memory-budget-mb': belowTheFloor };
+    const refused = assertProblem(
+      await predict(app, { inputs: TEXTS }, { ...both, 'budget-mode': 'strict' }),
+      422,
+      'BUDGET_UNSATISFIABLE',
     );
-    assert.ok(floor.json().subnet.accuracy >= 0.81 || floor.json().budget.met === false);
+    assert.match(refused.detail, /accuracy floor 0.81/);
+    const closest = (await predict(app, { inputs: TEXTS }, both)).json();
+    assert.deepEqual([closest.subnet.accuracy, closest.budget.met], [0.78, false]);
     const ok = await predict(app, { inputs: TEXTS }, { 'min-accuracy': '0.85' });
     assert.equal(ok.json().subnet.accuracy, 0.88);
     assert.equal(ok.json().budget.met, true);

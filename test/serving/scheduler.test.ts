@@ -4,7 +4,9 @@ import { CostTable } from '../../serving/cost-table.ts';
 import type { InferencePool } from '../../serving/inference-pool.ts';
 import { LatencyModel } from '../../serving/latency-model.ts';
 import { type JobOutcome, Scheduler, UTILIZATION_WINDOW_MS } from '../../serving/scheduler.ts';
+import type { ServedPoint } from '../../serving/served-point.ts';
 import { ServingError } from '../../serving/serving-error.ts';
+import { formatOperatingPointId, formatSubnetId } from '../../src/model/config.ts';
 import type { TokenBatch } from '../../src/model/token-batch.ts';
 import { FIXTURE_ARCH, FIXTURE_POINTS } from './fixture.ts';
 
@@ -50,7 +52,7 @@ function setup(
 ) {
   let clock = 1000;
   const pool = new ManualPool(slots);
-  const packed: Array<{ point: number; rowTokens: number[] }> = [];
+  const packed: Array<{ point: number; tokens: number }> = [];
   const costs = FIXTURE_POINTS.map((p) => new CostTable(FIXTURE_ARCH, p.subnet));
   const latency = new LatencyModel(
     costs,
@@ -59,33 +61,36 @@ function setup(
     // Exact predictions: these tests check queueing, memory and accuracy rules at the budget boundaries.
     { headroomSpreads: 0, stalePull: 0 },
   );
+  // Points as serving builds them, with the subnet each runs (points of one subnet share engine calls).
+  const points: ServedPoint[] = FIXTURE_POINTS.map((p, index) => {
+    const id = formatOperatingPointId(p);
+    const cost = costs[index]!;
+    return {
+      index,
+      id,
+      entry: { ...p, id, params: cost.params, flops: cost.flops(1, 128), referenceTokens: 128 },
+      subnetId: formatSubnetId(p.subnet),
+      subnetIndex: options.subnetOfPoint?.[index] ?? index,
+      cost,
+    };
+  });
   const scheduler = new Scheduler({
     pool,
     latency,
-    subnetOfPoint: options.subnetOfPoint ?? costs.map((_, i) => i),
-    // Row r of the batch is [CLS] id [SEP]: the id tells which job it came from.
-    pack: (point, rowPieces, rowTokens) => {
-      // Single texts only in these tests.
-      const pieces = rowPieces as readonly Int32Array[];
-      packed.push({ point, rowTokens: [...rowTokens] });
-      const tokens = Math.max(...pieces.map((p) => p.length)) + 2;
-      const ids = new Int32Array(pieces.length * tokens);
-      const mask = new Int32Array(pieces.length * tokens);
-      pieces.forEach((p, r) => {
-        ids.set([101, ...p, 102], r * tokens);
-        mask.fill(1, r * tokens, r * tokens + p.length + 2);
-      });
-      return { batch: pieces.length, tokens, ids, mask };
-    },
+    padId: 0,
     numLabels: 2,
     maxBatch: options.maxBatch ?? 8,
     ...(options.maxBatchMs === undefined ? {} : { maxBatchMs: options.maxBatchMs }),
     maxQueue: options.maxQueue ?? 100,
     now: () => clock,
+    onBatch: (report) => packed.push({ point: report.point.index, tokens: report.tokens }),
   });
+  // Each row is [CLS] id ... [SEP], `tokens` long: the id tells which job it came from.
   const job = (point: number, id: number, deadline: number, texts = 1, tokens = 3) => ({
-    point,
-    pieces: Array.from({ length: texts }, () => Int32Array.of(id)),
+    point: points[point]!,
+    rows: Array.from({ length: texts }, () => ({
+      ids: Int32Array.from({ length: tokens }, (_, i) => (i === 0 ? 101 : i === tokens - 1 ? 102 : id)),
+    })),
     tokens,
     deadline,
   });
@@ -155,11 +160,14 @@ describe('Scheduler', () => {
     // One call on subnet 1 for both points: three rows, cut to 3, 3 and 7 tokens, run as point 2 (the longer).
     assert.equal(pool.calls[1]!.subnet, 1);
     assert.equal(pool.calls[1]!.batch.batch, 3);
-    assert.deepEqual(packed[1], { point: 2, rowTokens: [3, 3, 7] });
+    const { batch } = pool.calls[1]!;
+    const rowLengths = [0, 1, 2].map((r) => batch.mask.subarray(r * 7, r * 7 + 7).reduce((a, b) => a + b, 0));
+    assert.deepEqual([batch.tokens, ...rowLengths], [7, 3, 3, 7]);
     pool.calls[1]!.finish();
     const [a, b] = await Promise.all([short, long]);
     assert.deepEqual([a.logits.length, a.logits[0], b.logits[0], b.batchTexts], [4, 2, 4, 3]);
     // The call corrected point 2's latency (the one it ran as), not point 1's.
+    assert.deepEqual(packed[1], { point: 2, tokens: 7 });
     assert.notEqual(latency.predictMs(2, 3, 7), asLong);
     assert.equal(latency.predictMs(1, 3, 7), asShort);
     await tick();

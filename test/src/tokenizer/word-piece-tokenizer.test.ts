@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { TokenizerError } from '../../../src/errors.ts';
 import { Rng } from '../../../src/model/random.ts';
+import { padRows } from '../../../src/model/token-batch.ts';
 import {
+  frameRow,
   loadBertUncasedVocabulary,
   pairKeep,
   Vocabulary,
@@ -416,6 +418,40 @@ describe('packPieces', () => {
     assert.throws(
       () => tokenizer.packPieces(pieces, { maxTokens: 64, truncation: 'head' }, [16]),
       /one cap per row \(3\), got 1/,
+    );
+  });
+});
+
+describe('frameRow', () => {
+  test('frames each row as packPieces does, and padRows pads them to the same batch', () => {
+    const tokenizer = new WordPieceTokenizer(loadBertUncasedVocabulary());
+    const pieces = [
+      'This movie was long, and the ending dragged on forever. '.repeat(6),
+      'A short one.',
+      '',
+      'The actors were wonderful and the music was moving, start to finish. '.repeat(5),
+    ].map((t) => tokenizer.encode(t));
+    const caps = [16, 64, 2, 40];
+    for (const truncation of ['head', 'head-tail'] as const) {
+      const rows = pieces.map((row, r) =>
+        frameRow(row, { maxTokens: caps[r]!, truncation }, tokenizer.vocabulary),
+      );
+      rows.forEach((row, r) => {
+        const alone = tokenizer.packPieces([pieces[r]!], { maxTokens: caps[r]!, truncation });
+        assert.deepEqual(row.ids, alone.ids.subarray(0, alone.lengths[0]), `${truncation} row ${r}`);
+      });
+      const packed = tokenizer.packPieces(pieces, { maxTokens: 64, truncation }, caps);
+      const padded = padRows(rows, tokenizer.vocabulary.padId);
+      assert.deepEqual(padded, {
+        batch: packed.batch,
+        tokens: packed.tokens,
+        ids: packed.ids,
+        mask: packed.mask,
+      });
+    }
+    assert.throws(
+      () => frameRow(pieces[0]!, { maxTokens: 1, truncation: 'head' }, tokenizer.vocabulary),
+      /at least 2/,
     );
   });
 });
