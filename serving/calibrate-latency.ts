@@ -1,5 +1,5 @@
+import type { CostTable } from '../src/model/accounting.ts';
 import type { TokenBatch } from '../src/model/token-batch.ts';
-import type { CostTable } from './cost-table.ts';
 import type { LatencyFit } from './latency-model.ts';
 
 // An operating point as calibration sees it.

@@ -1,4 +1,4 @@
-import type { CostTable } from './cost-table.ts';
+import type { CostTable } from '../src/model/accounting.ts';
 
 // One operating point's calibrated latency: a fixed cost per call plus a cost per GFLOP of work.
 export interface LatencyFit {

@@ -1,4 +1,4 @@
-import type { CostTable } from './cost-table.ts';
+import type { CostTable } from '../src/model/accounting.ts';
 import type { LatencyModel } from './latency-model.ts';
 
 // The catalog as selection reads it, precomputed once per model version: points ordered by dev accuracy,

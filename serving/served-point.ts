@@ -1,12 +1,18 @@
-import type { CatalogEntry, Manifest } from '../src/artifact/manifest.ts';
-import { assertSubnetFits, formatSubnetId, type SubnetConfig } from '../src/model/config.ts';
-import { CostTable } from './cost-table.ts';
+import type { Manifest } from '../src/artifact/manifest.ts';
+import { CostTable } from '../src/model/accounting.ts';
+import {
+  assertSubnetFits,
+  type CatalogPoint,
+  formatSubnetId,
+  type SubnetConfig,
+} from '../src/model/config.ts';
 
-// One catalog operating point, with what serving precomputes for it.
+// One catalog operating point, with what serving precomputes for it: its place in the catalog, the pool's
+// subnet it runs on and its cost table.
 export interface ServedPoint {
   index: number;
   id: string;
-  entry: CatalogEntry;
+  entry: CatalogPoint;
   subnetId: string;
   // Index into the pool's distinct subnets.
   subnetIndex: number;

@@ -1,8 +1,8 @@
 import { hostname } from 'node:os';
-import type { CatalogEntry, Manifest } from '../src/artifact/manifest.ts';
+import type { Manifest } from '../src/artifact/manifest.ts';
 import type { LoadedSupernet } from '../src/artifact/read-supernet.ts';
 import { ArtifactError } from '../src/errors.ts';
-import type { SubnetConfig } from '../src/model/config.ts';
+import type { CatalogPoint, SubnetConfig } from '../src/model/config.ts';
 import { checkWeights } from '../src/model/weight-checks.ts';
 import { supernetWeightLayout } from '../src/model/weight-layout.ts';
 import type { WeightTensor } from '../src/model/weights.ts';
@@ -140,7 +140,7 @@ export class ServingModel {
 
 // A point's dev accuracy for ranking and for accuracy floors: an unknown accuracy (an imported checkpoint
 // published without labelled data) counts as 0, so it never meets a floor it cannot be shown to meet.
-export function knownAccuracy(entry: Pick<CatalogEntry, 'devAccuracy'>): number {
+export function knownAccuracy(entry: Pick<CatalogPoint, 'devAccuracy'>): number {
   return entry.devAccuracy ?? 0;
 }
 

@@ -1,8 +1,6 @@
 // The artifact format: publish a supernet version to a store, read and verify it back.
 export { decodeFloat16, encodeFloat16, fromFloat16Bits, toFloat16Bits } from './float16.ts';
 export {
-  type CatalogEntry,
-  CatalogEntrySchema,
   DTYPE_BYTES,
   type FileDigest,
   FileDigestSchema,

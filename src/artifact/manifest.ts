@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ArtifactError } from '../errors.ts';
-import { formatOperatingPointId, SubnetConfigSchema, SupernetConfigSchema } from '../model/config.ts';
+import { CatalogPointSchema, SupernetConfigSchema } from '../model/config.ts';
 import { InputKindSchema } from '../model/task.ts';
 
 // The manifest format this code writes. Format 2 records the task (`task`: single texts or text pairs, and the
@@ -87,33 +87,6 @@ export const FileDigestSchema = z
   .strict();
 export type FileDigest = z.infer<typeof FileDigestSchema>;
 
-// One operating point of the catalog: a subnet read to `tokens` tokens, with what training measured of it.
-export const CatalogEntrySchema = z
-  .object({
-    id: z.string().min(1).max(600),
-    subnet: SubnetConfigSchema,
-    tokens: z.number().int().min(2),
-    params: count,
-    // FLOPs of one text at `referenceTokens` tokens.
-    flops: count,
-    referenceTokens: z.number().int().min(2),
-    // Unknown (null) for an imported checkpoint published without labelled data to measure it on.
-    devAccuracy: z.number().min(0).max(1).nullable(),
-    testAccuracy: z.number().min(0).max(1).optional(),
-    // The mean over labels of each label's F1 (imbalanced tasks); absent from artifacts published before it.
-    devMacroF1: z.number().min(0).max(1).optional(),
-    testMacroF1: z.number().min(0).max(1).optional(),
-    // Latency measured at training time, and on what host.
-    latencyMs: z.number().nonnegative().optional(),
-    latencyHost: z.string().min(1).max(256).optional(),
-  })
-  .strict()
-  .refine((e) => e.id === formatOperatingPointId({ subnet: e.subnet, tokens: e.tokens }), {
-    message: 'id must be formatOperatingPointId({ subnet, tokens })',
-    path: ['id'],
-  });
-export type CatalogEntry = z.infer<typeof CatalogEntrySchema>;
-
 const choices = z.array(z.number().int().positive()).min(1);
 
 // The axes the search explored (for the record and for later searches on the same supernet).
@@ -176,7 +149,7 @@ export const ManifestSchema = z
       .object({ file: z.literal('weights.bin'), entries: z.array(WeightEntrySchema).min(1) })
       .strict(),
     files: z.object({ 'weights.bin': FileDigestSchema, 'vocab.txt': FileDigestSchema }).strict(),
-    catalog: z.array(CatalogEntrySchema),
+    catalog: z.array(CatalogPointSchema),
     searchSpace: SearchSpaceSchema.optional(),
     provenance: ProvenanceSchema,
   })

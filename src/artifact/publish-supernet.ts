@@ -2,11 +2,10 @@ import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { z } from 'zod';
 import { ArtifactError } from '../errors.ts';
-import { formatOperatingPointId, type SupernetConfigSchema } from '../model/config.ts';
+import { type CatalogPoint, formatOperatingPointId, type SupernetConfigSchema } from '../model/config.ts';
 import type { WeightTensor } from '../model/weights.ts';
 import type { ObjectStore } from '../storage/object-store.ts';
 import {
-  type CatalogEntry,
   FORMAT_VERSION,
   type Manifest,
   type Provenance,
@@ -37,7 +36,7 @@ export interface PublishSupernetOptions {
   // One token per line; the line number (from 0) is the token id.
   vocabText: string;
   // The id of an entry defaults to formatOperatingPointId({ subnet, tokens }).
-  catalog: readonly (Omit<CatalogEntry, 'id'> & { id?: string })[];
+  catalog: readonly (Omit<CatalogPoint, 'id'> & { id?: string })[];
   searchSpace?: SearchSpace;
   provenance: Provenance;
   // How weights.bin stores the tensors (default float32).

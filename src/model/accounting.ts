@@ -23,49 +23,99 @@ export function countParams(config: SupernetConfig, subnet: SubnetConfig): numbe
   );
 }
 
-// Floating-point operations of one forward pass: 2 per multiply-add of every matmul (attention scores and
-// context included); element-wise ops, softmax and LayerNorm are O(batch * tokens * hidden) and left out.
+// The cost model of one subnet: its parameters, and its FLOPs and memory for any batch and token count,
+// precomputed so that a request's cost is a few multiply-adds (serving's selection prices every catalog point for
+// every request). countFlops, peakActivationBytes and subnetCost read it.
+//
+// FLOPs: 2 per multiply-add of every matmul (attention scores and context included); element-wise ops, softmax
+// and LayerNorm are O(batch * tokens * hidden) and left out. Memory: the weights plus peak float32 activations
+// (an engine-independent estimate): the residual stream plus the largest of the embedding step, a layer's
+// attention block and its FFN block.
+export class CostTable {
+  readonly params: number;
+  readonly weightBytes: number;
+  // flops(batch, tokens) = batch * (tokens * perToken + tokens^2 * perTokenSquared + perText).
+  private readonly perToken: number;
+  private readonly perTokenSquared: number;
+  private readonly perText: number;
+  private readonly hidden: number;
+  // Activations of the embedding step per row and hidden unit: gathered embeddings (and token types), + positions,
+  // normed.
+  private readonly embeddingCopies: number;
+  // Per layer: attention width (heads * headSize), heads and FFN width.
+  private readonly attention: Float64Array;
+  private readonly heads: Float64Array;
+  private readonly ffn: Float64Array;
+
+  constructor(config: SupernetConfig, subnet: SubnetConfig) {
+    this.params = countParams(config, subnet);
+    this.weightBytes = this.params * FLOAT32_BYTES;
+    const h = config.hiddenSize;
+    this.hidden = h;
+    this.embeddingCopies = config.typeVocabSize === undefined ? 3 : 4;
+    this.attention = Float64Array.from(subnet.layers, (l) => l.heads * config.headSize);
+    this.heads = Float64Array.from(subnet.layers, (l) => l.heads);
+    this.ffn = Float64Array.from(subnet.layers, (l) => l.ffn);
+    // Multiply-adds per layer: query, key, value 3*h*a and output a*h per token, FFN in and out 2*h*ffn per
+    // token; scores and context 2*a per token pair.
+    let perToken = 0;
+    let perTokenSquared = 0;
+    for (let i = 0; i < this.attention.length; i++) {
+      const a = this.attention[i]!;
+      perToken += 4 * h * a + 2 * h * this.ffn[i]!;
+      perTokenSquared += 2 * a;
+    }
+    this.perToken = 2 * perToken;
+    this.perTokenSquared = 2 * perTokenSquared;
+    // Pooler and classifier, once per text.
+    this.perText = 2 * (h * h + h * config.numLabels);
+  }
+
+  // FLOPs of one forward pass over `batch` texts padded to `tokens` tokens.
+  flops(batch: number, tokens: number): number {
+    return batch * (tokens * this.perToken + tokens * tokens * this.perTokenSquared + this.perText);
+  }
+
+  // Peak bytes of float32 activations during one forward pass over `batch` texts of `tokens` tokens.
+  activationBytes(batch: number, tokens: number): number {
+    const rows = batch * tokens;
+    const residual = rows * this.hidden;
+    let peak = this.embeddingCopies * residual;
+    for (let i = 0; i < this.attention.length; i++) {
+      // normed, q k v context, scores probs
+      const attentionBlock =
+        residual + 4 * rows * this.attention[i]! + 2 * batch * this.heads[i]! * tokens * tokens;
+      const ffnBlock = residual + 2 * rows * this.ffn[i]!; // normed, inner before and after GELU
+      const layerPeak = residual + Math.max(attentionBlock, ffnBlock);
+      if (layerPeak > peak) peak = layerPeak;
+    }
+    return peak * FLOAT32_BYTES;
+  }
+
+  // Weights plus peak activations for `batch` texts of `tokens` tokens: what a memory budget is compared with.
+  memoryBytes(batch: number, tokens: number): number {
+    return this.weightBytes + this.activationBytes(batch, tokens);
+  }
+}
+
+// FLOPs of one forward pass (CostTable).
 export function countFlops(
   config: SupernetConfig,
   subnet: SubnetConfig,
   batch: number,
   tokens: number,
 ): number {
-  assertSubnetFits(config, subnet);
-  const h = config.hiddenSize;
-  const rows = batch * tokens;
-  let macs = 0;
-  for (const l of subnet.layers) {
-    const a = l.heads * config.headSize;
-    macs += 3 * rows * h * a; // query, key, value
-    macs += 2 * batch * tokens * tokens * a; // scores and context, summed over heads
-    macs += rows * a * h; // attention output
-    macs += 2 * rows * h * l.ffn; // FFN in and out
-  }
-  macs += batch * h * h + batch * h * config.numLabels; // pooler and classifier
-  return 2 * macs;
+  return new CostTable(config, subnet).flops(batch, tokens);
 }
 
-// Peak bytes of float32 activations during one forward pass (an engine-independent estimate): the residual
-// stream plus the largest of the embedding step, a layer's attention block and its FFN block.
+// Peak bytes of float32 activations during one forward pass (CostTable).
 export function peakActivationBytes(
   config: SupernetConfig,
   subnet: SubnetConfig,
   batch: number,
   tokens: number,
 ): number {
-  assertSubnetFits(config, subnet);
-  const rows = batch * tokens;
-  const h = config.hiddenSize;
-  // Gathered embeddings (and token types), + positions, normed.
-  let peak = (config.typeVocabSize === undefined ? 3 : 4) * rows * h;
-  for (const l of subnet.layers) {
-    const a = l.heads * config.headSize;
-    const attentionBlock = rows * h + 4 * rows * a + 2 * batch * l.heads * tokens * tokens; // normed, q k v context, scores probs
-    const ffnBlock = rows * h + 2 * rows * l.ffn; // normed, inner before and after GELU
-    peak = Math.max(peak, rows * h + Math.max(attentionBlock, ffnBlock));
-  }
-  return peak * FLOAT32_BYTES;
+  return new CostTable(config, subnet).activationBytes(batch, tokens);
 }
 
 // Parameters, FLOPs and memory of one subnet for one request.
@@ -75,14 +125,13 @@ export function subnetCost(
   batch: number,
   tokens: number,
 ): SubnetCost {
-  const params = countParams(config, subnet);
-  const weightBytes = params * FLOAT32_BYTES;
-  const activationBytes = peakActivationBytes(config, subnet, batch, tokens);
+  const table = new CostTable(config, subnet);
+  const activationBytes = table.activationBytes(batch, tokens);
   return {
-    params,
-    flops: countFlops(config, subnet, batch, tokens),
-    weightBytes,
+    params: table.params,
+    flops: table.flops(batch, tokens),
+    weightBytes: table.weightBytes,
     activationBytes,
-    memoryBytes: weightBytes + activationBytes,
+    memoryBytes: table.weightBytes + activationBytes,
   };
 }

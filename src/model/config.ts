@@ -56,6 +56,37 @@ export const OperatingPointSchema = z
   .strict();
 export type OperatingPoint = z.infer<typeof OperatingPointSchema>;
 
+const count = z.number().int().nonnegative();
+
+// An operating point as the catalog records it: the point (subnet and tokens), its id, and what training
+// measured of it. The one shape training's search produces, the artifact stores (manifest.json's `catalog`, keys
+// in this order) and serving selects from.
+export const CatalogPointSchema = z
+  .object({
+    id: z.string().min(1).max(600),
+    subnet: SubnetConfigSchema,
+    tokens: z.number().int().min(2),
+    params: count,
+    // FLOPs of one text at `referenceTokens` tokens.
+    flops: count,
+    referenceTokens: z.number().int().min(2),
+    // Unknown (null) for an imported checkpoint published without labelled data to measure it on.
+    devAccuracy: z.number().min(0).max(1).nullable(),
+    testAccuracy: z.number().min(0).max(1).optional(),
+    // The mean over labels of each label's F1 (imbalanced tasks); absent from artifacts published before it.
+    devMacroF1: z.number().min(0).max(1).optional(),
+    testMacroF1: z.number().min(0).max(1).optional(),
+    // Latency measured at training time, and on what host.
+    latencyMs: z.number().nonnegative().optional(),
+    latencyHost: z.string().min(1).max(256).optional(),
+  })
+  .strict()
+  .refine((e) => e.id === formatOperatingPointId({ subnet: e.subnet, tokens: e.tokens }), {
+    message: 'id must be formatOperatingPointId({ subnet, tokens })',
+    path: ['id'],
+  });
+export type CatalogPoint = z.infer<typeof CatalogPointSchema>;
+
 const LAYER_ID = /^(\d{1,3})h(\d{1,4})f(\d{1,6})$/;
 const POINT_ID = /^(.+)-t(\d{1,6})$/;
 

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { calibrateLatency, fitLine } from '../../serving/calibrate-latency.ts';
-import { CostTable } from '../../serving/cost-table.ts';
 import { LatencyModel } from '../../serving/latency-model.ts';
+import { CostTable } from '../../src/model/accounting.ts';
 import { FIXTURE_ARCH, FIXTURE_POINTS } from './fixture.ts';
 
 describe('latency model and calibration', () => {

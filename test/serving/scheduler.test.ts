@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { CostTable } from '../../serving/cost-table.ts';
 import type { InferencePool } from '../../serving/inference-pool.ts';
 import { LatencyModel } from '../../serving/latency-model.ts';
 import { type JobOutcome, Scheduler, UTILIZATION_WINDOW_MS } from '../../serving/scheduler.ts';
 import type { ServedPoint } from '../../serving/served-point.ts';
 import { ServingError } from '../../serving/serving-error.ts';
+import { CostTable } from '../../src/model/accounting.ts';
 import { formatOperatingPointId, formatSubnetId } from '../../src/model/config.ts';
 import type { TokenBatch } from '../../src/model/token-batch.ts';
 import { FIXTURE_ARCH, FIXTURE_POINTS } from './fixture.ts';

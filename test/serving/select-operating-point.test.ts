@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { CostTable } from '../../serving/cost-table.ts';
 import { LatencyModel } from '../../serving/latency-model.ts';
 import {
   cheaperPoint,
@@ -10,6 +9,7 @@ import {
   selectOperatingPoint,
   tieAt,
 } from '../../serving/select-operating-point.ts';
+import { CostTable } from '../../src/model/accounting.ts';
 import { FIXTURE_ARCH, FIXTURE_POINTS } from './fixture.ts';
 
 // The fixture catalog with a latency model of 0.1 ms per call plus 1 ms per MFLOP.

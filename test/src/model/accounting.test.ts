@@ -1,7 +1,33 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { countFlops, countParams, peakActivationBytes, subnetCost } from '../../../src/model/accounting.ts';
-import type { SupernetConfig } from '../../../src/model/config.ts';
+import {
+  CostTable,
+  countFlops,
+  countParams,
+  peakActivationBytes,
+  subnetCost,
+} from '../../../src/model/accounting.ts';
+import type { SubnetConfig, SupernetConfig } from '../../../src/model/config.ts';
+import { Rng } from '../../../src/model/random.ts';
+import { DEFAULT_SHAPE } from '../../helpers/random-weights.ts';
+import { randomSubnet, TINY, TINY_PAIR } from '../../helpers/tiny-model.ts';
+
+// The FLOPs and peak activations of one forward pass, counted matmul by matmul and layer by layer: an
+// independent count for CostTable's precomputed sums.
+function countByLayer(config: SupernetConfig, subnet: SubnetConfig, batch: number, tokens: number) {
+  const h = config.hiddenSize;
+  const rows = batch * tokens;
+  let macs = 0;
+  let peak = (config.typeVocabSize === undefined ? 3 : 4) * rows * h;
+  for (const l of subnet.layers) {
+    const a = l.heads * config.headSize;
+    macs += 3 * rows * h * a + 2 * batch * tokens * tokens * a + rows * a * h + 2 * rows * h * l.ffn;
+    const attention = rows * h + 4 * rows * a + 2 * batch * l.heads * tokens * tokens;
+    peak = Math.max(peak, rows * h + Math.max(attention, rows * h + 2 * rows * l.ffn));
+  }
+  macs += batch * h * h + batch * h * config.numLabels;
+  return { flops: 2 * macs, activationBytes: 4 * peak };
+}
 
 // Hand counts on a config small enough to add up on paper.
 const C: SupernetConfig = {
@@ -59,6 +85,24 @@ describe('accounting', () => {
     const cost = subnetCost(C, ONE, 2, 5);
     assert.equal(cost.weightBytes, 204 * 4);
     assert.equal(cost.memoryBytes, cost.weightBytes + cost.activationBytes);
+  });
+
+  it('gives the layer-by-layer counts for random subnets, batches and token counts', () => {
+    const rng = new Rng(3);
+    for (const config of [TINY, TINY_PAIR, DEFAULT_SHAPE]) {
+      for (let i = 0; i < 40; i++) {
+        const subnet = randomSubnet(config, rng);
+        const table = new CostTable(config, subnet);
+        for (const batch of [1, 2, 7, 32]) {
+          const tokens = 2 + rng.int(config.maxTokens - 1);
+          const expected = countByLayer(config, subnet, batch, tokens);
+          assert.equal(table.flops(batch, tokens), expected.flops);
+          assert.equal(table.activationBytes(batch, tokens), expected.activationBytes);
+          assert.equal(table.memoryBytes(batch, tokens), table.weightBytes + expected.activationBytes);
+          assert.equal(table.params, countParams(config, subnet));
+        }
+      }
+    }
   });
 
   it('refuses a subnet wider than the supernet', () => {
