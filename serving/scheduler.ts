@@ -79,8 +79,8 @@ interface Queued extends ScheduledJob {
 // Queues requests earliest deadline first, keeps every pool slot busy, and batches queued requests that run the
 // same subnet when the batch still meets every member's deadline and stays within `maxBatchMs` (or when the head
 // is late anyway and one batch costs less than separate calls). Operating points of one subnet differ only in
-// how many tokens they read, so their requests share a call: each row is truncated to its own point's tokens
-// and padded to the longest, which (attention and pooling are masked) gives each row the logits it would get
+// how many tokens they read, so their requests share a call: each row comes cut to its own point's tokens and
+// is padded to the longest, which (attention and pooling are masked) gives each row the logits it would get
 // alone. Each finished call corrects the latency model. `outlook` is what selection reads: the wait it adds to a
 // point's inference time, and the load it trades accuracy against.
 export class Scheduler {
