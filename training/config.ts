@@ -229,6 +229,13 @@ export const TrainingConfigSchema = z
       }
     }
     check('search.latencyTokens', [c.search.latencyTokens], a.maxTokens);
+    if (c.data.source === 'files' && c.data.fields.textPair !== undefined && (a.typeVocabSize ?? 2) < 2) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['architecture', 'typeVocabSize'],
+        message: 'a pair task (data.fields.textPair) needs token types 0 and 1: at least 2',
+      });
+    }
     if (c.search.catalogSize.min > c.search.catalogSize.max) {
       ctx.addIssue({ code: 'custom', path: ['search', 'catalogSize'], message: 'min exceeds max' });
     }
@@ -250,8 +257,19 @@ export type TrainingConfig = Omit<TrainingConfigFile, 'labels' | 'architecture'>
 
 // Settles a config's labels with the names the data was labelled with (`loadFileSplits`), or for IMDB with the
 // config's own or its two defaults.
+// A pair task's architecture gets token types 0 and 1 unless the config gives typeVocabSize.
 export function withLabels(config: TrainingConfigFile, labels: string[]): TrainingConfig {
-  return { ...config, labels, architecture: { ...config.architecture, numLabels: labels.length } };
+  const pairs = config.data.source === 'files' && config.data.fields.textPair !== undefined;
+  const typeVocabSize = config.architecture.typeVocabSize ?? (pairs ? 2 : undefined);
+  return {
+    ...config,
+    labels,
+    architecture: {
+      ...config.architecture,
+      numLabels: labels.length,
+      ...(typeVocabSize !== undefined && { typeVocabSize }),
+    },
+  };
 }
 
 // Thrown for a config that does not validate: the CLI prints its one-line message.

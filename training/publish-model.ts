@@ -1,4 +1,4 @@
-import { publishSupernet } from '../src/artifact/index.ts';
+import { publishSupernet, type Task } from '../src/artifact/index.ts';
 import type { ObjectStore } from '../src/storage/index.ts';
 import { gitCommit, hostDescription } from './provenance.ts';
 import type { TrainingContext } from './run-stage.ts';
@@ -43,6 +43,7 @@ export async function publishModel(
       specialTokens: { pad: '[PAD]', unk: '[UNK]', cls: '[CLS]', sep: '[SEP]' },
     },
     labels: config.labels,
+    task: taskOf(config),
     weights,
     vocabText: ctx.tokenizer.vocabulary.toVocabText(),
     catalog: catalog.entries.map((c) => ({
@@ -71,4 +72,11 @@ export async function publishModel(
     weightDtype: config.publish.weightDtype,
   });
   return version;
+}
+
+// What the model classifies: text pairs when the data names a second text, and the fields the files were read by.
+function taskOf(config: TrainingContext['config']): Task {
+  if (config.data.source !== 'files') return { input: 'single' };
+  const { fields } = config.data;
+  return { input: fields.textPair === undefined ? 'single' : 'pair', fields };
 }
