@@ -124,44 +124,9 @@ export async function buildApp(deps: AppDeps): Promise<ServingApp> {
     if (answer.body.code === 'OVERLOADED') metrics.shed.inc({ reason: 'queue' });
   });
 
-  // With the engine on worker threads the event loop only does HTTP, so its delay and utilization say when it
-  // drowns. With the engine on the main thread (INFERENCE_WORKERS=0, Lambda) a busy engine is a busy loop by
-  // design: the scheduler's queue bound and MAX_QUEUE_WAIT_MS shed instead.
-  if (config.inferenceWorkers > 0) {
-    await base.register(underPressure, {
-      maxEventLoopDelay: config.maxEventLoopDelayMs,
-      maxEventLoopUtilization: config.maxEventLoopUtilization,
-      pressureHandler: (request, reply, type, value) => {
-        if (ALWAYS_ANSWERED.has(request.url) || request.url.startsWith('/v2/health')) return;
-        metrics.shed.inc({ reason: 'event-loop' });
-        sendProblem(
-          reply,
-          toProblem(
-            new ServingError(
-              'OVERLOADED',
-              `the server is under pressure (${type}: ${Number(value).toFixed(2)})`,
-              { retryAfterS: 1 },
-            ),
-            request,
-          ),
-        );
-      },
-    });
-  }
+  if (config.inferenceWorkers > 0) await shedUnderPressure(base, config, metrics);
 
-  await app.register(fastifySwagger, {
-    openapi: {
-      info: {
-        title: 'Elastic supernet serving',
-        description:
-          'Per-request subnet selection from a once-for-all supernet: budgets in headers ' +
-          '(Latency-Budget-Ms, Memory-Budget-Mb, Min-Accuracy, Budget-Mode, Subnet-Id) or parameters. ' +
-          'Errors are RFC 9457 problem+json with a stable code.',
-        version: '0.1.0',
-      },
-    },
-    transform: jsonSchemaTransform,
-  });
+  await app.register(fastifySwagger, OPEN_API);
 
   const context = { config, host: modelHost, metrics };
   await app.register(v1Routes(context));
@@ -199,3 +164,47 @@ function hostSnapshot(host: ModelHost): ServingSnapshot {
     budgetMarginMs: model?.latency.marginMs ?? 0,
   };
 }
+
+// With the engine on worker threads the event loop only does HTTP, so its delay and utilization say when it
+// drowns. With the engine on the main thread (INFERENCE_WORKERS=0, Lambda) a busy engine is a busy loop by
+// design: the scheduler's queue bound and MAX_QUEUE_WAIT_MS shed instead (so this is registered only with workers).
+async function shedUnderPressure(
+  app: FastifyInstance,
+  config: ServingConfig,
+  metrics: ServingMetrics,
+): Promise<void> {
+  await app.register(underPressure, {
+    maxEventLoopDelay: config.maxEventLoopDelayMs,
+    maxEventLoopUtilization: config.maxEventLoopUtilization,
+    pressureHandler: (request, reply, type, value) => {
+      if (ALWAYS_ANSWERED.has(request.url) || request.url.startsWith('/v2/health')) return;
+      metrics.shed.inc({ reason: 'event-loop' });
+      sendProblem(
+        reply,
+        toProblem(
+          new ServingError(
+            'OVERLOADED',
+            `the server is under pressure (${type}: ${Number(value).toFixed(2)})`,
+            { retryAfterS: 1 },
+          ),
+          request,
+        ),
+      );
+    },
+  });
+}
+
+// The OpenAPI document's settings: generated from the routes' zod schemas.
+const OPEN_API = {
+  openapi: {
+    info: {
+      title: 'Elastic supernet serving',
+      description:
+        'Per-request subnet selection from a once-for-all supernet: budgets in headers ' +
+        '(Latency-Budget-Ms, Memory-Budget-Mb, Min-Accuracy, Budget-Mode, Subnet-Id) or parameters. ' +
+        'Errors are RFC 9457 problem+json with a stable code.',
+      version: '0.1.0',
+    },
+  },
+  transform: jsonSchemaTransform,
+};
