@@ -27,6 +27,7 @@ import { describeBalance, namedBalance, SPLIT_NAMES } from './data/load-files.ts
 import { describeTaskData, loadTaskData } from './data/load-task.ts';
 import { DataError } from './data/read-records.ts';
 import { FlatLayout } from './flat-params.ts';
+import { loadInitCheckpoint } from './init-checkpoint.ts';
 import { GradientPool } from './parallel/gradient-pool.ts';
 import { type TrainingReport, trainSupernet } from './pipeline.ts';
 import { formatDuration, Progress } from './progress.ts';
@@ -206,6 +207,15 @@ async function main(argv: string[]): Promise<number> {
   // The data is read and checked first: bad data is refused before a checkpoint folder or the output is touched.
   const task = await loadTaskData(file, { s3: s3OptionsFromEnv(process.env) });
   const config: TrainingConfig = withLabels(file, task.labels);
+  // A checkpoint to start from is read and checked before anything is written, like the data.
+  const init = config.init
+    ? await loadInitCheckpoint(
+        config.init.checkpoint,
+        config.architecture,
+        args.config,
+        s3OptionsFromEnv(process.env),
+      )
+    : undefined;
   const digest = configDigest(config, task.digest);
   const digests = stageDigests(config, task.digest);
   const checkpointDir = resolve(
@@ -261,8 +271,9 @@ async function main(argv: string[]): Promise<number> {
         );
   const clock = setInterval(() => saveClock().catch(() => {}), 30_000);
 
-  const tokenizer = new WordPieceTokenizer(loadBertUncasedVocabulary());
+  const tokenizer = init?.tokenizer ?? new WordPieceTokenizer(loadBertUncasedVocabulary());
   const data = encodeTask(task, tokenizer, logFile, args.quiet);
+  if (init) log(`starting from ${init.uri} (its ${init.weights.length} tensors and vocabulary)`);
 
   const layout = new FlatLayout(config.architecture);
   const pool = await GradientPool.start(
@@ -289,6 +300,7 @@ async function main(argv: string[]): Promise<number> {
     pool,
     layout,
     tokenizer,
+    ...(init && { initWeights: init.weights }),
     data,
     dataStats: task.splits.stats,
     dataRecord: { description: describeTaskData(task), classBalance: namedBalance(task) },

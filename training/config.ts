@@ -163,6 +163,14 @@ export const TrainingConfigSchema = z
     labels: z.array(z.string().min(1)).min(2).optional(),
     data: z.discriminatedUnion('source', [ImdbDataSchema, FilesDataSchema]),
     embeddings: z.object({ glove: z.boolean() }).strict(),
+    // Start from a Hugging Face BERT checkpoint (a folder or s3:// prefix), as DynaBERT does: its weights are the
+    // supernet's starting point, the teacher stage fine-tunes them on the task, and the DynaBERT stages make the
+    // result elastic. The architecture must be the checkpoint's, in the BERT form; its vocabulary and casing
+    // replace bert-base-uncased's.
+    init: z
+      .object({ checkpoint: z.string().min(1) })
+      .strict()
+      .optional(),
     batchSize: z.number().int().min(2).max(1024),
     workers: z.number().int().min(1).max(16),
     pretrain: PretrainSchema.optional(),
@@ -190,6 +198,20 @@ export const TrainingConfigSchema = z
   })
   .strict()
   .superRefine((c, ctx) => {
+    if (c.init && c.architecture.form !== 'bert') {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['architecture', 'form'],
+        message: 'must be "bert" to start from a checkpoint (init)',
+      });
+    }
+    if (c.init && c.embeddings.glove) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['embeddings', 'glove'],
+        message: 'must be false when starting from a checkpoint (init)',
+      });
+    }
     const a = c.architecture;
     if (c.labels !== undefined && a.numLabels !== undefined && c.labels.length !== a.numLabels) {
       ctx.addIssue({
@@ -331,8 +353,8 @@ export interface StageDigests {
 }
 
 export function stageDigests(config: TrainingConfigFile, dataDigest?: string): StageDigests {
-  const { model, seed, architecture, labels, data, embeddings, batchSize } = config;
-  const run = digestOf({ model, seed, architecture, labels, data, embeddings, batchSize, dataDigest });
+  const { model, seed, architecture, labels, data, embeddings, batchSize, init } = config;
+  const run = digestOf({ model, seed, architecture, labels, data, embeddings, batchSize, dataDigest, init });
   const pretrain = config.pretrain ? digestOf({ run, pretrain: config.pretrain }) : undefined;
   // Without a pretrain stage its key drops out (digestOf skips undefined), so those configs keep their digests
   // and their checkpoints.

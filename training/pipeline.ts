@@ -37,7 +37,12 @@ export function initialParams(ctx: TrainingContext): Float32Array {
   const { config, layout } = ctx;
   const supernet = Supernet.create(config.architecture, { seed: deriveSeed(config.seed, 'init') });
   const flat = new Float32Array(layout.total);
-  layout.fill(flat, supernet.readWeights());
+  // A checkpoint's weights replace the fresh ones they name (config.init); a classifier it lacks stays fresh.
+  const fromCheckpoint = new Map((ctx.initWeights ?? []).map((w) => [w.name, w]));
+  layout.fill(
+    flat,
+    supernet.readWeights().map((w) => fromCheckpoint.get(w.name) ?? w),
+  );
   supernet.dispose();
   if (config.embeddings.glove) {
     const rng = new Rng(deriveSeed(config.seed, 'glove'));

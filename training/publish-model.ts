@@ -36,8 +36,8 @@ export async function publishModel(
     architecture: config.architecture,
     tokenizer: {
       kind: 'wordpiece',
-      lowercase: true,
-      stripAccents: true,
+      lowercase: ctx.tokenizer.options.lowercase,
+      stripAccents: ctx.tokenizer.options.stripAccents,
       maxTokens: Math.max(...space.tokenChoices),
       truncation: config.data.truncation,
       specialTokens: { pad: '[PAD]', unk: '[UNK]', cls: '[CLS]', sep: '[SEP]' },

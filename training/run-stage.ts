@@ -1,6 +1,7 @@
 import type { SubnetConfig } from '../src/model/config.ts';
 import { Rng } from '../src/model/random.ts';
 import type { TokenBatch } from '../src/model/token-batch.ts';
+import type { WeightTensor } from '../src/model/weights.ts';
 import type { Vocabulary, WordPieceTokenizer } from '../src/tokenizer/index.ts';
 import { type AdamState, createAdamState, learningRateAt } from './adamw.ts';
 import { loadCheckpoint, saveCheckpoint } from './checkpoint.ts';
@@ -16,6 +17,8 @@ import { Progress } from './progress.ts';
 // What every stage shares: the run's config, data, workers and where it keeps its state.
 export interface TrainingContext {
   config: TrainingConfig;
+  // The checkpoint's weights a run starts from (config.init), under the supernet's names.
+  initWeights?: readonly WeightTensor[];
   // Digest of the whole config (it names the published version) and of what each stage depends on.
   digest: string;
   digests: StageDigests;
