@@ -5,8 +5,8 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { type ChartSeries, lineChart } from '../loadtests/svg-chart.ts';
 import { type LoadTestReport, LoadTestReportSchema } from '../loadtests/report-schema.ts';
+import { type ChartSeries, lineChart } from '../loadtests/svg-chart.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 
@@ -40,7 +40,10 @@ export function readBundledModels(root: string): { model: string; version: strin
 
 // The catalog's points with the latency to plot: calibrated on the load test's host when the report is of this
 // model and version, else the figure measured when the catalog was built.
-export function frontPoints(manifest: unknown, calibrated: ReadonlyMap<string, number> | undefined): FrontPoint[] {
+export function frontPoints(
+  manifest: unknown,
+  calibrated: ReadonlyMap<string, number> | undefined,
+): FrontPoint[] {
   const catalog = (manifest as { catalog?: unknown }).catalog;
   if (!Array.isArray(catalog)) throw new Error('manifest has no catalog array');
   return catalog
@@ -68,17 +71,29 @@ function logTicks(lo: number, hi: number): number[] {
   return ticks;
 }
 
-export function renderFront(model: string, version: string, points: readonly FrontPoint[], latencySource: string): string {
+export function renderFront(
+  model: string,
+  version: string,
+  points: readonly FrontPoint[],
+  latencySource: string,
+): string {
   const xs = points.map((p) => Math.log10(p.latencyMs));
   const series: ChartSeries[] = [
-    { name: 'dev accuracy', color: '#1f77b4', points: points.map((p) => [Math.log10(p.latencyMs), p.devAccuracy * 100]) },
+    {
+      name: 'dev accuracy',
+      color: '#1f77b4',
+      points: points.map((p) => [Math.log10(p.latencyMs), p.devAccuracy * 100]),
+    },
   ];
   if (points.some((p) => p.testAccuracy !== null)) {
     series.push({
       name: 'test accuracy',
       color: '#d62728',
       dash: '5 3',
-      points: points.map((p) => [Math.log10(p.latencyMs), p.testAccuracy === null ? null : p.testAccuracy * 100]),
+      points: points.map((p) => [
+        Math.log10(p.latencyMs),
+        p.testAccuracy === null ? null : p.testAccuracy * 100,
+      ]),
     });
   }
   return lineChart({
@@ -102,7 +117,9 @@ export function renderAttainment(report: LoadTestReport): string {
   const slo = new Set(report.budgets.classes.filter((c) => c.inSlo).map((c) => c.name));
   const policies = [...new Set(report.runs.map((r) => r.policy))];
   const series: ChartSeries[] = policies.map((policy) => {
-    const runs = report.runs.filter((r) => r.policy === policy).sort((a, b) => a.loadFraction - b.loadFraction);
+    const runs = report.runs
+      .filter((r) => r.policy === policy)
+      .sort((a, b) => a.loadFraction - b.loadFraction);
     return {
       name: policy === 'elastic' ? 'elastic selection' : `${policy} pinned`,
       color: POLICY_COLORS[policy.split(' ')[0] ?? ''] ?? '#777',
@@ -152,7 +169,8 @@ function main(): void {
   let report: LoadTestReport | undefined;
   if (existsSync(values.report)) {
     const parsed = LoadTestReportSchema.safeParse(JSON.parse(readFileSync(values.report, 'utf8')));
-    if (!parsed.success) throw new Error(`${values.report}: not a load-test report (${parsed.error.issues[0]?.message})`);
+    if (!parsed.success)
+      throw new Error(`${values.report}: not a load-test report (${parsed.error.issues[0]?.message})`);
     report = parsed.data;
     writeFileSync(join(values.out, 'attainment.svg'), renderAttainment(report));
     console.log(`wrote ${join(values.out, 'attainment.svg')}`);
@@ -164,7 +182,9 @@ function main(): void {
       report && report.target.model === model && report.target.modelVersion === version
         ? new Map(report.catalog.map((c) => [c.id, c.calibratedLatencyMs]))
         : undefined;
-    const source = calibrated ? `calibrated by the server, ${report?.machine.cpuModel}` : 'measured at training time';
+    const source = calibrated
+      ? `calibrated by the server, ${report?.machine.cpuModel}`
+      : 'measured at training time';
     const path = join(values.out, `front-${model}.svg`);
     writeFileSync(path, renderFront(model, version, frontPoints(manifest, calibrated), source));
     console.log(`wrote ${path}`);
