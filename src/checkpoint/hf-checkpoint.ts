@@ -196,34 +196,7 @@ export async function readHfCheckpoint(store: ObjectStore): Promise<HfCheckpoint
     }
   }
   const config = parseBertConfig(await readJson(store, 'config.json', at('config.json')), at('config.json'));
-  let tokenizerConfig: z.infer<typeof TokenizerConfigSchema> = {};
-  if ((await store.stat('tokenizer_config.json')) !== undefined) {
-    const parsed = TokenizerConfigSchema.safeParse(
-      await readJson(store, 'tokenizer_config.json', at('tokenizer_config.json')),
-    );
-    if (!parsed.success) {
-      throw new CheckpointError(
-        'MALFORMED_CHECKPOINT',
-        `${at('tokenizer_config.json')}: ${parsed.error.issues[0]!.message}`,
-      );
-    }
-    tokenizerConfig = parsed.data;
-  }
-  const vocabText = new TextDecoder().decode(await store.read('vocab.txt'));
-  let vocabulary: Vocabulary;
-  try {
-    vocabulary = Vocabulary.parse(vocabText);
-  } catch (error) {
-    throw new CheckpointError('MALFORMED_CHECKPOINT', `${at('vocab.txt')}: ${(error as Error).message}`, {
-      cause: error,
-    });
-  }
-  if (vocabulary.size > config.vocab_size) {
-    throw new CheckpointError(
-      'MALFORMED_CHECKPOINT',
-      `${at('vocab.txt')}: ${vocabulary.size} tokens, more than config.json's vocab_size ${config.vocab_size}`,
-    );
-  }
+  const { tokenizerConfig, vocabText } = await readTokenizerFiles(store, config, at);
 
   const weightsFile = at('model.safetensors');
   const info = (await store.stat('model.safetensors'))!;
@@ -256,14 +229,74 @@ export async function readHfCheckpoint(store: ObjectStore): Promise<HfCheckpoint
     typeVocabSize: config.type_vocab_size,
     layerNormEps: config.layer_norm_eps,
   };
+  const weights = mapWeights(tensors, architecture, hasClassifier, weightsFile);
+  const lowercase = tokenizerConfig.do_lower_case ?? true;
+  return {
+    architecture,
+    labels,
+    hasClassifier,
+    lowercase,
+    // BERT's tokenizer strips accents when it lowercases, unless strip_accents says otherwise.
+    stripAccents: tokenizerConfig.strip_accents ?? lowercase,
+    vocabText,
+    weights,
+    uri: store.uri,
+  };
+}
+
+// tokenizer_config.json (optional) and vocab.txt, checked against config.json.
+async function readTokenizerFiles(
+  store: ObjectStore,
+  config: BertConfig,
+  at: (key: string) => string,
+): Promise<{ tokenizerConfig: z.infer<typeof TokenizerConfigSchema>; vocabText: string }> {
+  let tokenizerConfig: z.infer<typeof TokenizerConfigSchema> = {};
+  if ((await store.stat('tokenizer_config.json')) !== undefined) {
+    const parsed = TokenizerConfigSchema.safeParse(
+      await readJson(store, 'tokenizer_config.json', at('tokenizer_config.json')),
+    );
+    if (!parsed.success) {
+      throw new CheckpointError(
+        'MALFORMED_CHECKPOINT',
+        `${at('tokenizer_config.json')}: ${parsed.error.issues[0]!.message}`,
+      );
+    }
+    tokenizerConfig = parsed.data;
+  }
+  const vocabText = new TextDecoder().decode(await store.read('vocab.txt'));
+  let vocabulary: Vocabulary;
+  try {
+    vocabulary = Vocabulary.parse(vocabText);
+  } catch (error) {
+    throw new CheckpointError('MALFORMED_CHECKPOINT', `${at('vocab.txt')}: ${(error as Error).message}`, {
+      cause: error,
+    });
+  }
+  if (vocabulary.size > config.vocab_size) {
+    throw new CheckpointError(
+      'MALFORMED_CHECKPOINT',
+      `${at('vocab.txt')}: ${vocabulary.size} tokens, more than config.json's vocab_size ${config.vocab_size}`,
+    );
+  }
+
+  return { tokenizerConfig, vocabText };
+}
+
+// The checkpoint's tensors under the supernet's names, kernels transposed, each shape checked against config.json.
+function mapWeights(
+  tensors: Map<string, DecodedTensor>,
+  architecture: BertArchitecture,
+  hasClassifier: boolean,
+  weightsFile: string,
+): WeightTensor[] {
   const h = architecture.hiddenSize;
   const expectedShapes: Record<string, number[]> = {
     'embeddings.token': [architecture.vocabSize, h],
     'embeddings.position': [architecture.maxTokens, h],
     'embeddings.type': [architecture.typeVocabSize, h],
     'pooler.kernel': [h, h],
-    'classifier.kernel': [h, numLabels],
-    'classifier.bias': [numLabels],
+    'classifier.kernel': [h, architecture.numLabels],
+    'classifier.bias': [architecture.numLabels],
     'attention.query.kernel': [h, h],
     'attention.key.kernel': [h, h],
     'attention.value.kernel': [h, h],
@@ -303,16 +336,5 @@ export async function readHfCheckpoint(store: ObjectStore): Promise<HfCheckpoint
     for (const [hf, part, tr] of LAYER_MAP) take(`encoder.layer.${i}.${hf}`, `layers.${i}.${part}`, part, tr);
   }
   if (hasClassifier) for (const [hf, ours, tr] of CLASSIFIER_MAP) take(hf, ours, ours, tr);
-  const lowercase = tokenizerConfig.do_lower_case ?? true;
-  return {
-    architecture,
-    labels,
-    hasClassifier,
-    lowercase,
-    // BERT's tokenizer strips accents when it lowercases, unless strip_accents says otherwise.
-    stripAccents: tokenizerConfig.strip_accents ?? lowercase,
-    vocabText,
-    weights,
-    uri: store.uri,
-  };
+  return weights;
 }
