@@ -116,13 +116,19 @@ export function renderFront(
 export function renderAttainment(report: LoadTestReport): string {
   const slo = new Set(report.budgets.classes.filter((c) => c.inSlo).map((c) => c.name));
   const policies = [...new Set(report.runs.map((r) => r.policy))];
+  // A pinned policy is named by its operating point; the report says which baseline (largest, ...) it is.
+  const roleOf = (policy: string) =>
+    policy === 'elastic'
+      ? 'elastic'
+      : (Object.entries(report.baselines).find(([, id]) => id === policy)?.[0] ?? 'pinned');
   const series: ChartSeries[] = policies.map((policy) => {
+    const role = roleOf(policy);
     const runs = report.runs
       .filter((r) => r.policy === policy)
       .sort((a, b) => a.loadFraction - b.loadFraction);
     return {
-      name: policy === 'elastic' ? 'elastic selection' : `${policy} pinned`,
-      color: POLICY_COLORS[policy.split(' ')[0] ?? ''] ?? '#777',
+      name: role === 'elastic' ? 'elastic selection' : `${role} pinned (${policy})`,
+      color: POLICY_COLORS[role] ?? '#777',
       width: policy === 'elastic' ? 2.6 : 1.6,
       points: runs.map((r) => {
         let within = 0;
