@@ -12,6 +12,7 @@ import { readSupernetAt } from '../src/artifact/read-supernet.ts';
 import { ArtifactError, type ErrorCode, isSupernetError } from '../src/errors.ts';
 import { openStore } from '../src/storage/open-store.ts';
 import { s3OptionsFromEnv } from '../src/storage/s3-options-from-env.ts';
+import type { CliIo } from './export-onnx.ts';
 
 const USAGE = 'usage: npm run publish-version -- <version-folder> <model-root>';
 const FILES = ['weights.bin', 'vocab.txt', 'manifest.json'] as const;
@@ -40,11 +41,6 @@ const BAD_INPUT: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'OBJECT_NOT_FOUND',
   'BUCKET_NOT_FOUND',
 ]);
-
-export interface CliIo {
-  out: (line: string) => void;
-  err: (line: string) => void;
-}
 
 // Runs the command; returns the exit code. Every failure is one line on `io.err`.
 export async function publishVersionCli(

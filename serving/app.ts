@@ -16,6 +16,7 @@ import { ModelHost, type ModelHostOptions } from './model-host.ts';
 import { oipRoutes } from './oip-routes.ts';
 import { pageRoutes } from './page/page-routes.ts';
 import { RequestSummary } from './request-summary.ts';
+import { SERVER_VERSION } from './schemas.ts';
 import { ServingError } from './serving-error.ts';
 import { ServingMetrics, type ServingSnapshot } from './serving-metrics.ts';
 import { teiRoutes } from './tei-routes.ts';
@@ -203,7 +204,7 @@ const OPEN_API = {
         'Per-request subnet selection from a once-for-all supernet: budgets in headers ' +
         '(Latency-Budget-Ms, Memory-Budget-Mb, Min-Accuracy, Budget-Mode, Subnet-Id) or parameters. ' +
         'Errors are RFC 9457 problem+json with a stable code.',
-      version: '0.1.0',
+      version: SERVER_VERSION,
     },
   },
   transform: jsonSchemaTransform,

@@ -11,7 +11,7 @@ import {
   recordPrediction,
   withTruncation,
 } from './route-context.ts';
-import { ModelParamsSchema, ProblemSchema, toModelInput } from './schemas.ts';
+import { INFERENCE_PROBLEMS, ModelParamsSchema, toModelInput } from './schemas.ts';
 
 // Hugging Face's text-classification API (the Inference API's path, Inference Endpoints' body): what
 // `@huggingface/inference`'s textClassification and transformers-style clients send, with budgets.
@@ -38,11 +38,7 @@ export function hfRoutes(context: RouteContext): FastifyPluginAsyncZod {
           body: HfClassifyRequestSchema,
           response: {
             200: HfClassifyResponseSchema,
-            400: ProblemSchema,
-            404: ProblemSchema,
-            413: ProblemSchema,
-            422: ProblemSchema,
-            503: ProblemSchema,
+            ...INFERENCE_PROBLEMS,
           },
         },
       },

@@ -5,6 +5,7 @@ import { BudgetHeadersSchema, type BudgetParametersSchema, mergeBudget } from '.
 import { predict } from './predict.ts';
 import { modelFor, type RouteContext, receivedAt, recordPrediction } from './route-context.ts';
 import {
+  INFERENCE_PROBLEMS,
   LiveSchema,
   ModelParamsSchema,
   ModelReadySchema,
@@ -15,10 +16,9 @@ import {
   OipServerMetadataSchema,
   ProblemSchema,
   ReadySchema,
+  SERVER_VERSION,
 } from './schemas.ts';
 import { ServingError } from './serving-error.ts';
-
-const SERVER_VERSION = '0.1.0';
 
 // The Open Inference Protocol (KServe v2): health, server and model metadata, and infer with one BYTES input of
 // texts (two for a pair model: `text` and `text_pair`).
@@ -111,11 +111,7 @@ export function oipRoutes(context: RouteContext): FastifyPluginAsyncZod {
           body: OipInferRequestSchema,
           response: {
             200: OipInferResponseSchema,
-            400: ProblemSchema,
-            404: ProblemSchema,
-            413: ProblemSchema,
-            422: ProblemSchema,
-            503: ProblemSchema,
+            ...INFERENCE_PROBLEMS,
           },
         },
       },

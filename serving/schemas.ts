@@ -236,3 +236,16 @@ export const LiveSchema = z.object({ live: z.boolean() });
 export const ReadySchema = z.object({ ready: z.boolean() });
 // GET /v2/models/{model}/ready when ready.
 export const ModelReadySchema = z.object({ name: z.string(), ready: z.boolean() });
+
+// The server's version, as the OIP and TEI metadata routes and the OpenAPI document report it.
+export const SERVER_VERSION = '0.1.0';
+
+// What an inference route may answer besides 200: problem+json for bad input, an unknown model, too large a
+// request, a strict budget no point meets, and not ready or shedding.
+export const INFERENCE_PROBLEMS = {
+  400: ProblemSchema,
+  404: ProblemSchema,
+  413: ProblemSchema,
+  422: ProblemSchema,
+  503: ProblemSchema,
+};

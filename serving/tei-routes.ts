@@ -16,11 +16,9 @@ import {
   recordPrediction,
   withTruncation,
 } from './route-context.ts';
-import { ProblemSchema } from './schemas.ts';
+import { INFERENCE_PROBLEMS, ProblemSchema, SERVER_VERSION } from './schemas.ts';
 import { ServingError } from './serving-error.ts';
 import type { ServingModel } from './serving-model.ts';
-
-const SERVER_VERSION = '0.1.0';
 
 // text-embeddings-inference's classifier routes for the default model (DEFAULT_MODEL, or the one served), so
 // that a TEI client works unchanged: POST /predict and GET /info.
@@ -80,11 +78,7 @@ export function teiRoutes(context: RouteContext): FastifyPluginAsyncZod {
           body: TeiPredictRequestSchema,
           response: {
             200: TeiPredictResponseSchema,
-            400: ProblemSchema,
-            404: ProblemSchema,
-            413: ProblemSchema,
-            422: ProblemSchema,
-            503: ProblemSchema,
+            ...INFERENCE_PROBLEMS,
           },
         },
       },

@@ -3,6 +3,7 @@ import { BudgetHeadersSchema, mergeBudget } from './budget.ts';
 import { predict } from './predict.ts';
 import { modelFor, type RouteContext, receivedAt, recordPrediction } from './route-context.ts';
 import {
+  INFERENCE_PROBLEMS,
   ModelCatalogSchema,
   ModelListSchema,
   ModelParamsSchema,
@@ -12,14 +13,6 @@ import {
   toModelInput,
 } from './schemas.ts';
 import type { ServingModel } from './serving-model.ts';
-
-const PROBLEMS = {
-  400: ProblemSchema,
-  404: ProblemSchema,
-  413: ProblemSchema,
-  422: ProblemSchema,
-  503: ProblemSchema,
-};
 
 // The v1 API: the models served, a model's catalog as calibrated on this host, and predict with budgets.
 export function v1Routes(context: RouteContext): FastifyPluginAsyncZod {
@@ -77,7 +70,7 @@ export function v1Routes(context: RouteContext): FastifyPluginAsyncZod {
           params: ModelParamsSchema,
           headers: BudgetHeadersSchema,
           body: PredictRequestSchema,
-          response: { 200: PredictResponseSchema, ...PROBLEMS },
+          response: { 200: PredictResponseSchema, ...INFERENCE_PROBLEMS },
         },
       },
       async (request, reply) => {
