@@ -8,7 +8,7 @@
 // Figures only; no pass/fail. The machine is shared: read them beside its load average, printed too.
 import { spawn } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
-import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -108,7 +108,7 @@ async function writeCheckpoint(dir: string, shape: BertShape): Promise<number> {
   return (await stat(join(dir, 'model.safetensors'))).size;
 }
 
-// Runs a command; resolves with its wall time, its output and (from GNU time's format) nothing else.
+// Runs node with these arguments; resolves with its wall time and what it printed.
 function runChild(
   args: string[],
   env: NodeJS.ProcessEnv = process.env,
@@ -176,7 +176,7 @@ async function main(): Promise<void> {
     );
     const checkpoint = join(dir, 'checkpoint');
     const out = join(dir, 'models');
-    await (await import('node:fs/promises')).mkdir(checkpoint);
+    await mkdir(checkpoint);
     let t = performance.now();
     const bytes = await writeCheckpoint(checkpoint, shape);
     console.log(
