@@ -137,7 +137,7 @@ export function batchCounters(
 ): Map<string, { calls: number; texts: number }> {
   const out = new Map<string, { calls: number; texts: number }>();
   for (const [key, value] of metrics) {
-    const m = /^serving_batch_texts_(sum|count)\{subnet="([^"]+)"\}$/.exec(key);
+    const m = /^serving_batch_texts_(sum|count)\{(?:model="[^"]*",)?subnet="([^"]+)"\}$/.exec(key);
     if (!m) continue;
     const entry = out.get(m[2]!) ?? { calls: 0, texts: 0 };
     if (m[1] === 'sum') entry.texts = value;

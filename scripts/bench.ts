@@ -361,7 +361,7 @@ export async function runBench(args: BenchArgs, env: Record<string, string | und
       config,
       supernetWeights: weights,
       // Room for either subnet, never both: every request is a switch.
-      budgetBytes: (countParams(config, largest) + countParams(config, smallest)) * 4 - 1,
+      budget: (countParams(config, largest) + countParams(config, smallest)) * 4 - 1,
     });
     const per: Record<string, number[]> = { [formatSubnetId(largest)]: [], [formatSubnetId(smallest)]: [] };
     const input = fullBatch(config, rng, 1, Math.min(16, config.maxTokens));

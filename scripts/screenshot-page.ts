@@ -20,7 +20,7 @@ const LOAD_LOOPS = 1;
 const config = loadConfig({ ...process.env, PORT: '0', HOST: '127.0.0.1', PAGE: 'on', LOG_LEVEL: 'warn' });
 const app = await buildApp({ config });
 await app.listen({ port: 0, host: '127.0.0.1' });
-await app.host.whenReady();
+await app.models.whenReady();
 const base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
 const { models } = (await (await fetch(`${base}/v1/models`)).json()) as { models: Array<{ name: string }> };
 const model = models[0]!.name;

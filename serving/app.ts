@@ -12,7 +12,8 @@ import { type Logger, pino } from 'pino';
 import type { ServingConfig } from './config.ts';
 import { installErrorHandler, sendProblem, toProblem } from './error-handler.ts';
 import { hfRoutes } from './hf-routes.ts';
-import { ModelHost, type ModelHostOptions } from './model-host.ts';
+import type { ModelHostOptions } from './model-host.ts';
+import { ModelRepository } from './model-repository.ts';
 import { oipRoutes } from './oip-routes.ts';
 import { pageRoutes } from './page/page-routes.ts';
 import { RequestSummary } from './request-summary.ts';
@@ -29,19 +30,22 @@ const ALWAYS_ANSWERED = new Set(['/v2/health/live', '/metrics']);
 export interface AppDeps {
   config: ServingConfig;
   logger?: Logger;
-  // Replaces the engine pool (tests hold calls in flight with it).
-  createPool?: ModelHostOptions['createPool'];
-  // Start loading the supernet when the app is ready (default true); the host is reachable as app.host.
+  // Wraps each model's engine pool (tests hold calls in flight with it).
+  wrapPool?: ModelHostOptions['wrapPool'];
+  // Start loading the models when the app is ready (default true); the repository is reachable as app.models.
   autoStart?: boolean;
   // How often the info-level summary of the requests answered is logged (default a minute; also at close).
   summaryIntervalMs?: number;
 }
 
-// The app, with its model host and metrics.
-export type ServingApp = FastifyInstance & { readonly host: ModelHost; readonly metrics: ServingMetrics };
+// The app, with its models and metrics.
+export type ServingApp = FastifyInstance & {
+  readonly models: ModelRepository;
+  readonly metrics: ServingMetrics;
+};
 
 // Builds the HTTP API (not listening): routes, validation, errors, metrics, OpenAPI, load shedding, and the
-// model host that loads, calibrates, hot-reloads and drains the supernet.
+// model repository that loads, calibrates, hot-reloads and drains every model.
 export async function buildApp(deps: AppDeps): Promise<ServingApp> {
   const { config } = deps;
   const logger = deps.logger ?? pino({ level: config.logLevel, base: { service: 'serving' } });
@@ -59,14 +63,14 @@ export async function buildApp(deps: AppDeps): Promise<ServingApp> {
   app.setSerializerCompiler(serializerCompiler);
 
   const metrics = new ServingMetrics();
-  const modelHost = new ModelHost({
+  const models = new ModelRepository({
     config,
     log: logger,
     metrics,
-    ...(deps.createPool ? { createPool: deps.createPool } : {}),
+    ...(deps.wrapPool ? { wrapPool: deps.wrapPool } : {}),
   });
-  metrics.watch(() => hostSnapshot(modelHost));
-  app.decorate('host', modelHost);
+  metrics.watch(() => repositorySnapshot(models));
+  app.decorate('models', models);
   app.decorate('metrics', metrics);
 
   let closing = false;
@@ -89,6 +93,7 @@ export async function buildApp(deps: AppDeps): Promise<ServingApp> {
     const route = request.routeOptions.url ?? 'unmatched';
     const subnet = reply.getHeader('subnet-id');
     metrics.requests.inc({
+      model: modelLabel(models, request.params),
       route,
       status: String(reply.statusCode),
       subnet: typeof subnet === 'string' ? subnet : 'none',
@@ -101,6 +106,7 @@ export async function buildApp(deps: AppDeps): Promise<ServingApp> {
           url: request.url.slice(0, 256),
           status: reply.statusCode,
           ms: Math.round(reply.elapsedTime * 1000) / 1000,
+          model: modelLabel(models, request.params),
           subnet,
         },
         'request completed',
@@ -112,24 +118,26 @@ export async function buildApp(deps: AppDeps): Promise<ServingApp> {
   });
   app.addHook('onClose', async () => {
     clearInterval(summaryTimer);
-    await modelHost.close();
+    await models.close();
     logSummary();
   });
   if (deps.autoStart ?? true) {
     app.addHook('onReady', async () => {
-      void modelHost.start();
+      void models.start();
     });
   }
 
-  installErrorHandler(base, (answer) => {
-    if (answer.body.code === 'OVERLOADED') metrics.shed.inc({ reason: 'queue' });
+  installErrorHandler(base, (answer, request) => {
+    if (answer.body.code === 'OVERLOADED') {
+      metrics.shed.inc({ model: modelLabel(models, request.params), reason: 'queue' });
+    }
   });
 
-  if (config.inferenceWorkers > 0) await shedUnderPressure(base, config, metrics);
+  if (config.inferenceWorkers > 0) await shedUnderPressure(base, config, metrics, models);
 
   await app.register(fastifySwagger, OPEN_API);
 
-  const context = { config, host: modelHost, metrics };
+  const context = { config, models, metrics };
   await app.register(v1Routes(context));
   await app.register(oipRoutes(context));
   if (config.page) await app.register(pageRoutes());
@@ -148,22 +156,37 @@ export async function buildApp(deps: AppDeps): Promise<ServingApp> {
   return app as unknown as ServingApp;
 }
 
-// What the metrics read of the host at scrape time: its queue, engine and loaded model.
-function hostSnapshot(host: ModelHost): ServingSnapshot {
-  const model = host.model;
+// What the metrics read of the models at scrape time: each one's queue and loaded version, and the engines.
+function repositorySnapshot(models: ModelRepository): ServingSnapshot {
   return {
-    queueLength: model?.scheduler.queueLength ?? 0,
-    utilization: model?.scheduler.utilization() ?? 0,
-    runningCalls: model?.scheduler.runningCalls ?? 0,
-    model: model?.name,
-    version: model?.version,
-    ready: model !== undefined && !host.isClosed,
-    corrections: model
-      ? model.points.map((p) => ({ subnet: p.id, factor: model.latency.correction(p.index) }))
-      : [],
-    engineStats: () => (model ? model.pool.stats() : Promise.resolve([])),
-    budgetMarginMs: model?.latency.marginMs ?? 0,
+    utilization: models.slots.utilization(),
+    engineStats: () => models.engines.stats(),
+    models: models.all.flatMap((host) => {
+      const model = host.model;
+      const name = host.name;
+      if (name === undefined) return [];
+      return [
+        {
+          model: name,
+          version: model?.version,
+          queueLength: model?.scheduler.queueLength ?? 0,
+          runningCalls: model?.scheduler.runningCalls ?? 0,
+          ready: model !== undefined && !models.isClosed && model.scheduler.liveSlots > 0,
+          corrections: model
+            ? model.points.map((p) => ({ subnet: p.id, factor: model.latency.correction(p.index) }))
+            : [],
+          budgetMarginMs: model?.latency.marginMs ?? 0,
+        },
+      ];
+    }),
   };
+}
+
+// The model a request named (its :model path parameter), for metrics and logs: "none" when it named no model
+// served (so that clients cannot add label values at will).
+function modelLabel(models: ModelRepository, params: unknown): string {
+  const model = (params as { model?: unknown } | undefined)?.model;
+  return typeof model === 'string' && models.host(model) !== undefined ? model : 'none';
 }
 
 // With the engine on worker threads the event loop only does HTTP, so its delay and utilization say when it
@@ -173,13 +196,14 @@ async function shedUnderPressure(
   app: FastifyInstance,
   config: ServingConfig,
   metrics: ServingMetrics,
+  models: ModelRepository,
 ): Promise<void> {
   await app.register(underPressure, {
     maxEventLoopDelay: config.maxEventLoopDelayMs,
     maxEventLoopUtilization: config.maxEventLoopUtilization,
     pressureHandler: (request, reply, type, value) => {
       if (ALWAYS_ANSWERED.has(request.url) || request.url.startsWith('/v2/health')) return;
-      metrics.shed.inc({ reason: 'event-loop' });
+      metrics.shed.inc({ model: modelLabel(models, request.params), reason: 'event-loop' });
       sendProblem(
         reply,
         toProblem(

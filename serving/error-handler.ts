@@ -194,7 +194,10 @@ export function sendProblem(reply: FastifyReply, answer: ProblemAnswer): Fastify
 // Installs the single error handler and the not-found handler (405 with Allow when the path has routes for other
 // methods). Bodies are JSON only: fastify's text/plain parser is removed, so a JSON body sent as text/plain is a
 // 415 that names the accepted type rather than a string the schema refuses.
-export function installErrorHandler(app: FastifyInstance, onProblem?: (answer: ProblemAnswer) => void): void {
+export function installErrorHandler(
+  app: FastifyInstance,
+  onProblem?: (answer: ProblemAnswer, request: FastifyRequest) => void,
+): void {
   app.removeContentTypeParser('text/plain');
   app.setErrorHandler((error, request, reply) => {
     const answer = toProblem(error, request);
@@ -203,7 +206,7 @@ export function installErrorHandler(app: FastifyInstance, onProblem?: (answer: P
     } else {
       request.log.debug({ code: answer.body.code, status: answer.status }, answer.body.detail);
     }
-    onProblem?.(answer);
+    onProblem?.(answer, request);
     return sendProblem(reply, answer);
   });
   app.setNotFoundHandler((request, reply) => {

@@ -16,7 +16,7 @@ import { INFERENCE_PROBLEMS, ModelParamsSchema, toModelInput } from './schemas.t
 // Hugging Face's text-classification API (the Inference API's path, Inference Endpoints' body): what
 // `@huggingface/inference`'s textClassification and transformers-style clients send, with budgets.
 export function hfRoutes(context: RouteContext): FastifyPluginAsyncZod {
-  const { config, host, metrics } = context;
+  const { config, models, metrics } = context;
   return async (app) => {
     app.post(
       '/models/:model',
@@ -46,7 +46,7 @@ export function hfRoutes(context: RouteContext): FastifyPluginAsyncZod {
         const { inputs, parameters } = request.body;
         const { top_k, function_to_apply, truncation, ...budgetParameters } = parameters ?? {};
         const budget = mergeBudget(request.headers, budgetParameters);
-        const model = modelFor(host, request.params.model);
+        const model = modelFor(models, request.params.model);
         const modelInputs = hfInputs(inputs);
         const prediction = await predict(
           model,
@@ -55,7 +55,7 @@ export function hfRoutes(context: RouteContext): FastifyPluginAsyncZod {
           receivedAt(reply),
           withTruncation(config, truncation),
         );
-        recordPrediction(reply, prediction, metrics, 'hf-classify');
+        recordPrediction(reply, prediction, metrics, 'hf-classify', model.name);
         const fn = function_to_apply ?? defaultScoreFunction(model.labels.length);
         return modelInputs.map((_, row) =>
           rankLabels(prediction.logits, row, model.labels, fn, top_k ?? undefined),

@@ -9,82 +9,90 @@ import type {
   WorkerReply,
   WorkerRequest,
 } from './inference-worker.ts';
-import { type ExecutorSpec, type ExecutorStats, SubnetExecutor } from './subnet-executor.ts';
+import {
+  EngineRuntime,
+  type EngineSettings,
+  type ExecutorStats,
+  type ModelSpec,
+  SubnetExecutor,
+} from './subnet-executor.ts';
 
-// Where subnets run: `slots` executors that each run one batch at a time (the scheduler keeps each busy).
+// How long a worker that died waits before it is started again, after a failed restart.
+const RESTART_RETRY_MS = 5000;
+
+// Where one model's subnets run: `slots` executors that each run one batch at a time (the scheduler keeps each
+// busy). The slots are the engine pool's, shared with every other model.
 export interface InferencePool {
   readonly slots: number;
-  // Whether a slot can take work (a worker that died cannot).
+  // Whether a slot can take work (a worker that died cannot, until it is restarted).
   isAlive(slot: number): boolean;
   run(slot: number, subnetIndex: number, batch: TokenBatch): Promise<Float32Array>;
+  // What the engines hold (every model's subnets), one entry per live slot.
+  stats(): Promise<ExecutorStats[]>;
+  // Frees the model's subnets on every slot (the slots stay, for the other models).
+  dispose(): Promise<void>;
+}
+
+// The engines every model of a server runs on: 0 workers runs subnets on the calling thread (Lambda, tests), n > 0
+// on n worker threads. onnxruntime-node runs a call synchronously on its JS thread, so only worker threads let
+// two calls (and the event loop) use two cores at once. Each slot holds one engine and one subnet-cache budget
+// (ENGINE_CACHE_MB) shared by every attached model.
+export interface EnginePool {
+  readonly slots: number;
+  isAlive(slot: number): boolean;
+  // Materializes a model's catalog subnets on every slot; the returned pool runs them.
+  attach(spec: ModelSpec, weights: ReadonlyMap<string, WeightTensor>): Promise<InferencePool>;
   stats(): Promise<ExecutorStats[]>;
   dispose(): Promise<void>;
 }
 
-// Creates the pool: 0 workers runs subnets on the calling thread (Lambda, tests), n > 0 uses n worker threads
-// sharing one copy of the supernet's weights (taken from `spares` when some were started ahead). onnxruntime-node
-// runs a call synchronously on its JS thread, so only worker threads let two calls (and the event loop) use two
-// cores at once.
-export async function createInferencePool(
-  spec: ExecutorSpec,
-  weights: ReadonlyMap<string, WeightTensor>,
-  workers: number,
-  spares?: WorkerSpares,
-): Promise<InferencePool> {
-  if (workers === 0) return new InProcessPool(await SubnetExecutor.create(spec, weights));
-  return WorkerPool.start(spec, weights, workers, spares);
+// An engine pool with this many worker threads (0: in process). Workers start booting at once.
+export function createEnginePool(settings: EngineSettings, workers: number): EnginePool {
+  return workers === 0 ? new InProcessEnginePool(settings) : new WorkerEnginePool(settings, workers);
 }
 
-// Worker threads started ahead of need (their modules and runtime loaded while the artifact is read).
-export class WorkerSpares {
-  private readonly spares: Array<{ engine: 'onnx' | 'tfjs'; worker: Promise<Worker> }> = [];
-
-  // Starts workers until `count` spares of this engine are booting or booted.
-  prestart(engine: 'onnx' | 'tfjs', count: number): void {
-    const have = this.spares.filter((s) => s.engine === engine).length;
-    for (let i = have; i < count; i++) {
-      const worker = bootWorker(engine);
-      worker.catch(() => {});
-      this.spares.push({ engine, worker });
-    }
-  }
-
-  // One spare of this engine, or a new worker.
-  take(engine: 'onnx' | 'tfjs'): Promise<Worker> {
-    const index = this.spares.findIndex((s) => s.engine === engine);
-    if (index < 0) return bootWorker(engine);
-    return this.spares.splice(index, 1)[0]!.worker;
-  }
-
-  // Stops the spares nobody took.
-  async dispose(): Promise<void> {
-    const left = this.spares.splice(0);
-    await Promise.allSettled(left.map(async (s) => (await s.worker).terminate()));
-  }
-}
-
-class InProcessPool implements InferencePool {
+class InProcessEnginePool implements EnginePool {
   readonly slots = 1;
-  private readonly executor: SubnetExecutor;
+  private readonly settings: EngineSettings;
+  private runtime: Promise<EngineRuntime> | undefined;
+  private readonly executors = new Set<SubnetExecutor>();
 
-  constructor(executor: SubnetExecutor) {
-    this.executor = executor;
+  constructor(settings: EngineSettings) {
+    this.settings = settings;
   }
 
   isAlive(): boolean {
     return true;
   }
 
-  run(_slot: number, subnetIndex: number, batch: TokenBatch): Promise<Float32Array> {
-    return this.executor.run(subnetIndex, batch);
+  async attach(spec: ModelSpec, weights: ReadonlyMap<string, WeightTensor>): Promise<InferencePool> {
+    this.runtime ??= EngineRuntime.create(this.settings);
+    this.runtime.catch(() => {
+      this.runtime = undefined;
+    });
+    const executor = await SubnetExecutor.create(await this.runtime, spec, weights);
+    this.executors.add(executor);
+    return {
+      slots: 1,
+      isAlive: () => true,
+      run: (_slot, subnetIndex, batch) => executor.run(subnetIndex, batch),
+      stats: () => this.stats(),
+      dispose: async () => {
+        if (!this.executors.delete(executor)) return;
+        await executor.dispose();
+      },
+    };
   }
 
   async stats(): Promise<ExecutorStats[]> {
-    return [this.executor.stats()];
+    if (!this.runtime) return [];
+    return [(await this.runtime).stats(this.executors)];
   }
 
-  dispose(): Promise<void> {
-    return this.executor.dispose();
+  async dispose(): Promise<void> {
+    const executors = [...this.executors];
+    this.executors.clear();
+    await Promise.allSettled(executors.map((e) => e.dispose()));
   }
 }
 
@@ -96,14 +104,14 @@ interface Pending {
   reject(error: Error): void;
 }
 
-// One worker thread and the calls waiting for its replies.
+// One booted worker thread and the calls waiting for its replies; `onDeath` runs once when it fails or exits.
 class WorkerSlot {
   readonly worker: Worker;
   alive = true;
   private nextId = 0;
   private readonly pending = new Map<number, Pending>();
 
-  constructor(worker: Worker) {
+  constructor(worker: Worker, onDeath: (why: string) => void) {
     this.worker = worker;
     worker.on('message', (reply: WorkerReply) => {
       if (!('id' in reply)) return;
@@ -116,11 +124,13 @@ class WorkerSlot {
       else waiting.resolve(undefined);
     });
     const fail = (why: string) => {
+      if (!this.alive) return;
       this.alive = false;
       for (const waiting of this.pending.values()) {
         waiting.reject(new EngineError('ENGINE_FAILED', `inference worker ${why}`));
       }
       this.pending.clear();
+      onDeath(why);
     };
     worker.on('error', (error) => fail(`failed: ${error.message}`));
     worker.on('exit', (code) => fail(`exited with code ${code}`));
@@ -134,62 +144,115 @@ class WorkerSlot {
       this.worker.postMessage({ ...request, id });
     });
   }
+
+  async stop(): Promise<void> {
+    if (this.alive) await this.call({ type: 'dispose' }).catch(() => {});
+    this.alive = false;
+    await this.worker.terminate();
+  }
 }
 
-class WorkerPool implements InferencePool {
+// A model as every worker holds it: what a restarted worker is given again.
+interface Attachment {
+  key: string;
+  spec: ModelSpec;
+  buffer: SharedArrayBuffer;
+  entries: SharedWeightEntry[];
+}
+
+class WorkerEnginePool implements EnginePool {
   readonly slots: number;
-  private readonly workers: WorkerSlot[];
+  private readonly settings: EngineSettings;
+  // Each slot's worker, booted and given every attached model (undefined while that is under way).
+  private readonly workers: Array<WorkerSlot | undefined>;
+  private readonly starting: Array<Promise<WorkerSlot> | undefined>;
+  private readonly attached = new Map<string, Attachment>();
+  private nextKey = 0;
+  private disposed = false;
 
-  private constructor(workers: WorkerSlot[]) {
-    this.workers = workers;
-    this.slots = workers.length;
-  }
-
-  static async start(
-    spec: ExecutorSpec,
-    weights: ReadonlyMap<string, WeightTensor>,
-    count: number,
-    spares = new WorkerSpares(),
-  ): Promise<WorkerPool> {
-    const { buffer, entries } = shareWeights(weights);
-    const booted = await Promise.allSettled(Array.from({ length: count }, () => spares.take(spec.engine)));
-    const slots = booted.flatMap((b) => (b.status === 'fulfilled' ? [new WorkerSlot(b.value)] : []));
-    const bootFailure = booted.find((b) => b.status === 'rejected');
-    const initialized = bootFailure
-      ? []
-      : await Promise.allSettled(slots.map((slot) => slot.call({ type: 'init', spec, buffer, entries })));
-    const failure = bootFailure ?? initialized.find((i) => i.status === 'rejected');
-    if (failure) {
-      await Promise.allSettled(slots.map((slot) => slot.worker.terminate()));
-      throw failure.reason;
-    }
-    return new WorkerPool(slots);
+  constructor(settings: EngineSettings, count: number) {
+    this.settings = settings;
+    this.slots = count;
+    this.workers = Array.from({ length: count }, () => undefined);
+    this.starting = Array.from({ length: count }, () => undefined);
+    for (let slot = 0; slot < count; slot++) this.start(slot).catch(() => {});
   }
 
   isAlive(slot: number): boolean {
     return this.workers[slot]?.alive ?? false;
   }
 
-  run(slot: number, subnetIndex: number, batch: TokenBatch): Promise<Float32Array> {
-    const worker = this.workers[slot];
-    if (!worker) return Promise.reject(new RangeError(`no slot ${slot}`));
-    return worker.call<Float32Array>({ type: 'run', subnet: subnetIndex, batch });
+  async attach(spec: ModelSpec, weights: ReadonlyMap<string, WeightTensor>): Promise<InferencePool> {
+    if (this.disposed) throw new EngineError('ENGINE_FAILED', 'the engine pool is closed');
+    const attachment: Attachment = { key: `model-${this.nextKey++}`, spec, ...shareWeights(weights) };
+    const slots = await Promise.all(this.workers.map((w, slot) => (w?.alive ? w : this.start(slot))));
+    const attached = await Promise.allSettled(slots.map((w) => w.call({ type: 'attach', ...attachment })));
+    const failure = attached.find((a) => a.status === 'rejected');
+    if (failure) {
+      await Promise.allSettled(slots.map((w) => w.call({ type: 'detach', key: attachment.key })));
+      throw failure.reason;
+    }
+    this.attached.set(attachment.key, attachment);
+    return {
+      slots: this.slots,
+      isAlive: (slot) => this.isAlive(slot),
+      run: (slot, subnetIndex, batch) => {
+        const worker = this.workers[slot];
+        if (!worker)
+          return Promise.reject(new EngineError('ENGINE_FAILED', `inference worker ${slot} is gone`));
+        return worker.call<Float32Array>({ type: 'run', key: attachment.key, subnet: subnetIndex, batch });
+      },
+      stats: () => this.stats(),
+      dispose: async () => {
+        if (!this.attached.delete(attachment.key)) return;
+        await Promise.allSettled(
+          this.workers.map((w) => w?.call({ type: 'detach', key: attachment.key }) ?? Promise.resolve()),
+        );
+      },
+    };
   }
 
   stats(): Promise<ExecutorStats[]> {
     return Promise.all(
-      this.workers.filter((w) => w.alive).map((w) => w.call<ExecutorStats>({ type: 'stats' })),
+      this.workers.flatMap((w) => (w?.alive ? [w.call<ExecutorStats>({ type: 'stats' })] : [])),
     );
   }
 
   async dispose(): Promise<void> {
-    await Promise.allSettled(
-      this.workers.map(async (w) => {
-        if (w.alive) await w.call({ type: 'dispose' }).catch(() => {});
-        w.alive = false;
-        await w.worker.terminate();
-      }),
-    );
+    this.disposed = true;
+    await Promise.allSettled(this.starting);
+    await Promise.allSettled(this.workers.map((w) => w?.stop()));
+  }
+
+  // Boots the slot's worker (once at a time) and gives it every attached model; a worker that dies later is
+  // started again the same way, so a crash costs one slot for a while, never the models.
+  private start(slot: number): Promise<WorkerSlot> {
+    const inProgress = this.starting[slot];
+    if (inProgress) return inProgress;
+    const started = (async () => {
+      const worker = new WorkerSlot(await bootWorker(this.settings), () => this.restartLater(slot, 0));
+      try {
+        for (const attachment of this.attached.values()) await worker.call({ type: 'attach', ...attachment });
+      } catch (error) {
+        await worker.stop();
+        throw error;
+      }
+      if (this.disposed) await worker.stop();
+      this.workers[slot] = worker;
+      return worker;
+    })().finally(() => {
+      this.starting[slot] = undefined;
+    });
+    this.starting[slot] = started;
+    return started;
+  }
+
+  private restartLater(slot: number, delayMs: number): void {
+    if (this.disposed) return;
+    const timer = setTimeout(() => {
+      this.start(slot).catch(() => this.restartLater(slot, RESTART_RETRY_MS));
+    }, delayMs);
+    timer.unref();
   }
 }
 
@@ -213,11 +276,11 @@ function shareWeights(weights: ReadonlyMap<string, WeightTensor>): {
 
 const WORKER_URL = new URL('./inference-worker.ts', import.meta.url);
 
-// Starts a worker and waits until it has booted (modules and runtime loaded). Under tsx (the way this project
+// Starts a worker and waits until it has booted (modules and engine loaded). Under tsx (the way this project
 // runs), a worker does not inherit the TypeScript loader on Node 20, so a small bootstrap registers it first.
-function bootWorker(engine: 'onnx' | 'tfjs'): Promise<Worker> {
+function bootWorker(settings: EngineSettings): Promise<Worker> {
   const url = WORKER_URL.href;
-  const workerData: WorkerBoot = { inferenceWorker: true, engine };
+  const workerData: WorkerBoot = { inferenceWorker: true, settings };
   const worker = url.endsWith('.ts')
     ? new Worker(
         `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((tsx) => { tsx.register(); return import(${JSON.stringify(url)}); });`,

@@ -1,9 +1,8 @@
 import { parentPort, workerData } from 'node:worker_threads';
-import { OnnxEngine } from '../src/engine/onnx-engine.ts';
 import { isSupernetError } from '../src/errors.ts';
 import type { TokenBatch } from '../src/model/token-batch.ts';
 import type { WeightTensor } from '../src/model/weights.ts';
-import { type ExecutorSpec, SubnetExecutor } from './subnet-executor.ts';
+import { EngineRuntime, type EngineSettings, type ModelSpec, SubnetExecutor } from './subnet-executor.ts';
 
 // A tensor of the shared weight buffer: float32 elements from a byte offset.
 export interface SharedWeightEntry {
@@ -13,16 +12,25 @@ export interface SharedWeightEntry {
   length: number;
 }
 
-// What a worker is started with: which engine to load ahead (the supernet comes later, with `init`).
+// What a worker is started with: the engine it runs every model on (loaded at boot, before any model comes).
 export interface WorkerBoot {
   inferenceWorker: true;
-  engine: 'onnx' | 'tfjs';
+  settings: EngineSettings;
 }
 
-// Messages to a worker: `init` once (the executor spec and the weights in one SharedArrayBuffer), then runs.
+// Messages to a worker: `attach` a model (its spec and its weights in one SharedArrayBuffer) under a key, run
+// batches on it, `detach` it; `stats` and `dispose` are for the whole worker.
 export type WorkerRequest =
-  | { type: 'init'; id: number; spec: ExecutorSpec; buffer: SharedArrayBuffer; entries: SharedWeightEntry[] }
-  | { type: 'run'; id: number; subnet: number; batch: TokenBatch }
+  | {
+      type: 'attach';
+      id: number;
+      key: string;
+      spec: ModelSpec;
+      buffer: SharedArrayBuffer;
+      entries: SharedWeightEntry[];
+    }
+  | { type: 'run'; id: number; key: string; subnet: number; batch: TokenBatch }
+  | { type: 'detach'; id: number; key: string }
   | { type: 'stats'; id: number }
   | { type: 'dispose'; id: number };
 
@@ -33,7 +41,7 @@ export interface WorkerError {
   message: string;
 }
 
-// Messages from a worker: `booted` once its modules (and runtime) are loaded, then one reply per request.
+// Messages from a worker: `booted` once its engine is loaded, then one reply per request.
 export type WorkerReply =
   | { type: 'booted' }
   | { type: 'done'; id: number }
@@ -41,33 +49,44 @@ export type WorkerReply =
   | { type: 'error'; id: number; error: WorkerError }
   | { type: 'stats'; id: number; stats: unknown };
 
-// The worker's side: loads the engine's runtime at boot, builds a SubnetExecutor over the shared weights on
-// `init`, and answers requests in order.
+// The worker's side: creates the engine at boot, a SubnetExecutor per attached model over its shared weights (all
+// sharing the engine's cache budget), and answers requests in order.
 export async function runInferenceWorker(): Promise<void> {
   const port = parentPort;
   if (!port) throw new Error('inference-worker.ts runs in a worker thread');
   const boot = workerData as WorkerBoot;
-  let executor: SubnetExecutor | undefined;
+  const runtime = await EngineRuntime.create(boot.settings);
+  const executors = new Map<string, SubnetExecutor>();
+  const executorOf = (key: string): SubnetExecutor => {
+    const executor = executors.get(key);
+    if (!executor) throw new Error(`inference worker: no model attached as ${key}`);
+    return executor;
+  };
   port.on('message', async (message: WorkerRequest) => {
     try {
-      if (message.type === 'init') {
+      if (message.type === 'attach') {
         const weights = new Map<string, WeightTensor>(
           message.entries.map((e) => [
             e.name,
             { name: e.name, shape: e.shape, data: new Float32Array(message.buffer, e.byteOffset, e.length) },
           ]),
         );
-        executor = await SubnetExecutor.create(message.spec, weights);
+        executors.set(message.key, await SubnetExecutor.create(runtime, message.spec, weights));
         port.postMessage({ type: 'done', id: message.id } satisfies WorkerReply);
-      } else if (!executor) {
-        throw new Error('inference worker: no init yet');
       } else if (message.type === 'run') {
-        const logits = await executor.run(message.subnet, message.batch);
+        const logits = await executorOf(message.key).run(message.subnet, message.batch);
         port.postMessage({ type: 'result', id: message.id, logits } satisfies WorkerReply);
+      } else if (message.type === 'detach') {
+        const executor = executors.get(message.key);
+        executors.delete(message.key);
+        await executor?.dispose();
+        port.postMessage({ type: 'done', id: message.id } satisfies WorkerReply);
       } else if (message.type === 'stats') {
-        port.postMessage({ type: 'stats', id: message.id, stats: executor.stats() } satisfies WorkerReply);
+        const stats = runtime.stats(executors.values());
+        port.postMessage({ type: 'stats', id: message.id, stats } satisfies WorkerReply);
       } else {
-        await executor.dispose().catch(() => {});
+        await Promise.allSettled([...executors.values()].map((e) => e.dispose()));
+        executors.clear();
         port.postMessage({ type: 'done', id: message.id } satisfies WorkerReply);
         port.close();
       }
@@ -75,8 +94,6 @@ export async function runInferenceWorker(): Promise<void> {
       port.postMessage({ type: 'error', id: message.id, error: toWorkerError(error) } satisfies WorkerReply);
     }
   });
-  // Loading onnxruntime's native binding takes a while: done at boot, before the supernet is read.
-  if (boot.engine === 'onnx') await OnnxEngine.runtimeVersion().catch(() => {});
   port.postMessage({ type: 'booted' } satisfies WorkerReply);
 }
 

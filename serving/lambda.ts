@@ -12,4 +12,4 @@ const app = await buildApp({ config, autoStart: false });
 export const handler = awsLambdaFastify(app);
 
 await app.ready();
-await app.host.start();
+await app.models.start();

@@ -1,8 +1,9 @@
 import type { Logger } from 'pino';
-import { isSupernetError } from '../src/errors.ts';
+import { ArtifactError, isSupernetError } from '../src/errors.ts';
 import { type ArtifactSource, openArtifactSource } from './artifact-source.ts';
 import type { ServingConfig } from './config.ts';
-import { WorkerSpares } from './inference-pool.ts';
+import type { EngineSlots } from './engine-slots.ts';
+import type { EnginePool } from './inference-pool.ts';
 import type { ServingMetrics } from './serving-metrics.ts';
 import { ServingModel, type ServingModelOptions } from './serving-model.ts';
 
@@ -46,12 +47,21 @@ export type ReloadOutcome = 'loaded' | 'unchanged' | 'refused' | 'failed' | 'bus
 // What a host needs.
 export interface ModelHostOptions {
   config: ServingConfig;
+  // The model root (it holds LATEST) or version folder this host serves.
+  uri: string;
+  // The name the model must have (its folder's, in a repository); undefined: whatever its manifest says.
+  name?: string;
   log: Logger;
   metrics?: ServingMetrics;
-  createPool?: ServingModelOptions['createPool'];
+  // The engines and slots every model of the server shares.
+  engines: EnginePool;
+  slots: EngineSlots;
+  wrapPool?: ServingModelOptions['wrapPool'];
+  // Called after every version loaded.
+  onReady?: () => void;
 }
 
-// Owns the served supernet: loads it at start, polls LATEST and swaps in a verified, calibrated new version
+// Owns one served model: loads it at start, polls LATEST and swaps in a verified, calibrated new version
 // atomically (requests in flight finish on the version they started on, which is then retired), refuses a bad
 // version and keeps the old one, and drains everything on close.
 export class ModelHost {
@@ -60,9 +70,9 @@ export class ModelHost {
   private source: ArtifactSource | undefined;
   private current: ServingModel | undefined;
   private readonly refused = new Map<string, Refusal>();
-  private readonly spares = new WorkerSpares();
   private readonly retiring = new Set<Promise<void>>();
   private loading: Promise<ReloadOutcome> | undefined;
+  private firstAttempt: Promise<ReloadOutcome> | undefined;
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
   private readyWaiters: Array<{ resolve(model: ServingModel): void; reject(error: Error): void }> = [];
@@ -72,7 +82,20 @@ export class ModelHost {
 
   constructor(options: ModelHostOptions) {
     this.options = options;
-    this.log = options.log.child({ component: 'model-host' });
+    this.log = options.log.child({
+      component: 'model-host',
+      ...(options.name ? { model: options.name } : {}),
+    });
+  }
+
+  // The model's name: its folder's in a repository, else its manifest's once loaded.
+  get name(): string | undefined {
+    return this.options.name ?? this.current?.name;
+  }
+
+  // The model root or version folder served.
+  get uri(): string {
+    return this.options.uri;
   }
 
   // The model serving new requests, or undefined before the first load.
@@ -88,7 +111,7 @@ export class ModelHost {
   get notReadyReason(): string {
     if (this.closed) return 'the server is shutting down';
     if (this.current && this.current.scheduler.liveSlots === 0) {
-      return 'no inference worker is alive; the supernet is loaded again at the next poll';
+      return 'no inference worker is alive; they are being restarted';
     }
     if (this.current) return 'ready';
     return this.lastError === undefined
@@ -97,10 +120,17 @@ export class ModelHost {
   }
 
   // Loads the supernet (resolves after the first attempt, loaded or not), then keeps polling for new versions.
-  async start(): Promise<ReloadOutcome> {
-    const outcome = await this.reload();
-    this.schedule();
-    return outcome;
+  start(): Promise<ReloadOutcome> {
+    this.firstAttempt ??= this.reload().then((outcome) => {
+      this.schedule();
+      return outcome;
+    });
+    return this.firstAttempt;
+  }
+
+  // Resolves once the first attempt to load is over (loaded or not).
+  async whenTried(): Promise<void> {
+    await this.firstAttempt;
   }
 
   // Resolves with the model once one is loaded; rejects when the host closes first.
@@ -127,7 +157,6 @@ export class ModelHost {
     if (this.timer) clearTimeout(this.timer);
     for (const waiter of this.readyWaiters.splice(0)) waiter.reject(new Error('model host closed'));
     await this.loading?.catch(() => {});
-    await this.spares.dispose();
     const last = this.current;
     if (last) this.retire(last);
     await Promise.allSettled([...this.retiring]);
@@ -149,22 +178,15 @@ export class ModelHost {
     let version: string | undefined;
     // The version's files as they were before it was read (a refusal keeps them, to see when they change).
     let fingerprint: string | undefined;
-    // Worker threads boot (modules, onnxruntime) while the artifact is found, read and verified.
-    const prestart = () => {
-      if (config.inferenceWorkers > 0) this.spares.prestart(config.engine, config.inferenceWorkers);
-    };
     try {
-      if (!this.current) prestart();
-      this.source ??= await openArtifactSource(config.supernetUri, {
+      this.source ??= await openArtifactSource(this.options.uri, {
         s3: config.s3,
         maxWeightBytes: config.maxArtifactBytes,
         cacheDir: config.artifactCacheDir,
       });
-      // A version whose engine workers all died is loaded again, as if it were new.
-      const healthy = this.current !== undefined && this.current.scheduler.liveSlots > 0;
-      if (this.source.kind === 'version' && healthy) return 'unchanged';
+      if (this.source.kind === 'version' && this.current) return 'unchanged';
       version = await this.source.latestVersion();
-      if (healthy && version === this.current!.version) return 'unchanged';
+      if (this.current && version === this.current.version) return 'unchanged';
       fingerprint = await this.source.fingerprint(version);
       const refusal = this.refused.get(version ?? '');
       if (refusal !== undefined) {
@@ -174,16 +196,20 @@ export class ModelHost {
           `the files of refused supernet version ${version} changed; reading it again`,
         );
       }
-      prestart();
       const started = performance.now();
       this.log.info({ uri: this.source.uri, version }, 'loading supernet');
       const supernet = await this.source.read(version);
+      this.checkName(supernet.manifest.model, version);
       const model = await ServingModel.create(supernet, {
         config,
-        spares: this.spares,
-        ...(this.options.createPool ? { createPool: this.options.createPool } : {}),
+        engines: this.options.engines,
+        slots: this.options.slots,
+        ...(this.options.wrapPool ? { wrapPool: this.options.wrapPool } : {}),
         onBatch: (report) =>
-          this.options.metrics?.batchTexts.observe({ subnet: report.point.id }, report.texts),
+          this.options.metrics?.batchTexts.observe(
+            { model: supernet.manifest.model, subnet: report.point.id },
+            report.texts,
+          ),
         log: (message, fields) => this.log.info(fields ?? {}, message),
       });
       if (this.closed) {
@@ -196,7 +222,7 @@ export class ModelHost {
       this.loggedCause = undefined;
       if (version !== undefined) this.refused.delete(version);
       if (previous) this.retire(previous);
-      this.options.metrics?.reloads.inc({ outcome: 'loaded' });
+      this.options.metrics?.reloads.inc({ model: model.name, outcome: 'loaded' });
       this.log.info(
         {
           model: model.name,
@@ -210,6 +236,7 @@ export class ModelHost {
         previous ? 'swapped in a new supernet version' : 'supernet ready',
       );
       for (const waiter of this.readyWaiters.splice(0)) waiter.resolve(model);
+      this.options.onReady?.();
       return 'loaded';
     } catch (error) {
       const code = isSupernetError(error) ? error.code : undefined;
@@ -227,7 +254,10 @@ export class ModelHost {
           retryAt: performance.now() + backoff,
         });
       }
-      this.options.metrics?.reloads.inc({ outcome: refuse ? 'refused' : 'failed' });
+      this.options.metrics?.reloads.inc({
+        model: this.name ?? 'unknown',
+        outcome: refuse ? 'refused' : 'failed',
+      });
       // Logged at error once per change of cause (code, version and message); a repeat at every poll at debug.
       const cause = `${code ?? 'error'} ${version ?? ''} ${message}`;
       const level = cause === this.loggedCause ? 'debug' : 'error';
@@ -240,6 +270,16 @@ export class ModelHost {
       );
       return refuse ? 'refused' : 'failed';
     }
+  }
+
+  // In a repository, a model's manifest must name the folder it is in (requests name the folder).
+  private checkName(manifestName: string, version: string | undefined): void {
+    const expected = this.options.name;
+    if (expected === undefined || manifestName === expected) return;
+    throw new ArtifactError(
+      'MALFORMED_MANIFEST',
+      `${this.options.uri}${version ? `/${version}` : ''}/manifest.json names model '${manifestName}', but it sits in the folder of model '${expected}': a model's folder must be its name`,
+    );
   }
 
   private retire(model: ServingModel): void {

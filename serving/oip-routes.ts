@@ -23,7 +23,7 @@ import { ServingError } from './serving-error.ts';
 // The Open Inference Protocol (KServe v2): health, server and model metadata, and infer with one BYTES input of
 // texts (two for a pair model: `text` and `text_pair`).
 export function oipRoutes(context: RouteContext): FastifyPluginAsyncZod {
-  const { config, host, metrics } = context;
+  const { config, models, metrics } = context;
   return async (app) => {
     app.get(
       '/v2/health/live',
@@ -35,16 +35,20 @@ export function oipRoutes(context: RouteContext): FastifyPluginAsyncZod {
       '/v2/health/ready',
       {
         schema: {
-          summary: 'A supernet is loaded, verified and calibrated (503 until then and while shutting down)',
+          summary:
+            'Every model found at start is loaded, verified and calibrated (503 naming those that are not, and while shutting down)',
           tags: ['v2'],
           response: { 200: ReadySchema, 503: ProblemSchema },
         },
       },
       async () => {
-        if (host.isClosed || !host.model || host.model.scheduler.liveSlots === 0) {
-          throw new ServingError(host.isClosed ? 'SHUTTING_DOWN' : 'NOT_READY', host.notReadyReason, {
-            retryAfterS: host.isClosed ? 1 : 5,
-          });
+        const waiting = models.notReady();
+        if (waiting.length > 0) {
+          throw new ServingError(
+            models.isClosed ? 'SHUTTING_DOWN' : 'NOT_READY',
+            waiting.map((w) => (w.model === '*' ? w.reason : `${w.model}: ${w.reason}`)).join('; '),
+            { retryAfterS: models.isClosed ? 1 : 5 },
+          );
         }
         return { ready: true };
       },
@@ -68,7 +72,7 @@ export function oipRoutes(context: RouteContext): FastifyPluginAsyncZod {
         },
       },
       async (request) => {
-        const model = modelFor(host, request.params.model);
+        const model = modelFor(models, request.params.model);
         return {
           name: model.name,
           versions: [model.version],
@@ -96,7 +100,7 @@ export function oipRoutes(context: RouteContext): FastifyPluginAsyncZod {
           response: { 200: ModelReadySchema, 404: ProblemSchema, 503: ProblemSchema },
         },
       },
-      async (request) => ({ name: modelFor(host, request.params.model).name, ready: true }),
+      async (request) => ({ name: modelFor(models, request.params.model).name, ready: true }),
     );
 
     app.post(
@@ -118,10 +122,10 @@ export function oipRoutes(context: RouteContext): FastifyPluginAsyncZod {
       async (request, reply) => {
         const body = request.body;
         const budget = mergeBudget(request.headers, budgetParameters(body.parameters));
-        const model = modelFor(host, request.params.model);
+        const model = modelFor(models, request.params.model);
         const texts = inputsOf(body.inputs, model.name, model.manifest.task.input);
         const prediction = await predict(model, texts, budget, receivedAt(reply), config);
-        recordPrediction(reply, prediction, metrics, 'infer');
+        recordPrediction(reply, prediction, metrics, 'infer', model.name);
         const labels = model.labels;
         const scores: number[] = [];
         for (const output of prediction.outputs)

@@ -1,4 +1,5 @@
 import { padRows, type TokenBatch, type TokenRow } from '../src/model/token-batch.ts';
+import { EngineSlots, type SlotClient } from './engine-slots.ts';
 import type { InferencePool } from './inference-pool.ts';
 import type { LatencyModel } from './latency-model.ts';
 import type { ServedPoint } from './served-point.ts';
@@ -55,12 +56,13 @@ export interface SchedulerOptions {
   // themselves still join a late call when that costs less than separate calls (catching up on a backlog).
   maxBatchMs?: number;
   maxQueue: number;
+  // The slots shared with the other models' schedulers (default: the pool's, for this scheduler alone).
+  slots?: EngineSlots;
   now?: () => number;
   onBatch?: (report: BatchReport) => void;
 }
 
-// The time constant (ms) of Scheduler.utilization: long enough to span many calls, short enough to follow a burst.
-export const UTILIZATION_WINDOW_MS = 250;
+export { UTILIZATION_WINDOW_MS } from './engine-slots.ts';
 
 // Jobs sharing one engine call, and the operating point it runs as.
 interface Batch {
@@ -82,33 +84,35 @@ interface Queued extends ScheduledJob {
 // how many tokens they read, so their requests share a call: each row comes cut to its own point's tokens and
 // is padded to the longest, which (attention and pooling are masked) gives each row the logits it would get
 // alone. Each finished call corrects the latency model. `outlook` is what selection reads: the wait it adds to a
-// point's inference time, and the load it trades accuracy against.
-export class Scheduler {
+// point's inference time, and the load it trades accuracy against. The slots are shared with the other models'
+// schedulers (EngineSlots decides whose turn a free slot is).
+export class Scheduler implements SlotClient {
   private readonly options: SchedulerOptions;
   private readonly now: () => number;
+  private readonly slots: EngineSlots;
   // Sorted by deadline, ascending (ties: arrival order).
   private readonly queue: Queued[] = [];
-  private readonly busy: boolean[];
-  private readonly busyUntil: Float64Array;
   private running = 0;
-  // Busy share of the live slots, smoothed exponentially (time constant UTILIZATION_WINDOW_MS), as of utilizedAt.
-  private utilized = 0;
-  private utilizedAt: number;
   private idleWaiters: Array<() => void> = [];
 
   constructor(options: SchedulerOptions) {
     this.options = options;
     this.now = options.now ?? (() => performance.now());
-    this.busy = Array.from({ length: options.pool.slots }, () => false);
-    this.busyUntil = new Float64Array(options.pool.slots);
-    this.utilizedAt = this.now();
+    this.slots = options.slots ?? new EngineSlots(options.pool, this.now);
+    this.slots.register(this);
   }
 
-  // The share of the last few hundred milliseconds the live slots spent running calls (0 to 1), smoothed
-  // exponentially: what selection trades accuracy against (SelectionTable.loadTrade).
+  // The engine's recent busy share, all models together (EngineSlots.utilization).
   utilization(): number {
-    this.advanceUtilization();
-    return this.utilized;
+    return this.slots.utilization();
+  }
+
+  get hasWork(): boolean {
+    return this.queue.length > 0;
+  }
+
+  get headDeadline(): number {
+    return this.queue[0]?.deadline ?? Number.POSITIVE_INFINITY;
   }
 
   // The one question a request asks before selection: its expected wait and the engine's recent load.
@@ -128,9 +132,7 @@ export class Scheduler {
 
   // Slots that can take work.
   get liveSlots(): number {
-    let live = 0;
-    for (let s = 0; s < this.busy.length; s++) if (this.options.pool.isAlive(s)) live++;
-    return live;
+    return this.slots.liveSlots;
   }
 
   // Expected milliseconds before a new job with this deadline starts: the work queued ahead of it (earlier
@@ -147,10 +149,10 @@ export class Scheduler {
     let remaining = 0;
     let soonest = Number.POSITIVE_INFINITY;
     let live = 0;
-    for (let s = 0; s < this.busy.length; s++) {
-      if (!this.options.pool.isAlive(s)) continue;
+    for (let s = 0; s < this.slots.slots; s++) {
+      if (!this.slots.isAlive(s)) continue;
       live++;
-      const left = this.busy[s] ? Math.max(0, this.busyUntil[s]! - now) : 0;
+      const left = this.slots.remainingMs(s, now);
       remaining += left;
       if (left < soonest) soonest = left;
     }
@@ -187,15 +189,14 @@ export class Scheduler {
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
-  // Integrates the busy share since the last change of `running` (constant in between, so exact).
-  private advanceUtilization(): void {
-    const now = this.now();
-    const dt = now - this.utilizedAt;
-    if (dt <= 0) return;
-    const live = this.liveSlots;
-    const share = live === 0 ? 0 : Math.min(1, this.running / live);
-    this.utilized = share + (this.utilized - share) * Math.exp(-dt / UTILIZATION_WINDOW_MS);
-    this.utilizedAt = now;
+  // Takes the scheduler out of the shared slots' turns (once it has nothing left to run).
+  detach(): void {
+    this.slots.unregister(this);
+  }
+
+  // Starts the next batch on a free slot the shared slots gave this scheduler.
+  startOn(slot: number): void {
+    this.start(slot, this.takeBatch());
   }
 
   private insert(job: Queued): void {
@@ -210,10 +211,7 @@ export class Scheduler {
   }
 
   private dispatch(): void {
-    for (let slot = 0; slot < this.busy.length && this.queue.length > 0; slot++) {
-      if (this.busy[slot] || !this.options.pool.isAlive(slot)) continue;
-      this.start(slot, this.takeBatch());
-    }
+    this.slots.dispatch();
     if (this.queue.length > 0 && this.liveSlots === 0) {
       for (const job of this.queue.splice(0)) {
         job.reject(new ServingError('NOT_READY', 'no inference worker is alive', { retryAfterS: 5 }));
@@ -272,15 +270,14 @@ export class Scheduler {
     );
     const predictedMs = this.options.latency.predictMs(point.index, batch.batch, batch.tokens);
     const startedAt = this.now();
-    this.advanceUtilization();
-    this.busy[slot] = true;
-    this.busyUntil[slot] = startedAt + predictedMs;
+    this.slots.occupy(slot, predictedMs);
     this.running++;
+    let inferenceMs = 0;
     this.options.pool
       .run(slot, point.subnetIndex, batch)
       .then(
         (logits) => {
-          const inferenceMs = this.now() - startedAt;
+          inferenceMs = this.now() - startedAt;
           this.options.latency.observe(point.index, batch.batch, batch.tokens, inferenceMs);
           this.options.onBatch?.({
             point,
@@ -307,9 +304,8 @@ export class Scheduler {
         },
       )
       .finally(() => {
-        this.advanceUtilization();
-        this.busy[slot] = false;
         this.running--;
+        this.slots.release(slot, this, inferenceMs || this.now() - startedAt);
         this.dispatch();
       });
   }

@@ -103,10 +103,15 @@ export const ModelListSchema = z.object({
   models: z.array(
     z.object({
       name: z.string(),
-      version: z.string(),
       ready: z.boolean(),
-      operatingPoints: z.number(),
-      loadedAt: z.string(),
+      reason: z.string().optional().describe('Why the model is not ready'),
+      version: z.string().nullable().describe('The version served; null while none is loaded'),
+      task: z
+        .object({ input: z.enum(['single', 'pair']), labels: z.number() })
+        .nullable()
+        .describe('What the model reads (one text or a text pair) and how many labels it answers'),
+      operatingPoints: z.number().nullable().describe('Catalog size'),
+      loadedAt: z.string().nullable(),
     }),
   ),
 });

@@ -5,29 +5,24 @@ import { ArtifactError } from '../src/errors.ts';
 import type { CatalogPoint, SubnetConfig } from '../src/model/config.ts';
 import { checkWeights } from '../src/model/weight-checks.ts';
 import { supernetWeightLayout } from '../src/model/weight-layout.ts';
-import type { WeightTensor } from '../src/model/weights.ts';
 import { Vocabulary } from '../src/tokenizer/vocabulary.ts';
 import { WordPieceTokenizer } from '../src/tokenizer/word-piece-tokenizer.ts';
 import { type CalibrationResult, calibrateLatency } from './calibrate-latency.ts';
 import type { ServingConfig } from './config.ts';
-import { createInferencePool, type InferencePool, type WorkerSpares } from './inference-pool.ts';
+import type { EngineSlots } from './engine-slots.ts';
+import type { EnginePool, InferencePool } from './inference-pool.ts';
 import { LatencyModel } from './latency-model.ts';
 import { type BatchReport, Scheduler } from './scheduler.ts';
 import type { SelectionTable } from './select-operating-point.ts';
 import { type ServedPoint, servedPoints } from './served-point.ts';
-import type { ExecutorSpec } from './subnet-executor.ts';
 
-// How a ServingModel is built: the pool factory can be replaced (tests hold calls in flight with it).
+// How a ServingModel is built: on the engines and slots every model of the server shares.
 export interface ServingModelOptions {
   config: ServingConfig;
-  createPool?: (
-    spec: ExecutorSpec,
-    weights: ReadonlyMap<string, WeightTensor>,
-    workers: number,
-    spares?: WorkerSpares,
-  ) => Promise<InferencePool>;
-  // Worker threads started ahead (while the artifact was read).
-  spares?: WorkerSpares;
+  engines: EnginePool;
+  slots: EngineSlots;
+  // Wraps the model's pool (tests hold calls in flight with it).
+  wrapPool?: (pool: InferencePool) => InferencePool;
   onBatch?: (report: BatchReport) => void;
   log?: (message: string, fields?: Record<string, unknown>) => void;
 }
@@ -108,6 +103,7 @@ export class ServingModel {
         maxBatch: config.maxBatch,
         maxBatchMs: config.maxBatchMs,
         maxQueue: config.maxQueue,
+        slots: options.slots,
         ...(options.onBatch ? { onBatch: options.onBatch } : {}),
       });
       return new ServingModel({
@@ -133,7 +129,10 @@ export class ServingModel {
 
   // Stops taking part in serving: waits for its queued and running work, then frees the pool. Idempotent.
   retire(): Promise<void> {
-    this.retired ??= this.scheduler.whenIdle().then(() => this.pool.dispose());
+    this.retired ??= this.scheduler.whenIdle().then(() => {
+      this.scheduler.detach();
+      return this.pool.dispose();
+    });
     return this.retired;
   }
 }
@@ -180,21 +179,9 @@ async function startPool(
   options: ServingModelOptions,
 ): Promise<InferencePool> {
   const { config } = options;
-  const spec: ExecutorSpec = {
-    engine: config.engine,
-    tfjsBackend: config.tfjsBackend,
-    onnxThreads: config.onnxThreads,
-    cacheBytes: config.engineCacheBytes,
-    config: manifest.architecture,
-    subnets,
-  };
   const started = performance.now();
-  const pool = await (options.createPool ?? createInferencePool)(
-    spec,
-    weights,
-    config.inferenceWorkers,
-    options.spares,
-  );
+  const attached = await options.engines.attach({ config: manifest.architecture, subnets }, weights);
+  const pool = options.wrapPool ? options.wrapPool(attached) : attached;
   options.log?.('subnets materialized', {
     subnets: subnets.length,
     engine: config.engine,

@@ -1,4 +1,5 @@
 import type { BackendPreference } from '../src/backend/select-backend.ts';
+import { CacheBudget } from '../src/engine/cache-budget.ts';
 import type { Engine } from '../src/engine/engine.ts';
 import { OnnxEngine } from '../src/engine/onnx-engine.ts';
 import { SubnetCache } from '../src/engine/subnet-cache.ts';
@@ -6,17 +7,21 @@ import type { SubnetConfig, SupernetConfig } from '../src/model/config.ts';
 import type { TokenBatch } from '../src/model/token-batch.ts';
 import type { WeightSource } from '../src/model/weight-checks.ts';
 
-// What an executor runs: the engine, its settings, and the catalog's distinct subnets (by index).
-export interface ExecutorSpec {
+// The engine every model on a thread shares, its settings, and the byte budget all their resident subnets share.
+export interface EngineSettings {
   engine: 'onnx' | 'tfjs';
   tfjsBackend: BackendPreference;
   onnxThreads: number;
   cacheBytes: number;
+}
+
+// What one model runs: its supernet's architecture and the catalog's distinct subnets (by index).
+export interface ModelSpec {
   config: SupernetConfig;
   subnets: SubnetConfig[];
 }
 
-// What an executor holds, for leak checks and /metrics.
+// What an engine holds, for leak checks and /metrics.
 export interface ExecutorStats {
   engine: 'onnx' | 'tfjs';
   // ONNX sessions created so far (onnx engine).
@@ -27,52 +32,79 @@ export interface ExecutorStats {
   cacheMisses: number;
 }
 
-// One engine with the catalog's subnets resident in a byte-bounded cache: what a worker thread (or, in-process,
-// the main thread) runs. Subnets are materialized at creation so that the first request pays no load.
-export class SubnetExecutor {
-  private readonly engine: Engine;
-  private readonly cache: SubnetCache;
-  private readonly subnets: readonly SubnetConfig[];
+// One engine and one subnet-cache budget for every model a thread runs (a worker thread or, in-process, the main
+// thread).
+export class EngineRuntime {
+  readonly engine: Engine;
+  readonly budget: CacheBudget;
   private readonly tensorCount: (() => number) | undefined;
 
-  private constructor(
-    engine: Engine,
-    cache: SubnetCache,
-    subnets: readonly SubnetConfig[],
-    tensorCount: (() => number) | undefined,
-  ) {
+  private constructor(engine: Engine, budget: CacheBudget, tensorCount: (() => number) | undefined) {
     this.engine = engine;
-    this.cache = cache;
-    this.subnets = subnets;
+    this.budget = budget;
     this.tensorCount = tensorCount;
   }
 
-  static async create(spec: ExecutorSpec, weights: WeightSource): Promise<SubnetExecutor> {
-    let engine: Engine;
-    let tensorCount: (() => number) | undefined;
-    if (spec.engine === 'onnx') {
-      engine = new OnnxEngine({ intraOpThreads: spec.onnxThreads });
-    } else {
-      // Loaded only when asked for: the onnx path never pays for tfjs.
-      const { TfjsEngine } = await import('../src/engine/tfjs-engine.ts');
-      const tf = await import('@tensorflow/tfjs-core');
-      engine = await TfjsEngine.create(spec.tfjsBackend);
-      tensorCount = () => tf.memory().numTensors;
+  static async create(settings: EngineSettings): Promise<EngineRuntime> {
+    const budget = new CacheBudget(settings.cacheBytes);
+    if (settings.engine === 'onnx') {
+      return new EngineRuntime(new OnnxEngine({ intraOpThreads: settings.onnxThreads }), budget, undefined);
     }
+    // Loaded only when asked for: the onnx path never pays for tfjs.
+    const { TfjsEngine } = await import('../src/engine/tfjs-engine.ts');
+    const tf = await import('@tensorflow/tfjs-core');
+    const engine = await TfjsEngine.create(settings.tfjsBackend);
+    return new EngineRuntime(engine, budget, () => tf.memory().numTensors);
+  }
+
+  // What the engine holds, with the caches of these executors.
+  stats(executors: Iterable<SubnetExecutor>): ExecutorStats {
+    let residentSubnets = 0;
+    let cacheMisses = 0;
+    for (const executor of executors) {
+      const cache = executor.cacheStats();
+      residentSubnets += cache.residentSubnets;
+      cacheMisses += cache.misses;
+    }
+    return {
+      engine: this.engine.name,
+      sessionsCreated: this.engine instanceof OnnxEngine ? this.engine.sessionsCreated : undefined,
+      tensors: this.tensorCount?.(),
+      residentSubnets,
+      cacheMisses,
+    };
+  }
+}
+
+// One model's catalog subnets on an engine runtime, resident in a cache that shares the runtime's byte budget.
+// Subnets are materialized at creation so that the first request pays no load.
+export class SubnetExecutor {
+  private readonly cache: SubnetCache;
+  private readonly subnets: readonly SubnetConfig[];
+
+  private constructor(cache: SubnetCache, subnets: readonly SubnetConfig[]) {
+    this.cache = cache;
+    this.subnets = subnets;
+  }
+
+  static async create(
+    runtime: EngineRuntime,
+    spec: ModelSpec,
+    weights: WeightSource,
+  ): Promise<SubnetExecutor> {
     const cache = new SubnetCache({
-      engine,
+      engine: runtime.engine,
       config: spec.config,
       supernetWeights: weights,
-      budgetBytes: spec.cacheBytes,
+      budget: runtime.budget,
     });
-    const executor = new SubnetExecutor(engine, cache, spec.subnets, tensorCount);
     try {
       for (const subnet of spec.subnets) (await cache.acquire(subnet)).release();
     } catch (error) {
       await cache.dispose().catch(() => {});
       throw error;
     }
-    return executor;
+    return new SubnetExecutor(cache, spec.subnets);
   }
 
   // Logits [batch * labels] of one batch on the subnet with this index.
@@ -82,15 +114,8 @@ export class SubnetExecutor {
     return this.cache.run(subnet, batch);
   }
 
-  stats(): ExecutorStats {
-    const cache = this.cache.stats();
-    return {
-      engine: this.engine.name,
-      sessionsCreated: this.engine instanceof OnnxEngine ? this.engine.sessionsCreated : undefined,
-      tensors: this.tensorCount?.(),
-      residentSubnets: cache.residentSubnets,
-      cacheMisses: cache.misses,
-    };
+  cacheStats(): ReturnType<SubnetCache['stats']> {
+    return this.cache.stats();
   }
 
   dispose(): Promise<void> {

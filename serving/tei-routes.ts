@@ -8,8 +8,10 @@ import {
   TeiPredictResponseSchema,
 } from './hf-schemas.ts';
 import { defaultScoreFunction, rankLabels } from './label-scores.ts';
+import type { ModelRepository } from './model-repository.ts';
 import { predict } from './predict.ts';
 import {
+  describeNames,
   modelFor,
   type RouteContext,
   receivedAt,
@@ -20,11 +22,23 @@ import { INFERENCE_PROBLEMS, ProblemSchema, SERVER_VERSION } from './schemas.ts'
 import { ServingError } from './serving-error.ts';
 import type { ServingModel } from './serving-model.ts';
 
+// The model TEI's routes serve: DEFAULT_MODEL, else the only model served; with several and no DEFAULT_MODEL, a
+// 404 that says so.
+function defaultModelName(models: ModelRepository, configured: string | undefined): string {
+  if (configured !== undefined) return configured;
+  const names = models.names();
+  if (names.length <= 1) return names[0] ?? '';
+  throw new ServingError(
+    'UNKNOWN_MODEL',
+    `POST /predict and GET /info serve DEFAULT_MODEL, which is not set, and ${describeNames(names)}: set DEFAULT_MODEL, or call /v1/models/{model}/predict`,
+  );
+}
+
 // text-embeddings-inference's classifier routes for the default model (DEFAULT_MODEL, or the one served), so
 // that a TEI client works unchanged: POST /predict and GET /info.
 export function teiRoutes(context: RouteContext): FastifyPluginAsyncZod {
-  const { config, host, metrics } = context;
-  const defaultModel = (): ServingModel => modelFor(host, config.defaultModel ?? host.model?.name ?? '');
+  const { config, models, metrics } = context;
+  const defaultModel = (): ServingModel => modelFor(models, defaultModelName(models, config.defaultModel));
   return async (app) => {
     app.get(
       '/info',
@@ -101,7 +115,7 @@ export function teiRoutes(context: RouteContext): FastifyPluginAsyncZod {
           receivedAt(reply),
           withTruncation(config, body.truncate),
         );
-        recordPrediction(reply, prediction, metrics, 'tei-predict');
+        recordPrediction(reply, prediction, metrics, 'tei-predict', model.name);
         const fn = body.raw_scores ? 'none' : defaultScoreFunction(model.labels.length);
         const ranked = inputs.map((_, row) => rankLabels(prediction.logits, row, model.labels, fn));
         return batch ? ranked : ranked[0]!;

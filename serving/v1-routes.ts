@@ -16,7 +16,7 @@ import type { ServingModel } from './serving-model.ts';
 
 // The v1 API: the models served, a model's catalog as calibrated on this host, and predict with budgets.
 export function v1Routes(context: RouteContext): FastifyPluginAsyncZod {
-  const { config, host, metrics } = context;
+  const { config, models, metrics } = context;
   return async (app) => {
     app.get(
       '/v1/models',
@@ -27,22 +27,25 @@ export function v1Routes(context: RouteContext): FastifyPluginAsyncZod {
           response: { 200: ModelListSchema },
         },
       },
-      async () => {
-        const model = host.model;
-        return {
-          models: model
-            ? [
-                {
-                  name: model.name,
-                  version: model.version,
-                  ready: !host.isClosed,
-                  operatingPoints: model.points.length,
-                  loadedAt: model.loadedAt.toISOString(),
-                },
-              ]
-            : [],
-        };
-      },
+      async () => ({
+        models: models.all.flatMap((host) => {
+          const model = host.model;
+          const name = host.name;
+          if (name === undefined) return [];
+          const ready = model !== undefined && !models.isClosed && model.scheduler.liveSlots > 0;
+          return [
+            {
+              name,
+              ready,
+              ...(ready ? {} : { reason: host.notReadyReason }),
+              version: model?.version ?? null,
+              task: model ? { input: model.manifest.task.input, labels: model.labels.length } : null,
+              operatingPoints: model?.points.length ?? null,
+              loadedAt: model?.loadedAt.toISOString() ?? null,
+            },
+          ];
+        }),
+      }),
     );
 
     app.get(
@@ -55,7 +58,7 @@ export function v1Routes(context: RouteContext): FastifyPluginAsyncZod {
           response: { 200: ModelCatalogSchema, 404: ProblemSchema, 503: ProblemSchema },
         },
       },
-      async (request) => describeModel(modelFor(host, request.params.model)),
+      async (request) => describeModel(modelFor(models, request.params.model)),
     );
 
     app.post(
@@ -75,10 +78,10 @@ export function v1Routes(context: RouteContext): FastifyPluginAsyncZod {
       },
       async (request, reply) => {
         const budget = mergeBudget(request.headers, request.body.parameters);
-        const model = modelFor(host, request.params.model);
+        const model = modelFor(models, request.params.model);
         const inputs = request.body.inputs.map(toModelInput);
         const prediction = await predict(model, inputs, budget, receivedAt(reply), config);
-        recordPrediction(reply, prediction, metrics, 'predict');
+        recordPrediction(reply, prediction, metrics, 'predict', model.name);
         const { point } = prediction;
         return {
           model: model.name,

@@ -5,6 +5,7 @@ import { sliceSubnetWeights } from '../model/slice-subnet-weights.ts';
 import type { TokenBatch } from '../model/token-batch.ts';
 import type { WeightSource } from '../model/weight-checks.ts';
 import type { WeightTensor } from '../model/weights.ts';
+import { CacheBudget } from './cache-budget.ts';
 import type { Engine, LoadedSubnet } from './engine.ts';
 
 const FLOAT32_BYTES = 4;
@@ -14,8 +15,9 @@ export interface SubnetCacheOptions {
   config: SupernetConfig;
   // The supernet's weights (full layout): a miss slices the subnet's out of them and loads it on the engine.
   supernetWeights: WeightSource;
-  // The most bytes resident subnets may hold on the engine (their memoryBytes), loads in progress included.
-  budgetBytes: number;
+  // The most bytes resident subnets may hold on the engine (their memoryBytes), loads in progress included: a
+  // number for a cache of its own, or a budget shared with the caches of other models on the same engine.
+  budget: number | CacheBudget;
   // Milliseconds, for the load timings (default performance.now).
   now?: () => number;
 }
@@ -70,7 +72,7 @@ export class SubnetCache {
   private readonly engine: Engine;
   private readonly config: SupernetConfig;
   private readonly supernetWeights: WeightSource;
-  private readonly budgetBytes: number;
+  private readonly budget: CacheBudget;
   private readonly now: () => number;
   // Least recently used first (Map keeps insertion order; a hit re-inserts).
   private readonly entries = new Map<string, Entry>();
@@ -78,7 +80,6 @@ export class SubnetCache {
   private readonly disposals = new Set<Promise<void>>();
   private readonly disposeErrors: unknown[] = [];
   private residentBytes = 0;
-  private reservedBytes = 0;
   private closed = false;
   private readonly counts = {
     hits: 0,
@@ -92,12 +93,7 @@ export class SubnetCache {
   };
 
   constructor(options: SubnetCacheOptions) {
-    if (!Number.isFinite(options.budgetBytes) || options.budgetBytes <= 0) {
-      throw new EngineError(
-        'CACHE_BUDGET_EXCEEDED',
-        `subnet cache budget must be a positive number of bytes, got ${options.budgetBytes}`,
-      );
-    }
+    this.budget = typeof options.budget === 'number' ? new CacheBudget(options.budget) : options.budget;
     this.engine = options.engine;
     this.config = options.config;
     // Read on every miss: an iterable is copied so that it can be read again.
@@ -105,7 +101,6 @@ export class SubnetCache {
       options.supernetWeights instanceof Map
         ? options.supernetWeights
         : [...(options.supernetWeights as Iterable<WeightTensor>)];
-    this.budgetBytes = options.budgetBytes;
     this.now = options.now ?? (() => performance.now());
   }
 
@@ -119,6 +114,7 @@ export class SubnetCache {
       this.counts.hits++;
       this.entries.delete(id);
       this.entries.set(id, entry);
+      this.budget.touch(entry);
       entry.pins++;
       return this.lease(entry);
     }
@@ -159,7 +155,7 @@ export class SubnetCache {
       ...this.counts,
       residentBytes: this.residentBytes,
       residentSubnets: this.entries.size,
-      budgetBytes: this.budgetBytes,
+      budgetBytes: this.budget.budgetBytes,
     };
   }
 
@@ -179,17 +175,16 @@ export class SubnetCache {
   private startLoad(id: string, subnet: SubnetConfig): PendingLoad {
     // Both engines hold the subnet's float32 weights: make room for them before loading, not after.
     const expectedBytes = countParams(this.config, subnet) * FLOAT32_BYTES;
-    if (expectedBytes > this.budgetBytes) {
+    if (expectedBytes > this.budget.budgetBytes) {
       throw new EngineError(
         'CACHE_BUDGET_EXCEEDED',
-        `subnet ${id} needs ${expectedBytes} bytes, more than the cache budget of ${this.budgetBytes}`,
+        `subnet ${id} needs ${expectedBytes} bytes, more than the cache budget of ${this.budget.budgetBytes}`,
       );
     }
-    this.reservedBytes += expectedBytes;
-    this.evictOverBudget();
+    this.budget.reserve(expectedBytes);
     const settle = () => {
       this.pending.delete(id);
-      this.reservedBytes -= expectedBytes;
+      this.budget.unreserve(expectedBytes);
     };
     const load: PendingLoad = {
       waiters: 1,
@@ -199,7 +194,15 @@ export class SubnetCache {
           entry.pins = load.waiters;
           this.entries.set(id, entry);
           this.residentBytes += entry.loaded.memoryBytes;
-          this.evictOverBudget();
+          this.budget.add(entry, {
+            memoryBytes: entry.loaded.memoryBytes,
+            pinned: () => entry.pins > 0,
+            evict: () => {
+              this.counts.evictions++;
+              this.remove(entry);
+            },
+          });
+          this.budget.evictOverBudget();
           return entry;
         },
         (error: unknown) => {
@@ -242,25 +245,15 @@ export class SubnetCache {
         entry.pins--;
         if (entry.pins > 0) return;
         if (!this.entries.has(entry.id)) this.disposeEntry(entry);
-        else this.evictOverBudget();
+        else this.budget.evictOverBudget();
       },
     };
-  }
-
-  // Evicts unpinned subnets, least recently used first, until resident and loading ones fit the budget (pinned
-  // ones may keep the cache over budget until they are released).
-  private evictOverBudget(): void {
-    for (const entry of [...this.entries.values()]) {
-      if (this.residentBytes + this.reservedBytes <= this.budgetBytes) return;
-      if (entry.pins > 0) continue;
-      this.counts.evictions++;
-      this.remove(entry);
-    }
   }
 
   private remove(entry: Entry): void {
     this.entries.delete(entry.id);
     this.residentBytes -= entry.loaded.memoryBytes;
+    this.budget.remove(entry);
     if (entry.pins === 0) this.disposeEntry(entry);
   }
 

@@ -12,6 +12,7 @@ import {
   gatedPools,
   LARGEST_POINT,
   LONG_TEXT,
+  onlyHost,
   readyApp,
   SMALLEST_POINT,
   testConfig,
@@ -61,7 +62,7 @@ describe('serving app (inject)', () => {
     ({ modelRoot } = await fixtureFolder({ after: (fn) => cleanups.push(fn) }));
     app = await buildApp({ config: testConfig(modelRoot) });
     await app.ready();
-    await app.host.whenReady();
+    await app.models.whenReady();
   });
 
   after(async () => {
@@ -95,7 +96,7 @@ describe('serving app (inject)', () => {
       met: true,
     });
     // flops and memory are this request's: two texts, padded to the longer one.
-    const model = app.host.model!;
+    const model = onlyHost(app).model!;
     const tokens = Math.min(128, Math.max(...TEXTS.map((t) => model.tokenizer.encode(t).length + 2)));
     const point = parseOperatingPointId(LARGEST_POINT);
     const cost = subnetCost(FIXTURE_ARCH, point.subnet, 2, tokens);
@@ -162,7 +163,7 @@ describe('serving app (inject)', () => {
     assert.equal(best.statusCode, 200);
     assert.equal(best.json().budget.met, false);
     assert.equal(best.json().budget.memoryMb, 1);
-    const tokens = Math.max(...TEXTS.map((t) => app.host.model!.tokenizer.encode(t).length + 2));
+    const tokens = Math.max(...TEXTS.map((t) => onlyHost(app).model!.tokenizer.encode(t).length + 2));
     const memories = FIXTURE_POINTS.map((p) => memoryOf(pointId(p), 2, tokens));
     assert.equal(best.json().subnet.memoryBytes, Math.min(...memories));
   });
@@ -409,25 +410,34 @@ describe('serving app (inject)', () => {
     assert.match(
       text,
       new RegExp(
-        `serving_requests_total\\{route="/v1/models/:model/predict",status="200",subnet="${LARGEST_POINT.replaceAll('.', '\\.')}"\\} \\d+`,
+        `serving_requests_total\\{model="fixture-sentiment",route="/v1/models/:model/predict",status="200",subnet="${LARGEST_POINT.replaceAll('.', '\\.')}"\\} \\d+`,
       ),
     );
     assert.match(
       text,
-      /serving_requests_total\{route="\/v1\/models\/:model\/predict",status="400",subnet="none"\} \d+/,
+      /serving_requests_total\{model="fixture-sentiment",route="\/v1\/models\/:model\/predict",status="400",subnet="none"\} \d+/,
     );
-    assert.match(text, /serving_request_duration_seconds_bucket\{le="0.005",route="predict",subnet="/);
-    assert.match(text, /serving_queue_seconds_count\{subnet="/);
-    assert.match(text, /serving_inference_seconds_sum\{subnet="/);
-    assert.match(text, /serving_budget_total\{outcome="missed",mode="best-effort"\} \d+/);
-    assert.match(text, /serving_budget_total\{outcome="met",mode="best-effort"\} \d+/);
+    assert.match(
+      text,
+      /serving_request_duration_seconds_bucket\{le="0.005",model="fixture-sentiment",route="predict",subnet="/,
+    );
+    assert.match(text, /serving_queue_seconds_count\{model="fixture-sentiment",subnet="/);
+    assert.match(text, /serving_inference_seconds_sum\{model="fixture-sentiment",subnet="/);
+    assert.match(
+      text,
+      /serving_budget_total\{model="fixture-sentiment",outcome="missed",mode="best-effort"\} \d+/,
+    );
+    assert.match(
+      text,
+      /serving_budget_total\{model="fixture-sentiment",outcome="met",mode="best-effort"\} \d+/,
+    );
     // What the engines hold, for leak checks (the soak reads these), and the budget margin.
     assert.match(text, /serving_engine_resident_subnets [1-9]\d*/);
     assert.match(text, /serving_engine_(tensors|sessions_created) \d+/);
-    assert.match(text, /serving_budget_margin_seconds \d/);
+    assert.match(text, /serving_budget_margin_seconds\{model="fixture-sentiment"\} \d/);
     assert.match(text, /serving_model_info\{model="fixture-sentiment",version="v1"\} 1/);
-    assert.match(text, /serving_ready 1/);
-    assert.match(text, /serving_latency_correction\{subnet="/);
+    assert.match(text, /serving_ready\{model="fixture-sentiment"\} 1/);
+    assert.match(text, /serving_latency_correction\{model="fixture-sentiment",subnet="/);
     assert.match(text, /serving_batch_texts_bucket/);
     // The engine ran a call moments ago: its recent busy share is above 0 (and at most 1).
     const utilization = Number(/^serving_engine_utilization (\S+)$/m.exec(text)?.[1]);
@@ -494,7 +504,7 @@ describe('serving app settings', () => {
     assertProblem(await app.inject({ url: '/v2/health/ready' }), 503, 'NOT_READY');
     assertProblem(await predict(app, { inputs: TEXTS }), 503, 'NOT_READY');
     assert.deepEqual((await app.inject({ url: '/v1/models' })).json(), { models: [] });
-    await app.host.start();
+    await app.models.start();
     assert.equal((await app.inject({ url: '/v2/health/ready' })).statusCode, 200);
     assert.equal((await predict(app, { inputs: TEXTS })).statusCode, 200);
   });
@@ -504,33 +514,36 @@ describe('serving app settings', () => {
     const app = await buildApp({ config: testConfig(`${root}/nothing-here`), autoStart: false });
     t.after(() => app.close());
     await app.ready();
-    assert.equal(await app.host.start(), 'failed');
+    assert.deepEqual(await app.models.start(), []);
     const body = assertProblem(await app.inject({ url: '/v2/health/ready' }), 503, 'NOT_READY');
-    assert.match(body.detail, /neither manifest\.json .* nor LATEST/);
+    assert.match(body.detail, /neither manifest\.json .*, LATEST .* nor model folders/);
   });
 
   it('sheds load with 503 OVERLOADED and Retry-After when the queue is full', async (t) => {
     const { modelRoot } = await fixtureFolder(t);
-    const { gates, createPool } = gatedPools();
-    const app = await readyApp(t, testConfig(modelRoot, { MAX_QUEUE: '2' }), { createPool });
+    const { gates, wrapPool } = gatedPools();
+    const app = await readyApp(t, testConfig(modelRoot, { MAX_QUEUE: '2' }), { wrapPool });
     const gate = gates[0]!;
     gate.close();
     const held = [0, 1, 2].map(() => predict(app, { inputs: TEXTS }));
-    await until(() => gate.waiting === 1 && app.host.model!.scheduler.queueLength === 2);
+    await until(() => gate.waiting === 1 && onlyHost(app).model!.scheduler.queueLength === 2);
     assertProblem(await predict(app, { inputs: TEXTS }), 503, 'OVERLOADED');
     gate.open();
     for (const response of await Promise.all(held)) assert.equal(response.statusCode, 200);
-    assert.match((await app.inject({ url: '/metrics' })).body, /serving_shed_total\{reason="queue"\} 1/);
+    assert.match(
+      (await app.inject({ url: '/metrics' })).body,
+      /serving_shed_total\{model="fixture-sentiment",reason="queue"\} 1/,
+    );
   });
 
   it('answers a strict budget that fits an idle server but not the current queue with 503 BUDGET_NOT_MET_NOW', async (t) => {
     const { modelRoot } = await fixtureFolder(t);
-    const { gates, createPool } = gatedPools();
+    const { gates, wrapPool } = gatedPools();
     const app = await readyApp(t, testConfig(modelRoot, { MAX_QUEUE: '1000', MAX_BATCH: '1' }), {
-      createPool,
+      wrapPool,
     });
     const gate = gates[0]!;
-    const model = app.host.model!;
+    const model = onlyHost(app).model!;
     gate.close();
     // Queued work with earlier deadlines than the strict request: it will have to wait for all of it.
     const held = Array.from({ length: 400 }, () =>

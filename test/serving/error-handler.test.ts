@@ -31,7 +31,7 @@ describe('problem details that say what is wrong (inject)', () => {
     const { modelRoot } = await fixtureFolder({ after: (fn) => cleanups.push(fn) });
     app = await buildApp({ config: testConfig(modelRoot) });
     await app.ready();
-    await app.host.whenReady();
+    await app.models.whenReady();
   });
 
   after(async () => {

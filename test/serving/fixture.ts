@@ -6,7 +6,7 @@ import type { AppDeps } from '../../serving/app.ts';
 import { buildApp, type ServingApp } from '../../serving/app.ts';
 import { loadConfig, type ServingConfig } from '../../serving/config.ts';
 import type { InferencePool } from '../../serving/inference-pool.ts';
-import { createInferencePool } from '../../serving/inference-pool.ts';
+import type { ModelHost } from '../../serving/model-host.ts';
 import { type PublishSupernetOptions, publishSupernet } from '../../src/artifact/publish-supernet.ts';
 import { subnetCost } from '../../src/model/accounting.ts';
 import type { SubnetConfig, SupernetConfig } from '../../src/model/config.ts';
@@ -184,21 +184,28 @@ export async function readyApp(
   const app = await buildApp({ config, ...deps });
   t.after(() => app.close());
   await app.ready();
-  await app.host.whenReady();
+  await app.models.whenReady();
   return app;
 }
 
-// A createPool that wraps each pool it creates in a GatedPool (the last one is `gates.at(-1)`).
-export function gatedPools(): { gates: GatedPool[]; createPool: NonNullable<AppDeps['createPool']> } {
+// A wrapPool that wraps each model's pool in a GatedPool (the last one is `gates.at(-1)`).
+export function gatedPools(): { gates: GatedPool[]; wrapPool: NonNullable<AppDeps['wrapPool']> } {
   const gates: GatedPool[] = [];
   return {
     gates,
-    createPool: async (spec, weights, workers, spares) => {
-      const gate = new GatedPool(await createInferencePool(spec, weights, workers, spares));
+    wrapPool: (pool) => {
+      const gate = new GatedPool(pool);
       gates.push(gate);
       return gate;
     },
   };
+}
+
+// The host of the one model an app serves (the fixture's).
+export function onlyHost(app: ServingApp): ModelHost {
+  const hosts = app.models.all;
+  if (hosts.length !== 1) throw new Error(`expected one model, the app serves ${hosts.length}`);
+  return hosts[0]!;
 }
 
 // Waits (polling the event loop) until a condition holds; fails after `limit` turns.

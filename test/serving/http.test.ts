@@ -111,8 +111,8 @@ describe('serving over real HTTP', () => {
 
   it('drains on shutdown: a request in flight completes, new ones are refused, then the engines are freed', async (t) => {
     const { modelRoot } = await fixtureFolder(t);
-    const { gates, createPool } = gatedPools();
-    const app = await readyApp(t, testConfig(modelRoot), { createPool });
+    const { gates, wrapPool } = gatedPools();
+    const app = await readyApp(t, testConfig(modelRoot), { wrapPool });
     const base = await listen(app);
     const gate = gates[0]!;
     let disposed = false;
@@ -134,7 +134,7 @@ describe('serving over real HTTP', () => {
       closed = true;
     });
     // New connections are refused (the listener is closed); the host refuses new work too.
-    await until(() => app.host.isClosed || !app.server.listening);
+    await until(() => app.models.isClosed || !app.server.listening);
     await assert.rejects(send(`${base}/v2/health/live`), /ECONNREFUSED/);
     assert.equal(closed, false);
     assert.equal(disposed, false);
@@ -149,10 +149,10 @@ describe('serving over real HTTP', () => {
 
   it('answers 503 SHUTTING_DOWN to a request pipelined on a busy connection while draining', async (t) => {
     const { modelRoot } = await fixtureFolder(t);
-    const { gates, createPool } = gatedPools();
+    const { gates, wrapPool } = gatedPools();
     const logs: string[] = [];
     const logger = pino({ level: 'debug' }, { write: (line: string) => logs.push(line) });
-    const app = await readyApp(t, testConfig(modelRoot), { createPool, logger });
+    const app = await readyApp(t, testConfig(modelRoot), { wrapPool, logger });
     const base = await listen(app);
     const gate = gates[0]!;
     gate.close();

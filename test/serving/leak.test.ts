@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { ServingApp } from '../../serving/app.ts';
-import { FIXTURE_MODEL, fixtureFolder, LONG_TEXT, readyApp, testConfig } from './fixture.ts';
+import { FIXTURE_MODEL, fixtureFolder, LONG_TEXT, onlyHost, readyApp, testConfig } from './fixture.ts';
 
 const REQUESTS = 2000;
 const TEXTS = [LONG_TEXT, 'short and sweet', 'meh', 'An odd, uneven film.'];
@@ -33,9 +33,9 @@ describe('no growth over 2,000 requests', () => {
   it('onnx engine in process: no new sessions, the same resident subnets', async (t) => {
     const { modelRoot } = await fixtureFolder(t);
     const app = await readyApp(t, testConfig(modelRoot));
-    const [before] = await app.host.model!.pool.stats();
+    const [before] = await onlyHost(app).model!.pool.stats();
     const statuses = await hammer(app, 8);
-    const [after] = await app.host.model!.pool.stats();
+    const [after] = await onlyHost(app).model!.pool.stats();
     assert.deepEqual([...statuses], [[200, REQUESTS]]);
     assert.equal(before!.sessionsCreated, 5);
     assert.equal(after!.sessionsCreated, before!.sessionsCreated);
@@ -46,12 +46,12 @@ describe('no growth over 2,000 requests', () => {
   it('tfjs engine in process: no tensor leaks', async (t) => {
     const { modelRoot } = await fixtureFolder(t);
     const app = await readyApp(t, testConfig(modelRoot, { ENGINE: 'tfjs', TFJS_BACKEND: 'wasm' }));
-    const [before] = await app.host.model!.pool.stats();
+    const [before] = await onlyHost(app).model!.pool.stats();
     assert.equal(before!.engine, 'tfjs');
     assert.ok((before!.tensors ?? 0) > 0);
     // Short texts: the wasm backend is ~10x slower than onnxruntime, and leaks do not depend on length.
     const statuses = await hammer(app, 4, SHORT_TEXTS);
-    const [after] = await app.host.model!.pool.stats();
+    const [after] = await onlyHost(app).model!.pool.stats();
     assert.deepEqual([...statuses], [[200, REQUESTS]]);
     assert.equal(after!.tensors, before!.tensors);
     assert.equal(after!.residentSubnets, before!.residentSubnets);
@@ -60,7 +60,7 @@ describe('no growth over 2,000 requests', () => {
   it('onnx engine on two worker threads: both used, no new sessions', async (t) => {
     const { modelRoot } = await fixtureFolder(t);
     const app = await readyApp(t, testConfig(modelRoot, { INFERENCE_WORKERS: '2' }));
-    const pool = app.host.model!.pool;
+    const pool = onlyHost(app).model!.pool;
     assert.equal(pool.slots, 2);
     const before = await pool.stats();
     const statuses = await hammer(app, 16);
@@ -77,12 +77,11 @@ describe('no growth over 2,000 requests', () => {
     const metrics = (await app.inject({ url: '/metrics' })).body;
     // Queued requests were batched at least once under this load.
     const batched = [
-      ...metrics.matchAll(/serving_batch_texts_bucket\{le="1",subnet="[^"]+"\} (\d+)/g),
+      ...metrics.matchAll(/serving_batch_texts_bucket\{le="1",model="[^"]+",subnet="[^"]+"\} (\d+)/g),
     ].reduce((n, m) => n + Number(m[1]), 0);
-    const calls = [...metrics.matchAll(/serving_batch_texts_count\{subnet="[^"]+"\} (\d+)/g)].reduce(
-      (n, m) => n + Number(m[1]),
-      0,
-    );
+    const calls = [
+      ...metrics.matchAll(/serving_batch_texts_count\{model="[^"]+",subnet="[^"]+"\} (\d+)/g),
+    ].reduce((n, m) => n + Number(m[1]), 0);
     assert.ok(calls > 0 && calls <= REQUESTS);
     assert.ok(batched <= calls);
   });
@@ -116,7 +115,7 @@ describe('event loop protection', () => {
     assert.equal(shed.headers['retry-after'], '1');
     assert.match(
       (await app.inject({ url: '/metrics' })).body,
-      /serving_shed_total\{reason="event-loop"\} [1-9]/,
+      /serving_shed_total\{model="[^"]+",reason="event-loop"\} [1-9]/,
     );
   });
 });

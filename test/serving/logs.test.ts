@@ -5,7 +5,7 @@ import { Writable } from 'node:stream';
 import { describe, it } from 'node:test';
 import { type Logger, pino } from 'pino';
 import { buildApp } from '../../serving/app.ts';
-import { FIXTURE_MODEL, fixtureFolder, readyApp, testConfig, until } from './fixture.ts';
+import { FIXTURE_MODEL, fixtureFolder, onlyHost, readyApp, testConfig, until } from './fixture.ts';
 
 // A pino logger at debug whose JSON lines are kept, parsed.
 function capturedLogger(): { logger: Logger; lines: Array<Record<string, unknown>> } {
@@ -33,7 +33,7 @@ describe('serving logs', () => {
     // Garbage in LATEST: control bytes, bytes that are not UTF-8, and far more than a version id.
     const garbage = Buffer.concat([Buffer.from([0x00, 0xff, 0x1b, 0x0a, 0x22]), Buffer.alloc(600, 0x61)]);
     await writeFile(join(modelRoot, 'LATEST'), garbage);
-    for (let i = 0; i < 3; i++) assert.equal(await app.host.reload(), 'failed');
+    for (let i = 0; i < 3; i++) assert.equal(await onlyHost(app).reload(), 'failed');
     assert.deepEqual(
       failures().map((l) => l.level),
       [ERROR, DEBUG, DEBUG],
@@ -50,14 +50,14 @@ describe('serving logs', () => {
 
     // Another cause is logged again, once.
     await writeFile(join(modelRoot, 'LATEST'), 'v9\n');
-    for (let i = 0; i < 3; i++) assert.equal(await app.host.reload(), 'failed');
+    for (let i = 0; i < 3; i++) assert.equal(await onlyHost(app).reload(), 'failed');
     assert.deepEqual(
       failures().map((l) => l.level),
       [ERROR, DEBUG, DEBUG, ERROR, DEBUG, DEBUG],
     );
     assert.equal(failures()[3]!.code, 'ARTIFACT_NOT_FOUND');
     // Still serving the version it had.
-    assert.equal(app.host.model!.version, 'v1');
+    assert.equal(onlyHost(app).model!.version, 'v1');
   });
 
   it('logs each request at debug, and what was answered at info every summaryIntervalMs and at close', async (t) => {
@@ -67,7 +67,7 @@ describe('serving logs', () => {
     let closed = false;
     t.after(() => (closed ? undefined : app.close()));
     await app.ready();
-    await app.host.whenReady();
+    await app.models.whenReady();
     const url = `/v1/models/${FIXTURE_MODEL}/predict`;
     for (let i = 0; i < 3; i++) {
       const response = await app.inject({ method: 'POST', url, payload: { inputs: ['a fine film'] } });

@@ -75,7 +75,7 @@ describe('serving a text-pair model', () => {
     const served = await buildApp({ config: testConfig(modelRoot) });
     cleanups.unshift(() => served.close());
     await served.ready();
-    await served.host.whenReady();
+    await served.models.whenReady();
     return served;
   }
 

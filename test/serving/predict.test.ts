@@ -14,7 +14,15 @@ import {
 } from '../../serving/predict.ts';
 import { ServingError } from '../../serving/serving-error.ts';
 import { isSupernetError } from '../../src/errors.ts';
-import { fixtureFolder, LARGEST_POINT, LONG_TEXT, readyApp, SMALLEST_POINT, testConfig } from './fixture.ts';
+import {
+  fixtureFolder,
+  LARGEST_POINT,
+  LONG_TEXT,
+  onlyHost,
+  readyApp,
+  SMALLEST_POINT,
+  testConfig,
+} from './fixture.ts';
 
 // A request's budget with nothing set but `set`.
 function budget(set: Partial<RequestBudget>): RequestBudget {
@@ -82,7 +90,7 @@ describe('request stages', () => {
   it('tokenizes once, selects, runs the chosen point and keeps its logits', async (t) => {
     const { modelRoot } = await fixtureFolder(t);
     const config = testConfig(modelRoot);
-    const model = (await readyApp(t, config)).host.model!;
+    const model = onlyHost(await readyApp(t, config)).model!;
     const tokenized = tokenizeTexts(model, [LONG_TEXT, 'Dull.'], config);
     assert.equal(tokenized.pieces.length, 2);
     assert.equal(tokenized.longest, 128);

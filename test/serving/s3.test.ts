@@ -6,7 +6,14 @@ import { after, before, describe, it } from 'node:test';
 import { buildApp } from '../../serving/app.ts';
 import { publishSupernet } from '../../src/artifact/publish-supernet.ts';
 import { startTestS3, type TestS3 } from '../helpers/s3-server.ts';
-import { FIXTURE_MODEL, fixturePublishOptions, publishFixture, readyApp, testConfig } from './fixture.ts';
+import {
+  FIXTURE_MODEL,
+  fixturePublishOptions,
+  onlyHost,
+  publishFixture,
+  readyApp,
+  testConfig,
+} from './fixture.ts';
 
 describe('loading from S3', () => {
   let s3: TestS3;
@@ -24,7 +31,7 @@ describe('loading from S3', () => {
   it('serves a model root on S3 (following LATEST) and hot-reloads a version published there', async (t) => {
     const config = { ...testConfig(`${root}/${FIXTURE_MODEL}`), s3: s3.storeOptions };
     const app = await readyApp(t, config);
-    assert.equal(app.host.model!.version, 'v1');
+    assert.equal(onlyHost(app).model!.version, 'v1');
     const response = await app.inject({
       method: 'POST',
       url: `/v1/models/${FIXTURE_MODEL}/predict`,
@@ -32,8 +39,8 @@ describe('loading from S3', () => {
     });
     assert.equal(response.statusCode, 200);
     await publishFixture(s3.makeStore('artifacts'), 'v2', 2);
-    assert.equal(await app.host.reload(), 'loaded');
-    assert.equal(app.host.model!.version, 'v2');
+    assert.equal(await onlyHost(app).reload(), 'loaded');
+    assert.equal(onlyHost(app).model!.version, 'v2');
   });
 
   it('keeps a verified copy in ARTIFACT_CACHE_DIR: a bad copy is fetched again, a good one needs no bucket', async (t) => {
@@ -48,24 +55,24 @@ describe('loading from S3', () => {
     const start = async () => {
       const app = await buildApp({ config, autoStart: false });
       await app.ready();
-      const outcome = await app.host.start();
+      const outcome = await app.models.start();
       await app.close();
       return outcome;
     };
 
-    assert.equal(await start(), 'loaded');
+    assert.deepEqual(await start(), ['loaded']);
     const [entry] = await readdir(cacheDir);
     const cachedWeights = join(cacheDir, entry!, 'weights.bin');
     const bytes = await readFile(cachedWeights);
     bytes[10] = bytes[10]! ^ 0xff;
     await writeFile(cachedWeights, bytes);
-    assert.equal(await start(), 'loaded');
+    assert.deepEqual(await start(), ['loaded']);
     assert.notDeepEqual(await readFile(cachedWeights), bytes);
 
     await store.remove(`${FIXTURE_MODEL}/v1/weights.bin`);
-    assert.equal(await start(), 'loaded');
+    assert.deepEqual(await start(), ['loaded']);
     await rm(cacheDir, { recursive: true, force: true });
-    assert.equal(await start(), 'failed');
+    assert.deepEqual(await start(), ['failed']);
   });
 
   it('reads a refused version again once its weights.bin is complete (its ETag changed)', async (t) => {
@@ -77,10 +84,10 @@ describe('loading from S3', () => {
     const weights = await store.read(key);
     await store.write(key, weights.subarray(0, weights.length >> 1));
     await store.write(`${FIXTURE_MODEL}/LATEST`, new TextEncoder().encode('v2\n'));
-    assert.equal(await app.host.reload(), 'refused');
-    assert.equal(await app.host.reload(), 'refused');
+    assert.equal(await onlyHost(app).reload(), 'refused');
+    assert.equal(await onlyHost(app).reload(), 'refused');
     await store.write(key, weights);
-    assert.equal(await app.host.reload(), 'loaded');
-    assert.equal(app.host.model!.version, 'v2');
+    assert.equal(await onlyHost(app).reload(), 'loaded');
+    assert.equal(onlyHost(app).model!.version, 'v2');
   });
 });

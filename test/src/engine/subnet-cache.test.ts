@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { CacheBudget } from '../../../src/engine/cache-budget.ts';
 import type { Engine, LoadedSubnet } from '../../../src/engine/engine.ts';
 import { OnnxEngine } from '../../../src/engine/onnx-engine.ts';
 import { SubnetCache } from '../../../src/engine/subnet-cache.ts';
@@ -66,7 +67,7 @@ describe('subnet cache', () => {
       engine,
       config: TINY,
       supernetWeights: weights,
-      budgetBytes: bytesOf(a) * 2 + 1,
+      budget: bytesOf(a) * 2 + 1,
     });
     await cache.run(a, batch);
     await cache.run(b, batch);
@@ -91,13 +92,42 @@ describe('subnet cache', () => {
     assert.deepEqual(engine.disposed.sort(), ['0h4f24', '1h4f24', '1h4f24', '2h4f24']);
   });
 
+  it('shares one budget between caches: the least recently used subnet goes, whichever cache holds it', async () => {
+    const engine = new FakeEngine();
+    const [a, b] = [one(0), one(1)];
+    const budget = new CacheBudget(bytesOf(a) * 2 + 1);
+    const first = new SubnetCache({ engine, config: TINY, supernetWeights: weights, budget });
+    const second = new SubnetCache({ engine, config: TINY, supernetWeights: weights, budget });
+    await first.run(a, batch);
+    await second.run(b, batch);
+    await first.run(a, batch); // the second cache's subnet is now the least recently used
+    await first.run(b, batch); // evicts it from the second cache, not a from the first
+    assert.deepEqual(
+      first.resident().map((r) => r.id),
+      [formatSubnetId(a), formatSubnetId(b)],
+    );
+    assert.deepEqual(second.resident(), []);
+    assert.equal(second.stats().evictions, 1);
+    assert.equal(first.stats().evictions, 0);
+    assert.equal(budget.usedBytes, bytesOf(a) * 2);
+    await second.run(a, batch); // evicts the first cache's a, now least recently used
+    assert.deepEqual(
+      first.resident().map((r) => r.id),
+      [formatSubnetId(b)],
+    );
+    assert.equal(budget.usedBytes, bytesOf(a) * 2);
+    await first.dispose();
+    await second.dispose();
+    assert.equal(budget.usedBytes, 0);
+  });
+
   it('makes room before loading, so that loads in progress count against the budget', async () => {
     const engine = new FakeEngine();
     const cache = new SubnetCache({
       engine,
       config: TINY,
       supernetWeights: weights,
-      budgetBytes: bytesOf(one(0)) + 1,
+      budget: bytesOf(one(0)) + 1,
     });
     await cache.run(one(0), batch);
     engine.manual = true;
@@ -117,7 +147,7 @@ describe('subnet cache', () => {
   it('shares one load among concurrent requests for the same subnet', async () => {
     const engine = new FakeEngine();
     engine.manual = true;
-    const cache = new SubnetCache({ engine, config: TINY, supernetWeights: weights, budgetBytes: 1e9 });
+    const cache = new SubnetCache({ engine, config: TINY, supernetWeights: weights, budget: 1e9 });
     const runs = Array.from({ length: 5 }, () => cache.run(one(1), batch));
     await new Promise((resolve) => setImmediate(resolve));
     engine.open();
@@ -138,7 +168,7 @@ describe('subnet cache', () => {
       engine,
       config: TINY,
       supernetWeights: weights,
-      budgetBytes: bytesOf(one(0)) + 1,
+      budget: bytesOf(one(0)) + 1,
     });
     const lease = await cache.acquire(one(0));
     // Over budget while one(0) is pinned: one(1) is served, then evicted as soon as its call is done.
@@ -166,7 +196,7 @@ describe('subnet cache', () => {
       engine,
       config: TINY,
       supernetWeights: weights,
-      budgetBytes: 1e9,
+      budget: 1e9,
       now: () => (clock += 5),
     });
     await cache.run(one(0), batch);
@@ -189,7 +219,7 @@ describe('subnet cache', () => {
       engine,
       config: TINY,
       supernetWeights: weights,
-      budgetBytes: bytesOf(one(0, 4)) + 1,
+      budget: bytesOf(one(0, 4)) + 1,
     });
     await assert.rejects(
       cache.run(one(0), batch),
@@ -221,7 +251,7 @@ describe('subnet cache', () => {
       engine,
       config: TINY,
       supernetWeights: weights,
-      budgetBytes: bytesOf(one(0)) * 2 + 1,
+      budget: bytesOf(one(0)) * 2 + 1,
     });
     const rng = new Rng(3);
     for (let i = 0; i < 200; i++) await cache.run(one(i % 2), randomBatch(TINY, rng, 2, 6));
