@@ -73,6 +73,7 @@ export class ModelHost {
   private readonly retiring = new Set<Promise<void>>();
   private loading: Promise<ReloadOutcome> | undefined;
   private firstAttempt: Promise<ReloadOutcome> | undefined;
+  private lastOutcome: ReloadOutcome | undefined;
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
   private readyWaiters: Array<{ resolve(model: ServingModel): void; reject(error: Error): void }> = [];
@@ -128,6 +129,12 @@ export class ModelHost {
     return this.firstAttempt;
   }
 
+  // Whether nothing is served because the version to serve was refused (malformed or corrupt): it stays so until
+  // its files change, unlike a load that failed (storage down) and is retried.
+  get refusedOnly(): boolean {
+    return this.current === undefined && this.lastOutcome === 'refused';
+  }
+
   // Resolves once the first attempt to load is over (loaded or not).
   async whenTried(): Promise<void> {
     await this.firstAttempt;
@@ -144,9 +151,14 @@ export class ModelHost {
   reload(): Promise<ReloadOutcome> {
     if (this.closed) return Promise.resolve('closed');
     if (this.loading) return Promise.resolve('busy');
-    this.loading = this.loadIfNew().finally(() => {
-      this.loading = undefined;
-    });
+    this.loading = this.loadIfNew()
+      .then((outcome) => {
+        if (outcome !== 'unchanged') this.lastOutcome = outcome;
+        return outcome;
+      })
+      .finally(() => {
+        this.loading = undefined;
+      });
     return this.loading;
   }
 

@@ -100,10 +100,17 @@ export class ModelRepository {
   // Looks for new and removed models once, then has every host look for a new version once.
   async reload(): Promise<void> {
     await this.look();
-    await Promise.all([...this.hosts.values()].map((h) => h.reload()));
+    await Promise.all(this.all.map((h) => h.start().then(() => h.reload())));
   }
 
-  // Ready when every model found at start (and still there) is loaded with a live slot, and at least one is.
+  // Models that are not served because their version was refused (malformed or corrupt; they stay so until their
+  // files change): they do not hold readiness back, so one bad model never stops the others.
+  refused(): NotReadyModel[] {
+    return this.all.flatMap((h) => (h.refusedOnly ? [{ model: h.name ?? '', reason: h.notReadyReason }] : []));
+  }
+
+  // Ready when every model found at start (and still there) is loaded with a live slot or refused, and at least
+  // one is loaded; what is not ready yet, and why.
   notReady(): NotReadyModel[] {
     if (this.closed) return [{ model: '*', reason: 'the server is shutting down' }];
     if (this.layout === undefined) {
@@ -122,7 +129,7 @@ export class ModelRepository {
     for (const [key, host] of this.hosts) {
       const live = host.model !== undefined && host.model.scheduler.liveSlots > 0;
       if (live) serving++;
-      else if (this.expected.has(key)) waiting.push({ model: host.name ?? key, reason: host.notReadyReason });
+      else if (this.expected.has(key) && !host.refusedOnly) waiting.push({ model: host.name ?? key, reason: host.notReadyReason });
     }
     if (serving === 0 && waiting.length === 0) {
       waiting.push({ model: '*', reason: `no model is loaded from ${this.options.config.supernetUri} yet` });

@@ -50,7 +50,8 @@ export function oipRoutes(context: RouteContext): FastifyPluginAsyncZod {
             { retryAfterS: models.isClosed ? 1 : 5 },
           );
         }
-        return { ready: true };
+        const refused = models.refused();
+        return refused.length > 0 ? { ready: true, refused } : { ready: true };
       },
     );
 

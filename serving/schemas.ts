@@ -238,7 +238,13 @@ export const OipServerMetadataSchema = z.object({
 // Health answers.
 export const LiveSchema = z.object({ live: z.boolean() });
 // GET /v2/health/ready when ready.
-export const ReadySchema = z.object({ ready: z.boolean() });
+export const ReadySchema = z.object({
+  ready: z.boolean(),
+  refused: z
+    .array(z.object({ model: z.string(), reason: z.string() }))
+    .optional()
+    .describe('Models not served because their version was refused (malformed or corrupt) until its files change'),
+});
 // GET /v2/models/{model}/ready when ready.
 export const ModelReadySchema = z.object({ name: z.string(), ready: z.boolean() });
 

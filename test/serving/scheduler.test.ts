@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { EngineSlots } from '../../serving/engine-slots.ts';
 import type { InferencePool } from '../../serving/inference-pool.ts';
 import { LatencyModel } from '../../serving/latency-model.ts';
 import { type JobOutcome, Scheduler, UTILIZATION_WINDOW_MS } from '../../serving/scheduler.ts';
@@ -46,12 +47,25 @@ class ManualPool implements InferencePool {
   async dispose() {}
 }
 
+// Slots, a pool and a clock that several schedulers (models) share.
+interface Shared {
+  pool: ManualPool;
+  slots: EngineSlots;
+  clock: { ms: number };
+}
+
 function setup(
   slots = 1,
-  options: { maxBatch?: number; maxBatchMs?: number; maxQueue?: number; subnetOfPoint?: number[] } = {},
+  options: {
+    maxBatch?: number;
+    maxBatchMs?: number;
+    maxQueue?: number;
+    subnetOfPoint?: number[];
+    shared?: Shared;
+  } = {},
 ) {
-  let clock = 1000;
-  const pool = new ManualPool(slots);
+  const clock = options.shared?.clock ?? { ms: 1000 };
+  const pool = options.shared?.pool ?? new ManualPool(slots);
   const packed: Array<{ point: number; tokens: number }> = [];
   const costs = FIXTURE_POINTS.map((p) => new CostTable(FIXTURE_ARCH, p.subnet));
   const latency = new LatencyModel(
@@ -82,7 +96,8 @@ function setup(
     maxBatch: options.maxBatch ?? 8,
     ...(options.maxBatchMs === undefined ? {} : { maxBatchMs: options.maxBatchMs }),
     maxQueue: options.maxQueue ?? 100,
-    now: () => clock,
+    ...(options.shared ? { slots: options.shared.slots } : {}),
+    now: () => clock.ms,
     onBatch: (report) => packed.push({ point: report.point.index, tokens: report.tokens }),
   });
   // Each row is [CLS] id ... [SEP], `tokens` long: the id tells which job it came from.
@@ -101,15 +116,70 @@ function setup(
     scheduler,
     job,
     advance: (ms: number) => {
-      clock += ms;
+      clock.ms += ms;
     },
-    now: () => clock,
+    now: () => clock.ms,
   };
 }
 
 const tick = () => new Promise((resolve) => setImmediate(resolve));
 
 describe('Scheduler', () => {
+  it('shares the slots between models: a flood to one takes only the turns the other leaves', async () => {
+    const pool = new ManualPool(1);
+    const clock = { ms: 1000 };
+    const shared: Shared = { pool, slots: new EngineSlots(pool, () => clock.ms), clock };
+    const flooded = setup(1, { shared, maxBatch: 1 });
+    const light = setup(1, { shared, maxBatch: 1 });
+    const floods = Array.from({ length: 10 }, (_, i) =>
+      flooded.scheduler.submit(flooded.job(0, 10 + i, clock.ms + 50)),
+    );
+    assert.equal(pool.calls.length, 1);
+    // The light model's job has a later deadline than every queued flood job, yet runs on the next free slot.
+    const lightDone = light.scheduler.submit(light.job(0, 99, clock.ms + 500));
+    assert.ok(light.scheduler.expectedWaitMs(clock.ms + 500) > 0);
+    flooded.advance(2);
+    pool.calls[0]!.finish();
+    await tick();
+    assert.equal(pool.calls.length, 2);
+    assert.equal(pool.calls[1]!.batch.ids[1], 99);
+    pool.calls[1]!.finish();
+    assert.deepEqual([...(await lightDone).logits], [99, 99]);
+    // With the light model idle, the flood has every slot again.
+    for (let i = 2; i <= 10; i++) {
+      await tick();
+      assert.equal(pool.calls.length, i + 1);
+      pool.calls[i]!.finish();
+    }
+    assert.equal((await Promise.all(floods)).length, 10);
+    // Both models' calls count in the engine's utilization, which each scheduler reports.
+    assert.equal(flooded.scheduler.utilization(), light.scheduler.utilization());
+  });
+
+  it('gives a free slot to the model that used the engine least lately', async () => {
+    const pool = new ManualPool(1);
+    const clock = { ms: 1000 };
+    const shared: Shared = { pool, slots: new EngineSlots(pool, () => clock.ms), clock };
+    const a = setup(1, { shared, maxBatch: 1 });
+    const b = setup(1, { shared, maxBatch: 1 });
+    // A runs a long call; B and A then both wait for the slot.
+    const first = a.scheduler.submit(a.job(0, 1, clock.ms + 1000));
+    const aNext = a.scheduler.submit(a.job(0, 2, clock.ms + 10));
+    const bNext = b.scheduler.submit(b.job(0, 3, clock.ms + 900));
+    clock.ms += 40;
+    pool.calls[0]!.finish();
+    await first;
+    await tick();
+    // B has used nothing, A 40 ms: B goes first although A's job is more urgent.
+    assert.equal(pool.calls[1]!.batch.ids[1], 3);
+    pool.calls[1]!.finish();
+    await bNext;
+    await tick();
+    assert.equal(pool.calls[2]!.batch.ids[1], 2);
+    pool.calls[2]!.finish();
+    await aNext;
+  });
+
   it('runs a job at once on a free slot and returns its own logits, queue and inference time', async () => {
     const { pool, scheduler, job, advance } = setup();
     const done = scheduler.submit(job(0, 7, 2000));
