@@ -56,7 +56,7 @@ export function buildApp(options: BuildAppOptions = {}): SupernetApp {
     env,
     description: `Elastic supernet (${config.stage}): API on Lambda behind an IAM Function URL`,
     modelBucket: storage.modelBucketRef,
-    supernetPrefix: `${config.modelPrefix}/models/${config.modelName}`,
+    ...servedPrefixes(`${config.modelPrefix}/models`, config.modelName, config.servedModels),
     entry: options.servingEntry ?? SERVING_ENTRY,
     projectRoot: PROJECT_ROOT,
     memoryMb: config.servingMemoryMb,
@@ -103,4 +103,19 @@ export function buildApp(options: BuildAppOptions = {}): SupernetApp {
   Tags.of(app).add('stage', config.stage);
   if (options.nag !== false) Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
   return { app, config, storage, serving, training };
+}
+
+// What the API serves: SUPERNET_URI's prefix, the prefixes it may read, and MODELS. One model by default (its model
+// root); a list of models from the repository root (read access on each model's prefix only); '*' every model.
+function servedPrefixes(
+  root: string,
+  modelName: string,
+  servedModels: readonly string[] | undefined,
+): { supernetPrefix: string; readPrefixes: string[]; models?: string[] } {
+  if (servedModels === undefined) {
+    return { supernetPrefix: `${root}/${modelName}`, readPrefixes: [`${root}/${modelName}`] };
+  }
+  if (servedModels[0] === '*') return { supernetPrefix: root, readPrefixes: [root] };
+  const models = [...new Set(servedModels)];
+  return { supernetPrefix: root, readPrefixes: models.map((m) => `${root}/${m}`), models };
 }

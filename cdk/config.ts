@@ -16,7 +16,7 @@ const KEY_PREFIX = /^[a-z0-9][a-z0-9._-]*(\/[a-z0-9][a-z0-9._-]*)*$/;
 // A model name, as the artifact format allows it (training/config.ts checks the same).
 const MODEL_NAME = /^[a-z0-9][a-z0-9-]{0,62}$/;
 // A serving environment variable the stack sets itself or Lambda reserves.
-const RESERVED_ENV = /^(SUPERNET_URI|NODE_OPTIONS|AWS_.*|LAMBDA_.*|_.*)$/;
+const RESERVED_ENV = /^(SUPERNET_URI|MODELS|NODE_OPTIONS|AWS_.*|LAMBDA_.*|_.*)$/;
 
 // Context values typed on the command line (`-c key=value`) arrive as strings: read them as numbers.
 function numberFromText(value: unknown): unknown {
@@ -111,6 +111,26 @@ export const CdkConfigSchema = z
       .regex(MODEL_NAME, { error: 'must be 1-63 lower-case letters, digits or dashes' })
       .optional(),
 
+    // Several models from one API: a list of model names under <modelPrefix>/models (read access on exactly
+    // those prefixes), or ['*'] for every model there. Unset: the one model modelName names.
+    servedModels: z
+      .preprocess(
+        listFromText,
+        z
+          .array(
+            z
+              .string({ error: 'must be model names' })
+              .refine((name) => name === '*' || MODEL_NAME.test(name), {
+                error: "must be model names (1-63 lower-case letters, digits or dashes) or '*'",
+              }),
+          )
+          .min(1, { error: 'must name at least one model' })
+          .refine((names) => !names.includes('*') || names.length === 1, {
+            error: "must be '*' alone or a list of model names",
+          }),
+      )
+      .optional(),
+
     servingMemoryMb: integer(LAMBDA_MEMORY_MB.min, LAMBDA_MEMORY_MB.max, 'MB').default(2048),
     servingTimeoutSeconds: integer(LAMBDA_TIMEOUT_SECONDS.min, LAMBDA_TIMEOUT_SECONDS.max, 'seconds').default(
       30,
@@ -140,7 +160,8 @@ export const CdkConfigSchema = z
         ),
       )
       .refine((env) => Object.keys(env).every((k) => !RESERVED_ENV.test(k)), {
-        error: 'must not set SUPERNET_URI, NODE_OPTIONS or variables Lambda reserves (AWS_*, LAMBDA_*, _*)',
+        error:
+          'must not set SUPERNET_URI, MODELS (servedModels sets it), NODE_OPTIONS or variables Lambda reserves (AWS_*, LAMBDA_*, _*)',
       })
       .default({}),
     // An SNS topic for the alarms; without it the alarms only show in CloudWatch.

@@ -10,8 +10,13 @@ import { ServingFunction } from './serving-function.ts';
 // Where the supernet is and how the function is sized.
 export interface ServingStackProps extends StackProps {
   readonly modelBucket: ModelBucketRef;
-  // The model's key prefix in the bucket: <modelPrefix>/models/<modelName> (it holds LATEST).
+  // What SUPERNET_URI names in the bucket: one model root (<modelPrefix>/models/<modelName>, it holds LATEST) or
+  // the repository root (<modelPrefix>/models).
   readonly supernetPrefix: string;
+  // The key prefixes the function may read: the model roots it serves (or the repository root, for all).
+  readonly readPrefixes: readonly string[];
+  // The models of the repository root to serve (MODELS); undefined: all it holds (or the one model root).
+  readonly models?: readonly string[];
   readonly entry: string;
   readonly projectRoot: string;
   readonly memoryMb: number;
@@ -26,7 +31,7 @@ export interface ServingStackProps extends StackProps {
   readonly environment: Record<string, string>;
 }
 
-// The API on Lambda behind an IAM-authenticated Function URL, reading only its model's prefix, with alarms.
+// The API on Lambda behind an IAM-authenticated Function URL, reading only its models' prefixes, with alarms.
 export class ServingStack extends Stack {
   readonly serving: ServingFunction;
   readonly functionUrl: lambda.FunctionUrl;
@@ -45,13 +50,22 @@ export class ServingStack extends Stack {
       reservedConcurrency: props.reservedConcurrency,
       provisionedConcurrency: props.provisionedConcurrency,
       logRetention: props.logRetention,
-      environment: { ...props.environment, SUPERNET_URI: supernetUri },
+      environment: {
+        ...props.environment,
+        SUPERNET_URI: supernetUri,
+        ...(props.models ? { MODELS: props.models.join(',') } : {}),
+      },
     });
-    grantPrefixAccess(this.serving.role, bucket, props.supernetPrefix, 'read');
-    Validations.of(this.serving.role).acknowledge({
-      id: prefixWildcardFinding(props.modelBucket, props.supernetPrefix),
-      reason: `s3:GetObject on the objects of one model (${props.supernetPrefix}/*: LATEST and its versions) only`,
-    });
+    for (const prefix of props.readPrefixes) {
+      grantPrefixAccess(this.serving.role, bucket, prefix, 'read');
+      Validations.of(this.serving.role).acknowledge({
+        id: prefixWildcardFinding(props.modelBucket, prefix),
+        reason:
+          prefix === props.supernetPrefix && props.models === undefined && props.readPrefixes.length === 1
+            ? `s3:GetObject on the models it serves (${prefix}/*: LATEST and versions) only`
+            : `s3:GetObject on the objects of one served model (${prefix}/*: LATEST and its versions) only`,
+      });
+    }
 
     this.functionUrl = this.serving.alias.addFunctionUrl({ authType: lambda.FunctionUrlAuthType.AWS_IAM });
     this.alarms = new ServingAlarms(this, 'Alarms', {
@@ -62,6 +76,7 @@ export class ServingStack extends Stack {
 
     new CfnOutput(this, 'FunctionUrl', { value: this.functionUrl.url });
     new CfnOutput(this, 'SupernetUri', { value: supernetUri });
+    if (props.models) new CfnOutput(this, 'Models', { value: props.models.join(',') });
     new CfnOutput(this, 'FunctionName', { value: this.serving.function.functionName });
   }
 }

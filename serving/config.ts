@@ -20,6 +20,11 @@ export const ServingEnvSchema = z.object({
   PORT: int(0, 65535).default(8080),
   HOST: z.string().min(1).default('0.0.0.0'),
   SUPERNET_URI: z.string().min(1).default(DEFAULT_SUPERNET_URI),
+  MODELS: z
+    .string()
+    .transform((text) => text.split(',').map((name) => name.trim()))
+    .pipe(z.array(ModelNameSchema).min(1))
+    .optional(),
   DEFAULT_MODEL: ModelNameSchema.optional(),
   ENGINE: z.enum(['onnx', 'tfjs']).default('onnx'),
   TFJS_BACKEND: z.enum(['auto', 'node-gpu', 'node', 'wasm', 'cpu']).default('auto'),
@@ -62,6 +67,9 @@ export interface ServingConfig {
   port: number;
   host: string;
   supernetUri: string;
+  // The models of the repository root SUPERNET_URI names to serve (no listing of the root); undefined: every model
+  // found in it (or the one model or version folder it names).
+  models: string[] | undefined;
   // The model the text-embeddings-inference routes (POST /predict, GET /info) serve; undefined: the one served.
   defaultModel: string | undefined;
   s3: S3StoreOptions;
@@ -151,6 +159,7 @@ export function loadConfig(
     port: v.PORT,
     host: v.HOST,
     supernetUri: v.SUPERNET_URI,
+    models: v.MODELS === undefined ? undefined : [...new Set(v.MODELS)],
     defaultModel: v.DEFAULT_MODEL,
     s3,
     engine: v.ENGINE,

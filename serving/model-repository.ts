@@ -5,7 +5,7 @@ import type { ServingConfig } from './config.ts';
 import { EngineSlots } from './engine-slots.ts';
 import { createEnginePool, type EnginePool } from './inference-pool.ts';
 import { ModelHost, type ModelHostOptions, type ReloadOutcome } from './model-host.ts';
-import { type ArtifactLayout, detectLayout, listRepository } from './repository-listing.ts';
+import { type ArtifactLayout, childUri, detectLayout, listRepository } from './repository-listing.ts';
 import type { ServingMetrics } from './serving-metrics.ts';
 
 // How often a repository not found yet is looked at again when RELOAD_INTERVAL_MS is 0.
@@ -168,6 +168,13 @@ export class ModelRepository {
     const { config } = this.options;
     const store = openStore(config.supernetUri, { s3: config.s3 });
     try {
+      if (this.layout === undefined && config.models !== undefined) {
+        this.layout = 'repository';
+        this.log.info(
+          { uri: store.uri, models: config.models },
+          `serving ${config.models.join(', ')} of the repository at ${store.uri}`,
+        );
+      }
       if (this.layout === undefined) {
         this.layout = await detectLayout(store);
         if (this.layout === undefined) {
@@ -180,7 +187,10 @@ export class ModelRepository {
       if (this.layout !== 'repository') {
         if (!this.hosts.has('')) this.add('', config.supernetUri, undefined);
       } else {
-        const listing = await listRepository(store);
+        const listing =
+          config.models === undefined
+            ? await listRepository(store)
+            : { models: config.models.map((name) => ({ name, uri: childUri(store.uri, name) })), skipped: [] };
         this.logSkipped(listing.skipped);
         const found = new Set(listing.models.map((m) => m.name));
         for (const { name, uri } of listing.models) if (!this.hosts.has(name)) this.add(name, uri, name);

@@ -42,7 +42,6 @@ export async function listRepository(store: ObjectStore): Promise<RepositoryList
     skipped.push({ child: link, reason: 'a symbolic link, never followed' });
   }
   const models: RepositoryListing['models'] = [];
-  const root = store.uri.replace(/\/+$/, '');
   for (const [child, { latest }] of [...children].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
     if (!ModelNameSchema.safeParse(child).success) {
       skipped.push({
@@ -52,10 +51,15 @@ export async function listRepository(store: ObjectStore): Promise<RepositoryList
     } else if (!latest) {
       skipped.push({ child, reason: 'no LATEST in it, so not a model root' });
     } else {
-      models.push({ name: child, uri: `${root}/${child}` });
+      models.push({ name: child, uri: childUri(store.uri, child) });
     }
   }
   return { models, skipped };
+}
+
+// The URI of a child folder of a store's root.
+export function childUri(rootUri: string, child: string): string {
+  return `${rootUri.replace(/\/+$/, '')}/${child}`;
 }
 
 // The symbolic links among a local root's children (a store lists no object through them).

@@ -110,6 +110,21 @@ describe('parseCdkConfig', () => {
       /modelName: 'other-model' is not the model 'fixture-model' that training\/configs\/default\.json publishes/,
     ],
     [
+      'a served model that is no model name',
+      { servedModels: 'topics,Bad_Name' },
+      /servedModels\.1: must be model names/,
+    ],
+    [
+      "'*' among model names",
+      { servedModels: '*,topics' },
+      /servedModels: must be '\*' alone or a list of model names/,
+    ],
+    [
+      'MODELS in servingEnvironment',
+      { servingEnvironment: '{"MODELS":"a"}' },
+      /servingEnvironment: must not set SUPERNET_URI, MODELS/,
+    ],
+    [
       'an unknown backend',
       { trainingBackend: 'gpu' },
       /trainingBackend: must be node-gpu, auto, node, wasm or cpu/,

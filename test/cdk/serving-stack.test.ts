@@ -69,6 +69,56 @@ describe('ServingStack', () => {
     ]);
   });
 
+  it('serves a list of models from the repository root, reading exactly their prefixes', () => {
+    const other = synthApp({ servedModels: 'topics,imdb-sentiment' });
+    after(() => other.dispose());
+    const t = other.template(other.serving);
+    const fn = Object.values(t.findResources('AWS::Lambda::Function'))[0] as {
+      Properties: { Environment: { Variables: Record<string, unknown> } };
+    };
+    const env = fn.Properties.Environment.Variables;
+    assert.match(flatten(env.SUPERNET_URI), /\/supernet\/models$/);
+    assert.equal(env.MODELS, 'topics,imdb-sentiment');
+    const statements = policyStatements(t);
+    assert.deepEqual(
+      statements
+        .filter((s) => actionsOf(s).includes('s3:GetObject'))
+        .flatMap((s) => [s.Resource].flat().map(flatten))
+        .sort(),
+      [
+        'import(Supernet-dev-Storage-ModelBucketArn)/supernet/models/imdb-sentiment/*',
+        'import(Supernet-dev-Storage-ModelBucketArn)/supernet/models/topics/*',
+      ],
+    );
+    assert.deepEqual(
+      statements
+        .filter((s) => actionsOf(s).includes('s3:ListBucket'))
+        .flatMap(
+          (s) =>
+            (s.Condition as { StringLikeIfExists: { 's3:prefix': string[] } }).StringLikeIfExists[
+              's3:prefix'
+            ],
+        )
+        .sort(),
+      ['supernet/models/imdb-sentiment/*', 'supernet/models/topics/*'],
+    );
+
+    const all = synthApp({ servedModels: '*' });
+    after(() => all.dispose());
+    const allEnv = (
+      Object.values(all.template(all.serving).findResources('AWS::Lambda::Function'))[0] as {
+        Properties: { Environment: { Variables: Record<string, unknown> } };
+      }
+    ).Properties.Environment.Variables;
+    assert.equal(allEnv.MODELS, undefined);
+    assert.deepEqual(
+      policyStatements(all.template(all.serving))
+        .filter((s) => actionsOf(s).includes('s3:GetObject'))
+        .map((s) => flatten(s.Resource)),
+      ['import(Supernet-dev-Storage-ModelBucketArn)/supernet/models/*'],
+    );
+  });
+
   it('serves through a Function URL with AWS_IAM auth on the live alias, which holds the provisioned concurrency', () => {
     template.hasResourceProperties('AWS::Lambda::Url', { AuthType: 'AWS_IAM', Qualifier: 'live' });
     template.hasResourceProperties('AWS::Lambda::Alias', {

@@ -213,6 +213,26 @@ describe('model repository', () => {
     assert.equal((await predict(app, FIXTURE_MODEL)).statusCode, 200);
   });
 
+  it('serves only the models MODELS names, without listing the root', async (t) => {
+    const { root, store } = await repositoryRoot(t);
+    await publishModel(store, 'third', 'v1', 3);
+    await writeFile(join(root, 'README.txt'), 'not a model');
+    const { app, lines } = await startedApp(t, root, {}, { MODELS: `third, ${FIXTURE_MODEL}` });
+    assert.deepEqual(app.models.names(), [FIXTURE_MODEL, 'third']);
+    assert.equal((await predict(app, 'third')).statusCode, 200);
+    assert.equal((await predict(app, SECOND)).statusCode, 404);
+    assert.equal(lines.filter((l) => String(l.msg).startsWith('skipping ')).length, 0);
+
+    // A model named but not published yet holds readiness back, and says so.
+    const { app: waiting } = await startedApp(t, root, {}, { MODELS: `${FIXTURE_MODEL},later` });
+    const ready = await waiting.inject({ url: '/v2/health/ready' });
+    assert.equal(ready.statusCode, 503);
+    assert.match(ready.json().detail, /^later: /);
+    await publishModel(store, 'later', 'v1', 4);
+    await waiting.models.reload();
+    assert.equal((await waiting.inject({ url: '/v2/health/ready' })).statusCode, 200);
+  });
+
   it('keeps serving every model while the storage is down during a look', async (t) => {
     const s3 = await startTestS3();
     t.after(() => s3.stop());

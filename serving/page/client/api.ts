@@ -7,6 +7,14 @@ export interface ModelSummary {
   operatingPoints: number;
 }
 
+// What GET /v1/models says of a model that is not loaded yet.
+interface ListedModel {
+  name: string;
+  version: string | null;
+  ready: boolean;
+  operatingPoints: number | null;
+}
+
 export interface CatalogPoint {
   id: string;
   params: number;
@@ -92,11 +100,16 @@ async function problemOf(response: Response): Promise<Problem> {
 // A model's path segment.
 const modelPath = (model: string) => `/v1/models/${encodeURIComponent(model)}`;
 
-// GET /v1/models
+// GET /v1/models: the models ready to answer.
 export async function listModels(): Promise<ModelSummary[]> {
   const response = await fetch('/v1/models', { cache: 'no-store' });
   if (!response.ok) throw new ApiError(`GET /v1/models: ${(await problemOf(response)).detail}`);
-  return (await json<{ models: ModelSummary[] }>(response)).models;
+  const { models } = await json<{ models: ListedModel[] }>(response);
+  return models.flatMap((m) =>
+    m.ready && m.version !== null && m.operatingPoints !== null
+      ? [{ name: m.name, version: m.version, ready: true, operatingPoints: m.operatingPoints }]
+      : [],
+  );
 }
 
 // GET /v1/models/{model}: undefined while the model is not ready (503).
