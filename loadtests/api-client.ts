@@ -22,7 +22,9 @@ export const ModelDescriptionSchema = z.looseObject({
 });
 export type ModelDescription = z.infer<typeof ModelDescriptionSchema>;
 
-const ModelListSchema = z.looseObject({ models: z.array(z.looseObject({ name: z.string() })) });
+const ModelListSchema = z.looseObject({
+  models: z.array(z.looseObject({ name: z.string(), ready: z.boolean().optional() })),
+});
 
 const PredictAnswerSchema = z.looseObject({
   subnet: z.looseObject({ id: z.string(), accuracy: z.number(), memoryBytes: z.number() }),
@@ -62,6 +64,12 @@ export class ApiClient {
       await new Promise((resolve) => setTimeout(resolve, 250));
     }
     throw new ApiError(`${this.baseUrl} was not ready after ${Math.round(timeoutMs / 1000)} s (${last})`);
+  }
+
+  // Every model the server lists as ready, in its order.
+  async modelNames(): Promise<string[]> {
+    const list = ModelListSchema.parse(await this.getJson('/v1/models'));
+    return list.models.filter((m) => m.ready !== false).map((m) => m.name);
   }
 
   // The one model served (or the one named).

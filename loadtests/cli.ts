@@ -6,6 +6,7 @@ import { formatSummary } from './format-summary.ts';
 import { parseLoadTestArgs, USAGE, UsageError } from './load-test-args.ts';
 import { ProgressBar } from './progress-bar.ts';
 import { renderReportPng } from './render-report-png.ts';
+import { formatFairness, runFairness } from './run-fairness.ts';
 import { runLoadTest } from './run-load-test.ts';
 
 // Runs the load test from a command line; returns the exit code.
@@ -24,6 +25,7 @@ export async function main(
     throw error;
   }
   const progress = new ProgressBar(1);
+  if (args.fairness) return fairness(args, env, progress);
   try {
     const { report, jsonPath, htmlPath } = await runLoadTest(args, { env, progress });
     progress.finish();
@@ -43,6 +45,25 @@ export async function main(
     progress.finish();
     console.error(`load test failed: ${error instanceof Error ? error.message : String(error)}`);
     if (error instanceof Error && error.cause) console.error(error.cause);
+    return 3;
+  }
+}
+
+// The fairness test (--fairness): exit 0 when the light model kept its attainment, 1 when not, 3 on failure.
+async function fairness(
+  args: ReturnType<typeof parseLoadTestArgs>,
+  env: Record<string, string | undefined>,
+  progress: ProgressBar,
+): Promise<number> {
+  try {
+    const { report, jsonPath } = await runFairness(args, { env, progress });
+    progress.finish();
+    console.log(formatFairness(report));
+    console.log(`\nreport: ${jsonPath}`);
+    return report.met ? 0 : 1;
+  } catch (error) {
+    progress.finish();
+    console.error(`fairness test failed: ${error instanceof Error ? error.message : String(error)}`);
     return 3;
   }
 }

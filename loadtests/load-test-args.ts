@@ -4,7 +4,7 @@ import { oneLine } from './zod-one-line.ts';
 
 export const USAGE = `usage: npm run loadtest -- [--url URL | --supernet DIR | --fixture] [--quick] [--out DIR] [--soak MINUTES]
     [--capacity RPS] [--budgets TIGHT,MEDIUM,LOOSE] [--loads 0.25,0.5,...] [--duration SECONDS] [--model NAME]
-    [--seed N] [--png]
+    [--seed N] [--png] [--fairness [--models HEAVY,LIGHT]]
 
   --url URL         load an already running server (only 127.0.0.1 or localhost); otherwise the harness starts
                     one: node --import tsx serving/server.ts, on the bundled models/imdb-sentiment
@@ -19,6 +19,10 @@ export const USAGE = `usage: npm run loadtest -- [--url URL | --supernet DIR | -
   --loads LIST      offered loads as fractions of capacity
   --duration S      seconds per run
   --png             also render report.html to report.png with headless Chromium (when installed)
+  --fairness        two models on one server instead: the light one's budgeted traffic alone, then beside the
+                    heavy one flooded at 4x its capacity; writes DIR/fairness.json; exit 1 when the light
+                    model's attainment falls more than a point
+  --models H,L      the flooded (heavy) and the light model for --fairness (default: the first two listed)
 
 Environment variables of the server (ENGINE, INFERENCE_WORKERS, LOG_LEVEL, ...) pass through to it.`;
 
@@ -61,6 +65,13 @@ export const LoadTestArgsSchema = z
     model: z.string().min(1).max(128).optional(),
     seed: z.coerce.number().int().nonnegative().default(1),
     png: z.boolean().default(false),
+    fairness: z.boolean().default(false),
+    models: z
+      .string()
+      .regex(/^[a-z0-9][a-z0-9-]*,[a-z0-9][a-z0-9-]*$/, { message: 'two model names: HEAVY,LIGHT' })
+      .transform((s) => s.split(','))
+      .refine(([a, b]) => a !== b, { message: 'two different models' })
+      .optional(),
   })
   .strict()
   .refine((a) => [a.url !== undefined, a.supernet !== undefined, a.fixture].filter(Boolean).length <= 1, {
@@ -93,6 +104,8 @@ export function parseLoadTestArgs(argv: readonly string[]): LoadTestArgs {
         model: { type: 'string' },
         seed: { type: 'string' },
         png: { type: 'boolean' },
+        fairness: { type: 'boolean' },
+        models: { type: 'string' },
       },
       strict: true,
       allowPositionals: false,

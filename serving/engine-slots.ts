@@ -28,7 +28,7 @@ export class EngineSlots {
   private readonly now: () => number;
   private readonly busy: boolean[];
   private readonly busyUntil: Float64Array;
-  private readonly clients = new Map<SlotClient, ClientUsage>();
+  private readonly usage = new Map<SlotClient, ClientUsage>();
   private running = 0;
   // Busy share of the live slots, smoothed exponentially (time constant UTILIZATION_WINDOW_MS), as of utilizedAt.
   private utilized = 0;
@@ -69,12 +69,17 @@ export class EngineSlots {
     return this.utilized;
   }
 
+  // How many schedulers (models) take turns on the slots.
+  get clientCount(): number {
+    return this.usage.size;
+  }
+
   register(client: SlotClient): void {
-    this.clients.set(client, { usageMs: 0, at: this.now() });
+    this.usage.set(client, { usageMs: 0, at: this.now() });
   }
 
   unregister(client: SlotClient): void {
-    this.clients.delete(client);
+    this.usage.delete(client);
   }
 
   // Marks a slot busy with a call predicted to take predictedMs.
@@ -90,7 +95,7 @@ export class EngineSlots {
     this.advanceUtilization();
     this.busy[slot] = false;
     this.running--;
-    const usage = this.clients.get(client);
+    const usage = this.usage.get(client);
     if (usage) usage.usageMs = this.decayed(usage) + engineMs;
     this.dispatch();
   }
@@ -108,7 +113,7 @@ export class EngineSlots {
   private nextClient(): SlotClient | undefined {
     let best: SlotClient | undefined;
     let bestUsage = Number.POSITIVE_INFINITY;
-    for (const [client, usage] of this.clients) {
+    for (const [client, usage] of this.usage) {
       if (!client.hasWork) continue;
       const used = this.decayed(usage);
       if (used < bestUsage || (used === bestUsage && best && client.headDeadline < best.headDeadline)) {

@@ -228,6 +228,7 @@ export class Scheduler implements SlotClient {
     const { latency, maxBatch } = this.options;
     const maxBatchMs = this.options.maxBatchMs ?? Number.POSITIVE_INFINITY;
     const subnet = head.point.subnetIndex;
+    const shared = this.slots.clientCount > 1;
     const now = this.now();
     let point = head.point;
     let rows = head.texts;
@@ -243,11 +244,12 @@ export class Scheduler implements SlotClient {
       const longer = job.tokens > tokens ? job.point : point;
       const together = latency.predictMs(longer.index, rows + job.texts, Math.max(tokens, job.tokens));
       const meetsAll = now + together <= Math.min(earliest, job.deadline) && together <= maxBatchMs;
-      // Past maxBatchMs, only a job that is late itself joins a late batch.
+      // Past maxBatchMs, only a job that is late itself joins a late batch, and never while other models share
+      // the slots: their requests would wait for the whole call.
       const lateAnyway =
         now + predicted > earliest &&
         together <= predicted + job.predictedMs &&
-        (together <= maxBatchMs || now + job.predictedMs > job.deadline);
+        (together <= maxBatchMs || (now + job.predictedMs > job.deadline && !shared));
       if (!meetsAll && !lateAnyway) {
         i++;
         continue;
