@@ -106,7 +106,9 @@ export class ModelRepository {
   // Models that are not served because their version was refused (malformed or corrupt; they stay so until their
   // files change): they do not hold readiness back, so one bad model never stops the others.
   refused(): NotReadyModel[] {
-    return this.all.flatMap((h) => (h.refusedOnly ? [{ model: h.name ?? '', reason: h.notReadyReason }] : []));
+    return this.all.flatMap((h) =>
+      h.refusedOnly ? [{ model: h.name ?? '', reason: h.notReadyReason }] : [],
+    );
   }
 
   // Ready when every model found at start (and still there) is loaded with a live slot or refused, and at least
@@ -129,7 +131,8 @@ export class ModelRepository {
     for (const [key, host] of this.hosts) {
       const live = host.model !== undefined && host.model.scheduler.liveSlots > 0;
       if (live) serving++;
-      else if (this.expected.has(key) && !host.refusedOnly) waiting.push({ model: host.name ?? key, reason: host.notReadyReason });
+      else if (this.expected.has(key) && !host.refusedOnly)
+        waiting.push({ model: host.name ?? key, reason: host.notReadyReason });
     }
     if (serving === 0 && waiting.length === 0) {
       waiting.push({ model: '*', reason: `no model is loaded from ${this.options.config.supernetUri} yet` });
@@ -190,7 +193,10 @@ export class ModelRepository {
         const listing =
           config.models === undefined
             ? await listRepository(store)
-            : { models: config.models.map((name) => ({ name, uri: childUri(store.uri, name) })), skipped: [] };
+            : {
+                models: config.models.map((name) => ({ name, uri: childUri(store.uri, name) })),
+                skipped: [],
+              };
         this.logSkipped(listing.skipped);
         const found = new Set(listing.models.map((m) => m.name));
         for (const { name, uri } of listing.models) if (!this.hosts.has(name)) this.add(name, uri, name);

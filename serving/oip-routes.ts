@@ -2,7 +2,9 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { z } from 'zod';
 import type { InputKind, ModelInput } from '../src/model/task.ts';
 import { BudgetHeadersSchema, type BudgetParametersSchema, mergeBudget } from './budget.ts';
-import { predict } from './predict.ts';
+import type { ServingConfig } from './config.ts';
+import type { ModelRepository } from './model-repository.ts';
+import { type Prediction, predict } from './predict.ts';
 import { modelFor, type RouteContext, receivedAt, recordPrediction } from './route-context.ts';
 import {
   INFERENCE_PROBLEMS,
@@ -19,143 +21,164 @@ import {
   SERVER_VERSION,
 } from './schemas.ts';
 import { ServingError } from './serving-error.ts';
+import type { ServingModel } from './serving-model.ts';
 
 // The Open Inference Protocol (KServe v2): health, server and model metadata, and infer with one BYTES input of
 // texts (two for a pair model: `text` and `text_pair`).
 export function oipRoutes(context: RouteContext): FastifyPluginAsyncZod {
-  const { config, models, metrics } = context;
   return async (app) => {
-    app.get(
-      '/v2/health/live',
-      { schema: { summary: 'The process is up', tags: ['v2'], response: { 200: LiveSchema } } },
-      async () => ({ live: true }),
-    );
+    addHealthRoutes(app, context.models);
+    addMetadataRoutes(app, context);
+    addInferRoute(app, context);
+  };
+}
 
-    app.get(
-      '/v2/health/ready',
-      {
-        schema: {
-          summary:
-            'Every model found at start is loaded, verified and calibrated (503 naming those that are not, and while shutting down)',
-          tags: ['v2'],
-          response: { 200: ReadySchema, 503: ProblemSchema },
+type OipApp = Parameters<FastifyPluginAsyncZod>[0];
+
+// GET /v2/health/live and /v2/health/ready.
+function addHealthRoutes(app: OipApp, models: ModelRepository): void {
+  app.get(
+    '/v2/health/live',
+    { schema: { summary: 'The process is up', tags: ['v2'], response: { 200: LiveSchema } } },
+    async () => ({ live: true }),
+  );
+
+  app.get(
+    '/v2/health/ready',
+    {
+      schema: {
+        summary:
+          'Every model found at start is loaded, verified and calibrated (503 naming those that are not, and while shutting down)',
+        tags: ['v2'],
+        response: { 200: ReadySchema, 503: ProblemSchema },
+      },
+    },
+    async () => {
+      const waiting = models.notReady();
+      if (waiting.length > 0) {
+        throw new ServingError(
+          models.isClosed ? 'SHUTTING_DOWN' : 'NOT_READY',
+          waiting.map((w) => (w.model === '*' ? w.reason : `${w.model}: ${w.reason}`)).join('; '),
+          { retryAfterS: models.isClosed ? 1 : 5 },
+        );
+      }
+      const refused = models.refused();
+      return refused.length > 0 ? { ready: true, refused } : { ready: true };
+    },
+  );
+}
+
+// GET /v2 (the server), /v2/models/{model} (its inputs and outputs) and /v2/models/{model}/ready.
+function addMetadataRoutes(app: OipApp, { config, models }: RouteContext): void {
+  app.get(
+    '/v2',
+    { schema: { summary: 'Server metadata', tags: ['v2'], response: { 200: OipServerMetadataSchema } } },
+    async () => ({ name: 'elastic-supernet-serving', version: SERVER_VERSION, extensions: [] }),
+  );
+
+  app.get(
+    '/v2/models/:model',
+    {
+      schema: {
+        summary:
+          'Model metadata: one BYTES input of texts (two, text and text_pair, for a pair model), labels and scores out',
+        tags: ['v2'],
+        params: ModelParamsSchema,
+        response: { 200: OipModelMetadataSchema, 404: ProblemSchema, 503: ProblemSchema },
+      },
+    },
+    async (request) => modelMetadata(modelFor(models, request.params.model), config.engine),
+  );
+
+  app.get(
+    '/v2/models/:model/ready',
+    {
+      schema: {
+        summary: 'The model is ready',
+        tags: ['v2'],
+        params: ModelParamsSchema,
+        response: { 200: ModelReadySchema, 404: ProblemSchema, 503: ProblemSchema },
+      },
+    },
+    async (request) => ({ name: modelFor(models, request.params.model).name, ready: true }),
+  );
+}
+
+// POST /v2/models/{model}/infer.
+function addInferRoute(app: OipApp, { config, models, metrics }: RouteContext): void {
+  app.post(
+    '/v2/models/:model/infer',
+    {
+      schema: {
+        summary:
+          'Classify texts (one BYTES input; a pair model takes two, text and text_pair); budgets in headers or parameters',
+        tags: ['v2'],
+        params: ModelParamsSchema,
+        headers: BudgetHeadersSchema,
+        body: OipInferRequestSchema,
+        response: {
+          200: OipInferResponseSchema,
+          ...INFERENCE_PROBLEMS,
         },
       },
-      async () => {
-        const waiting = models.notReady();
-        if (waiting.length > 0) {
-          throw new ServingError(
-            models.isClosed ? 'SHUTTING_DOWN' : 'NOT_READY',
-            waiting.map((w) => (w.model === '*' ? w.reason : `${w.model}: ${w.reason}`)).join('; '),
-            { retryAfterS: models.isClosed ? 1 : 5 },
-          );
-        }
-        const refused = models.refused();
-        return refused.length > 0 ? { ready: true, refused } : { ready: true };
-      },
-    );
+    },
+    async (request, reply) => {
+      const body = request.body;
+      const budget = mergeBudget(request.headers, budgetParameters(body.parameters));
+      const model = modelFor(models, request.params.model);
+      const texts = inputsOf(body.inputs, model.name, model.manifest.task.input);
+      const prediction = await predict(model, texts, budget, receivedAt(reply), config);
+      recordPrediction(reply, prediction, metrics, 'infer', model.name);
+      return inferAnswer(model, prediction, texts.length, body.id);
+    },
+  );
+}
 
-    app.get(
-      '/v2',
-      { schema: { summary: 'Server metadata', tags: ['v2'], response: { 200: OipServerMetadataSchema } } },
-      async () => ({ name: 'elastic-supernet-serving', version: SERVER_VERSION, extensions: [] }),
-    );
+// A model's metadata: its input tensors (one of texts, or text and text_pair), and the label and scores out.
+function modelMetadata(model: ServingModel, engine: ServingConfig['engine']) {
+  return {
+    name: model.name,
+    versions: [model.version],
+    platform: `elastic-supernet/${engine}`,
+    inputs: (model.manifest.task.input === 'pair' ? PAIR_INPUTS : [TEXT_INPUT]).map((name) => ({
+      name,
+      datatype: 'BYTES',
+      shape: [-1],
+    })),
+    outputs: [
+      { name: 'label', datatype: 'BYTES', shape: [-1] },
+      { name: 'scores', datatype: 'FP32', shape: [-1, model.labels.length] },
+    ],
+  };
+}
 
-    app.get(
-      '/v2/models/:model',
+// An infer answer: the operating point chosen in `parameters`, a label per text and the scores row by row.
+function inferAnswer(model: ServingModel, prediction: Prediction, texts: number, id: string | undefined) {
+  const labels = model.labels;
+  const scores: number[] = [];
+  for (const output of prediction.outputs) for (const label of labels) scores.push(output.scores[label]!);
+  return {
+    model_name: model.name,
+    model_version: model.version,
+    ...(id === undefined ? {} : { id }),
+    parameters: {
+      subnet_id: prediction.point.id,
+      subnet_accuracy: prediction.point.entry.devAccuracy,
+      expected_latency_ms: Math.round(prediction.expectedLatencyMs * 1000) / 1000,
+      flops: prediction.flops,
+      memory_bytes: prediction.memoryBytes,
+      budget_mode: prediction.budget.mode,
+      budget_met: prediction.budget.met,
+    },
+    outputs: [
       {
-        schema: {
-          summary:
-            'Model metadata: one BYTES input of texts (two, text and text_pair, for a pair model), labels and scores out',
-          tags: ['v2'],
-          params: ModelParamsSchema,
-          response: { 200: OipModelMetadataSchema, 404: ProblemSchema, 503: ProblemSchema },
-        },
+        name: 'label',
+        shape: [texts],
+        datatype: 'BYTES',
+        data: prediction.outputs.map((o) => o.label),
       },
-      async (request) => {
-        const model = modelFor(models, request.params.model);
-        return {
-          name: model.name,
-          versions: [model.version],
-          platform: `elastic-supernet/${config.engine}`,
-          inputs: (model.manifest.task.input === 'pair' ? PAIR_INPUTS : [TEXT_INPUT]).map((name) => ({
-            name,
-            datatype: 'BYTES',
-            shape: [-1],
-          })),
-          outputs: [
-            { name: 'label', datatype: 'BYTES', shape: [-1] },
-            { name: 'scores', datatype: 'FP32', shape: [-1, model.labels.length] },
-          ],
-        };
-      },
-    );
-
-    app.get(
-      '/v2/models/:model/ready',
-      {
-        schema: {
-          summary: 'The model is ready',
-          tags: ['v2'],
-          params: ModelParamsSchema,
-          response: { 200: ModelReadySchema, 404: ProblemSchema, 503: ProblemSchema },
-        },
-      },
-      async (request) => ({ name: modelFor(models, request.params.model).name, ready: true }),
-    );
-
-    app.post(
-      '/v2/models/:model/infer',
-      {
-        schema: {
-          summary:
-            'Classify texts (one BYTES input; a pair model takes two, text and text_pair); budgets in headers or parameters',
-          tags: ['v2'],
-          params: ModelParamsSchema,
-          headers: BudgetHeadersSchema,
-          body: OipInferRequestSchema,
-          response: {
-            200: OipInferResponseSchema,
-            ...INFERENCE_PROBLEMS,
-          },
-        },
-      },
-      async (request, reply) => {
-        const body = request.body;
-        const budget = mergeBudget(request.headers, budgetParameters(body.parameters));
-        const model = modelFor(models, request.params.model);
-        const texts = inputsOf(body.inputs, model.name, model.manifest.task.input);
-        const prediction = await predict(model, texts, budget, receivedAt(reply), config);
-        recordPrediction(reply, prediction, metrics, 'infer', model.name);
-        const labels = model.labels;
-        const scores: number[] = [];
-        for (const output of prediction.outputs)
-          for (const label of labels) scores.push(output.scores[label]!);
-        return {
-          model_name: model.name,
-          model_version: model.version,
-          ...(body.id === undefined ? {} : { id: body.id }),
-          parameters: {
-            subnet_id: prediction.point.id,
-            subnet_accuracy: prediction.point.entry.devAccuracy,
-            expected_latency_ms: Math.round(prediction.expectedLatencyMs * 1000) / 1000,
-            flops: prediction.flops,
-            memory_bytes: prediction.memoryBytes,
-            budget_mode: prediction.budget.mode,
-            budget_met: prediction.budget.met,
-          },
-          outputs: [
-            {
-              name: 'label',
-              shape: [texts.length],
-              datatype: 'BYTES',
-              data: prediction.outputs.map((o) => o.label),
-            },
-            { name: 'scores', shape: [texts.length, labels.length], datatype: 'FP32', data: scores },
-          ],
-        };
-      },
-    );
+      { name: 'scores', shape: [texts, labels.length], datatype: 'FP32', data: scores },
+    ],
   };
 }
 

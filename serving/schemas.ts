@@ -243,7 +243,9 @@ export const ReadySchema = z.object({
   refused: z
     .array(z.object({ model: z.string(), reason: z.string() }))
     .optional()
-    .describe('Models not served because their version was refused (malformed or corrupt) until its files change'),
+    .describe(
+      'Models not served because their version was refused (malformed or corrupt) until its files change',
+    ),
 });
 // GET /v2/models/{model}/ready when ready.
 export const ModelReadySchema = z.object({ name: z.string(), ready: z.boolean() });

@@ -203,11 +203,78 @@ function describeReport(report: TrainingReport, out: string): string {
 
 async function main(argv: string[]): Promise<number> {
   const args = parseCommandLine(argv);
+  const { config, task, init } = await loadRunInputs(args);
+  const digest = configDigest(config, task.digest);
+  const digests = stageDigests(config, task.digest);
+  const { checkpointDir, mirror, restored, run, standalone } = await openRunFolder(args, config, digests.run);
+  const store = await probeOutput(args.out);
+  const logFile = join(checkpointDir, 'log.jsonl');
+  const log = (line: string) => {
+    if (!args.quiet) process.stderr.write(`${line}\n`);
+  };
+  await selectBackend(args.backend, log);
+  log(`config ${args.config} (digest ${digest}); checkpoints in ${checkpointDir}`);
+  if (mirror) {
+    log(
+      `checkpoints mirrored to ${mirror.store.uri}${restored.length > 0 ? `; restored from it: ${restored.join(', ')}` : ''}`,
+    );
+  }
+  const clock = startClock(checkpointDir, digests.run, run.seconds, args.standalone !== undefined);
+
+  const tokenizer = init?.tokenizer ?? new WordPieceTokenizer(loadBertUncasedVocabulary());
+  const data = encodeTask(task, tokenizer, logFile, args.quiet);
+  if (init) log(`starting from ${init.uri} (its ${init.weights.length} tensors and vocabulary)`);
+
+  const layout = new FlatLayout(config.architecture);
+  const pool = await GradientPool.start(
+    config.architecture,
+    config.workers,
+    args.backend,
+    new Float32Array(layout.total),
+  );
+  const stopRequested = stopOnSignal();
+  let stepsTaken = 0;
+  const ctx: TrainingContext = {
+    config,
+    digest,
+    digests,
+    checkpointDir,
+    logFile,
+    pool,
+    layout,
+    tokenizer,
+    ...(init && { initWeights: init.weights }),
+    data,
+    dataStats: task.splits.stats,
+    dataRecord: { description: describeTaskData(task), classBalance: namedBalance(task) },
+    quiet: args.quiet,
+    // --max-steps: stop (with a checkpoint) after that many optimizer steps in this invocation.
+    afterStep: () => stopRequested() || (args.maxSteps !== undefined && ++stepsTaken >= args.maxSteps),
+    checkpointEverySeconds: args.checkpointEverySeconds,
+    mirror,
+    elapsedSeconds: clock.elapsedSeconds,
+  };
+  try {
+    if (standalone) {
+      const report = await trainStandalone(ctx, standalone);
+      process.stdout.write(`${JSON.stringify(report, null, 1)}\n`);
+    } else {
+      const report = await trainSupernet(ctx, store, args.out);
+      process.stdout.write(describeReport(report, args.out));
+    }
+    return 0;
+  } finally {
+    await clock.stop();
+    await pool.close();
+  }
+}
+
+// The config, its data and the checkpoint it starts from, if any. The data is read and checked first: bad data is
+// refused before a checkpoint folder or the output is touched; so is a checkpoint to start from.
+async function loadRunInputs(args: Args) {
   const file = await loadTrainingConfig(args.config);
-  // The data is read and checked first: bad data is refused before a checkpoint folder or the output is touched.
   const task = await loadTaskData(file, { s3: s3OptionsFromEnv(process.env) });
   const config: TrainingConfig = withLabels(file, task.labels);
-  // A checkpoint to start from is read and checked before anything is written, like the data.
   const init = config.init
     ? await loadInitCheckpoint(
         config.init.checkpoint,
@@ -216,16 +283,20 @@ async function main(argv: string[]): Promise<number> {
         s3OptionsFromEnv(process.env),
       )
     : undefined;
-  const digest = configDigest(config, task.digest);
-  const digests = stageDigests(config, task.digest);
+  return { config, task, init };
+}
+
+// The run's checkpoint folder, locked, with what the mirror restored into it (--fresh: emptied, mirror too), and
+// the run's clock so far.
+async function openRunFolder(args: Args, config: TrainingConfig, runDigest: string) {
   const checkpointDir = resolve(
-    args.checkpoints ?? join(homedir(), '.cache', 'elastic-supernet', `${config.model}-${digests.run}`),
+    args.checkpoints ?? join(homedir(), '.cache', 'elastic-supernet', `${config.model}-${runDigest}`),
   );
   // --mirror: checkpoints are copied there after every save and brought back from there on start (a retried
   // AWS Batch job starts on a new host with an empty disk).
   const mirror = args.mirror
     ? new CheckpointMirror(
-        openStore(`${args.mirror.replace(/\/+$/, '')}/${config.model}-${digests.run}`, {
+        openStore(`${args.mirror.replace(/\/+$/, '')}/${config.model}-${runDigest}`, {
           s3: s3OptionsFromEnv(process.env),
         }),
         checkpointDir,
@@ -244,46 +315,37 @@ async function main(argv: string[]): Promise<number> {
   );
   if (mirror && args.fresh) await mirror.clear().catch(mirrorFailed(args.mirror!));
   const restored = mirror && !args.fresh ? await mirror.restore().catch(mirrorFailed(args.mirror!)) : [];
-  const run = await prepareCheckpoints(checkpointDir, digests.run);
-  const store = await probeOutput(args.out);
-  const logFile = join(checkpointDir, 'log.jsonl');
-  const log = (line: string) => {
-    if (!args.quiet) process.stderr.write(`${line}\n`);
-  };
-  await selectBackend(args.backend, log);
-  log(`config ${args.config} (digest ${digest}); checkpoints in ${checkpointDir}`);
-  if (mirror) {
-    log(
-      `checkpoints mirrored to ${mirror.store.uri}${restored.length > 0 ? `; restored from it: ${restored.join(', ')}` : ''}`,
-    );
-  }
+  const run = await prepareCheckpoints(checkpointDir, runDigest);
+  return { checkpointDir, mirror, restored, run, standalone };
+}
 
-  // The run's clock (run.json) adds up the supernet's training across invocations; a standalone baseline shares
-  // the checkpoint folder but is not part of it, so it neither adds to the clock nor overwrites it.
+// The run's clock (run.json) adds up the supernet's training across invocations, saved every 30 s and at the
+// end; a standalone baseline shares the checkpoint folder but is not part of it, so it neither adds to the clock
+// nor overwrites it.
+function startClock(checkpointDir: string, runDigest: string, secondsBefore: number, standalone: boolean) {
   const started = performance.now();
-  const elapsedSeconds = () => run.seconds + (performance.now() - started) / 1000;
+  const elapsedSeconds = () => secondsBefore + (performance.now() - started) / 1000;
   const saveClock = () =>
-    args.standalone
+    standalone
       ? Promise.resolve()
       : writeFile(
           join(checkpointDir, 'run.json'),
-          JSON.stringify({ configDigest: digests.run, seconds: elapsedSeconds() }),
+          JSON.stringify({ configDigest: runDigest, seconds: elapsedSeconds() }),
         );
-  const clock = setInterval(() => saveClock().catch(() => {}), 30_000);
+  const timer = setInterval(() => saveClock().catch(() => {}), 30_000);
+  return {
+    elapsedSeconds,
+    stop: () => {
+      clearInterval(timer);
+      return saveClock();
+    },
+  };
+}
 
-  const tokenizer = init?.tokenizer ?? new WordPieceTokenizer(loadBertUncasedVocabulary());
-  const data = encodeTask(task, tokenizer, logFile, args.quiet);
-  if (init) log(`starting from ${init.uri} (its ${init.weights.length} tensors and vocabulary)`);
-
-  const layout = new FlatLayout(config.architecture);
-  const pool = await GradientPool.start(
-    config.architecture,
-    config.workers,
-    args.backend,
-    new Float32Array(layout.total),
-  );
+// Whether SIGINT or SIGTERM asked the run to stop: it saves a checkpoint after the current step. A second signal
+// quits at once.
+function stopOnSignal(): () => boolean {
   let stop = false;
-  let stepsTaken = 0;
   const onSignal = (signal: string) => {
     if (stop) process.exit(130);
     stop = true;
@@ -291,40 +353,7 @@ async function main(argv: string[]): Promise<number> {
   };
   process.on('SIGINT', () => onSignal('SIGINT'));
   process.on('SIGTERM', () => onSignal('SIGTERM'));
-  const ctx: TrainingContext = {
-    config,
-    digest,
-    digests,
-    checkpointDir,
-    logFile,
-    pool,
-    layout,
-    tokenizer,
-    ...(init && { initWeights: init.weights }),
-    data,
-    dataStats: task.splits.stats,
-    dataRecord: { description: describeTaskData(task), classBalance: namedBalance(task) },
-    quiet: args.quiet,
-    // --max-steps: stop (with a checkpoint) after that many optimizer steps in this invocation.
-    afterStep: () => stop || (args.maxSteps !== undefined && ++stepsTaken >= args.maxSteps),
-    checkpointEverySeconds: args.checkpointEverySeconds,
-    mirror,
-    elapsedSeconds,
-  };
-  try {
-    if (standalone) {
-      const report = await trainStandalone(ctx, standalone);
-      process.stdout.write(`${JSON.stringify(report, null, 1)}\n`);
-    } else {
-      const report = await trainSupernet(ctx, store, args.out);
-      process.stdout.write(describeReport(report, args.out));
-    }
-    return 0;
-  } finally {
-    clearInterval(clock);
-    await saveClock();
-    await pool.close();
-  }
+  return () => stop;
 }
 
 // Every failure ends in one line on stderr (the tfjs wasm module would otherwise print its whole source).

@@ -2,7 +2,7 @@ import type { Manifest } from '../src/artifact/manifest.ts';
 import { publishSupernet } from '../src/artifact/publish-supernet.ts';
 import { type HfCheckpoint, readHfCheckpoint } from '../src/checkpoint/hf-checkpoint.ts';
 import { CheckpointError } from '../src/errors.ts';
-import { countFlops, countParams } from '../src/model/accounting.ts';
+import { catalogCost } from '../src/model/accounting.ts';
 import { largestSubnet, type SupernetConfig } from '../src/model/config.ts';
 import type { ObjectStore } from '../src/storage/object-store.ts';
 import { gitCommit, hostDescription } from './provenance.ts';
@@ -93,9 +93,7 @@ export async function importCheckpoint(
       {
         subnet,
         tokens,
-        params: countParams(architecture, subnet),
-        flops: countFlops(architecture, subnet, 1, tokens),
-        referenceTokens: tokens,
+        ...catalogCost(architecture, { subnet, tokens }),
         devAccuracy: options.accuracy?.dev ?? null,
         ...(options.accuracy?.test !== undefined && { testAccuracy: options.accuracy.test }),
       },

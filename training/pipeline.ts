@@ -20,7 +20,7 @@ import {
   subnetGradients,
   type TrainingContext,
 } from './run-stage.ts';
-import { type CatalogResult, searchCatalog } from './search-catalog.ts';
+import { type CatalogEntry, searchCatalog } from './search-catalog.ts';
 import { extremeSubnet, sampleSubnet, widthSubnet } from './search-space.ts';
 
 export interface TrainingReport {
@@ -28,7 +28,7 @@ export interface TrainingReport {
   version: string;
   out: string;
   stages: Record<string, unknown>;
-  catalog: CatalogResult[];
+  catalog: CatalogEntry[];
   trainingSeconds: number;
 }
 

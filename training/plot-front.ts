@@ -1,11 +1,11 @@
-import type { ScoredPoint } from './search.ts';
+import type { SearchPoint } from './search.ts';
 
 // An SVG scatter of the search: every evaluated point (grey), the Pareto front (line) and the catalog (red),
 // FLOPs on a log axis against dev accuracy.
 export function plotFront(
-  evaluated: readonly ScoredPoint[],
-  front: readonly ScoredPoint[],
-  catalog: readonly ScoredPoint[],
+  evaluated: readonly SearchPoint[],
+  front: readonly SearchPoint[],
+  catalog: readonly SearchPoint[],
   title: string,
   // The front is measured on a slice of dev during the search; the catalog on all of dev.
   sizes: { searchExamples: number; devExamples: number },
@@ -15,13 +15,13 @@ export function plotFront(
   const margin = { left: 64, right: 20, top: 36, bottom: 48 };
   const all = [...evaluated, ...catalog];
   const xs = all.map((p) => Math.log10(p.flops));
-  const ys = all.map((p) => p.accuracy);
+  const ys = all.map((p) => p.devAccuracy);
   const [x0, x1] = padRange(Math.min(...xs), Math.max(...xs));
   const [y0, y1] = padRange(Math.min(...ys), Math.max(...ys));
-  const sx = (p: ScoredPoint) =>
+  const sx = (p: SearchPoint) =>
     margin.left + ((Math.log10(p.flops) - x0) / (x1 - x0)) * (width - margin.left - margin.right);
-  const sy = (p: ScoredPoint) =>
-    height - margin.bottom - ((p.accuracy - y0) / (y1 - y0)) * (height - margin.top - margin.bottom);
+  const sy = (p: SearchPoint) =>
+    height - margin.bottom - ((p.devAccuracy - y0) / (y1 - y0)) * (height - margin.top - margin.bottom);
   const parts: string[] = [];
   parts.push(
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif" font-size="12">`,
@@ -60,7 +60,7 @@ export function plotFront(
   );
   for (const p of catalog) {
     parts.push(
-      `<circle cx="${sx(p)}" cy="${sy(p)}" r="5" fill="#dc2626"><title>${escapeXml(p.id)}: ${(p.accuracy * 100).toFixed(2)}%, ${formatFlops(p.flops)}</title></circle>`,
+      `<circle cx="${sx(p)}" cy="${sy(p)}" r="5" fill="#dc2626"><title>${escapeXml(p.id)}: ${(p.devAccuracy * 100).toFixed(2)}%, ${formatFlops(p.flops)}</title></circle>`,
     );
   }
   const legendX = width - margin.right - 250;

@@ -46,12 +46,13 @@ export async function publishModel(
     task: taskOf(config),
     weights,
     vocabText: ctx.tokenizer.vocabulary.toVocabText(),
+    // Keys in the order manifests have always had them; publishSupernet adds the id last.
     catalog: catalog.entries.map((c) => ({
-      subnet: c.point.subnet,
-      tokens: c.point.tokens,
+      subnet: c.subnet,
+      tokens: c.tokens,
       params: c.params,
       flops: c.flops,
-      referenceTokens: c.point.tokens,
+      referenceTokens: c.referenceTokens,
       devAccuracy: c.devAccuracy,
       testAccuracy: c.testAccuracy,
       ...(c.devMacroF1 !== undefined && { devMacroF1: c.devMacroF1 }),

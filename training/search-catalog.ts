@@ -1,8 +1,7 @@
-import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { OnnxEngine } from '../src/engine/index.ts';
-import { countFlops, countParams } from '../src/model/accounting.ts';
-import type { OperatingPoint } from '../src/model/config.ts';
+import { catalogCost } from '../src/model/accounting.ts';
+import type { CatalogPoint } from '../src/model/config.ts';
 import { Rng } from '../src/model/random.ts';
 import { bowBaseline } from './bow-baseline.ts';
 import { deriveSeed, type EncodedExample } from './data/batcher.ts';
@@ -14,120 +13,61 @@ import {
   catalogFront,
   nearFront,
   paretoFront,
-  type ScoredPoint,
+  type SearchPoint,
   searchFront,
   spreadCatalog,
   standardError,
 } from './search.ts';
+import { readSearchCache, writeSearchCache } from './search-cache.ts';
 
-// One catalog entry as measured at the end of training.
-export interface CatalogResult extends ScoredPoint {
-  params: number;
-  devAccuracy: number;
-  testAccuracy: number;
-  // Absent from a search cached before macro-F1 was measured.
-  devMacroF1?: number;
-  testMacroF1?: number;
-  latencyMs: number;
-}
+// One catalog entry as measured at the end of training: dev and test figures and latency, all known.
+export type CatalogEntry = SearchPoint & Required<Pick<CatalogPoint, 'testAccuracy' | 'latencyMs'>>;
 
 // The searched catalog, its plot, and the summary the manifest keeps of the search.
 export interface SearchedCatalog {
-  entries: CatalogResult[];
+  entries: CatalogEntry[];
   svg: string;
   summary: Record<string, unknown>;
 }
 
 // Evolutionary search on a dev slice, then the catalog measured on all of dev and test, with latencies.
 export async function searchCatalog(ctx: TrainingContext, supernet: Float32Array): Promise<SearchedCatalog> {
-  const cached = await readJson<SearchedCatalog>(
-    join(ctx.checkpointDir, `search.${ctx.digests.search}.json`),
-  );
+  const cacheFile = `search.${ctx.digests.search}.json`;
+  const cached = await readSearchCache(join(ctx.checkpointDir, cacheFile));
   if (cached) return cached;
   const { config } = ctx;
-  const arch = config.architecture;
   const weights = ctx.layout.toWeights(supernet);
   const engine = new OnnxEngine({ intraOpThreads: Math.max(1, config.workers) });
-  const evaluator = new PointEvaluator(arch, weights, engine, ctx.tokenizer, config.data.truncation);
+  const evaluator = new PointEvaluator(
+    config.architecture,
+    weights,
+    engine,
+    ctx.tokenizer,
+    config.data.truncation,
+  );
   const searchDev = ctx.data.dev.slice(0, config.search.devExamples);
   const budget = config.search.population * (config.search.generations + 1);
   const progress = new Progress('search', budget, 0, ctx.logFile, ctx.quiet);
-  const cost = (p: OperatingPoint) => countFlops(arch, p.subnet, 1, p.tokens);
-  const evaluated = await searchFront({
-    space: config.searchSpace,
-    config: arch,
-    rng: new Rng(deriveSeed(config.seed, 'search')),
-    population: config.search.population,
-    generations: config.search.generations,
-    mutationRate: config.search.mutationRate,
-    cost,
-    evaluate: (p) => evaluator.accuracy(p, searchDev),
-    onEvaluated: (scored, n) =>
-      progress.update(Math.min(n, budget), { acc: scored.accuracy, mflops: scored.flops / 1e6 }),
-  });
+
+  const evaluated = await searchOnSlice(ctx, evaluator, searchDev, progress, budget);
   const front = paretoFront(evaluated);
   // Candidates: the points within one standard error of the front on the search slice (twice as many as the
   // catalog may hold, spread over log-cost), measured on all of dev; the catalog is the front of that measure.
   // Points the slice cannot tell from the accuracy floor stay candidates; clearly below it, they do not.
-  const tolerance = standardError(front[front.length - 1]!.accuracy, searchDev.length);
+  const tolerance = standardError(front[front.length - 1]!.devAccuracy, searchDev.length);
   const floor = config.search.minDevAccuracy;
   const candidates = spreadCatalog(
-    nearFront(evaluated, tolerance).filter((p) => p.accuracy >= floor - 2 * tolerance),
+    nearFront(evaluated, tolerance).filter((p) => p.devAccuracy >= floor - 2 * tolerance),
     2 * config.search.catalogSize.max,
   );
   progress.note(
     `${evaluated.length} points evaluated, ${front.length} on the front, ${candidates.length} within ${(tolerance * 100).toFixed(1)} points of it to measure on all of dev`,
   );
-  const onDev: ScoredPoint[] = [];
-  const devMacroF1 = new Map<string, number>();
-  for (const c of candidates) {
-    const scores = await evaluator.scores(c.point, ctx.data.dev);
-    devMacroF1.set(c.id, scores.macroF1);
-    onDev.push({ ...c, accuracy: scores.accuracy });
-  }
+  const onDev = await measureOnDev(evaluator, candidates, ctx.data.dev);
   const chosen = spreadCatalog(catalogFront(onDev, floor), config.search.catalogSize.max);
-  const belowFloor = paretoFront(onDev).filter((p) => p.accuracy < floor);
-  if (belowFloor.length > 0) {
-    progress.note(
-      `left out below the ${(floor * 100).toFixed(1)}% dev floor: ${belowFloor.map((p) => `${p.id} (${(p.accuracy * 100).toFixed(2)}%)`).join(', ')}`,
-    );
-  }
-  const longest = longestExample(ctx.data.dev);
-  const entries: CatalogResult[] = [];
-  for (const c of chosen) {
-    const test = await evaluator.scores(c.point, ctx.data.test);
-    const latencyMs = await evaluator.latencyMs(c.point, longest);
-    const entry = {
-      ...c,
-      params: countParams(arch, c.point.subnet),
-      devAccuracy: c.accuracy,
-      devMacroF1: devMacroF1.get(c.id)!,
-      testAccuracy: test.accuracy,
-      testMacroF1: test.macroF1,
-      latencyMs,
-    };
-    entries.push(entry);
-    progress.note(
-      `${c.id}: dev ${(c.accuracy * 100).toFixed(2)}% (macro-F1 ${(entry.devMacroF1 * 100).toFixed(2)})  test ${(test.accuracy * 100).toFixed(2)}% (macro-F1 ${(test.macroF1 * 100).toFixed(2)})  ${(c.flops / 1e6).toFixed(1)} MFLOPs  ${latencyMs.toFixed(2)} ms`,
-    );
-  }
-  if (entries.length < config.search.catalogSize.min) {
-    progress.note(
-      `only ${entries.length} catalog points (asked for at least ${config.search.catalogSize.min}): larger subnets measured no better than cheaper ones on dev`,
-    );
-  }
-  const reference = bowBaseline(
-    ctx.data.train,
-    ctx.data.dev,
-    ctx.data.test,
-    config.searchSpace.tokenChoices,
-    arch.numLabels,
-  );
-  for (const r of reference) {
-    progress.note(
-      `reference: bag-of-words logistic regression at ${r.tokens} tokens: dev ${(r.devAccuracy * 100).toFixed(2)}% (macro-F1 ${(r.devMacroF1 * 100).toFixed(2)})  test ${(r.testAccuracy * 100).toFixed(2)}% (macro-F1 ${(r.testMacroF1 * 100).toFixed(2)})`,
-    );
-  }
+  noteBelowFloor(onDev, floor, progress);
+  const entries = await measureEntries(ctx, evaluator, chosen, progress);
+  const reference = measureReference(ctx, progress);
   const svg = plotFront(
     evaluated,
     front,
@@ -145,26 +85,109 @@ export async function searchCatalog(ctx: TrainingContext, supernet: Float32Array
       results: reference,
     },
     minDevAccuracy: floor,
-    points: evaluated.map((p) => ({ id: p.id, flops: p.flops, accuracy: p.accuracy })),
+    points: evaluated.map((p) => ({ id: p.id, flops: p.flops, accuracy: p.devAccuracy })),
     // The candidates near the front, measured on all of dev: the catalog is their front.
-    candidates: onDev.map((p) => ({ id: p.id, flops: p.flops, devAccuracy: p.accuracy })),
+    candidates: onDev.map((p) => ({ id: p.id, flops: p.flops, devAccuracy: p.devAccuracy })),
   };
   const result = { entries, svg, summary };
-  await writeFile(join(ctx.checkpointDir, `search.${ctx.digests.search}.json`), JSON.stringify(result));
-  await ctx.mirror?.pushFile(`search.${ctx.digests.search}.json`);
+  await writeSearchCache(join(ctx.checkpointDir, cacheFile), result);
+  await ctx.mirror?.pushFile(cacheFile);
   return result;
+}
+
+// The evolutionary search over the config's space, each point scored on the dev slice; returns every point scored
+// (`budget` of them, about, for the progress line).
+function searchOnSlice(
+  ctx: TrainingContext,
+  evaluator: PointEvaluator,
+  searchDev: readonly EncodedExample[],
+  progress: Progress,
+  budget: number,
+): Promise<SearchPoint[]> {
+  const { config } = ctx;
+  return searchFront({
+    space: config.searchSpace,
+    config: config.architecture,
+    rng: new Rng(deriveSeed(config.seed, 'search')),
+    population: config.search.population,
+    generations: config.search.generations,
+    mutationRate: config.search.mutationRate,
+    cost: (p) => catalogCost(config.architecture, p),
+    evaluate: (p) => evaluator.accuracy(p, searchDev),
+    onEvaluated: (scored, n) =>
+      progress.update(Math.min(n, budget), { acc: scored.devAccuracy, mflops: scored.flops / 1e6 }),
+  });
+}
+
+// The candidates with their accuracy and macro-F1 on all of dev.
+async function measureOnDev(
+  evaluator: PointEvaluator,
+  candidates: readonly SearchPoint[],
+  dev: readonly EncodedExample[],
+): Promise<SearchPoint[]> {
+  const onDev: SearchPoint[] = [];
+  for (const c of candidates) {
+    const scores = await evaluator.scores(c, dev);
+    onDev.push({ ...c, devAccuracy: scores.accuracy, devMacroF1: scores.macroF1 });
+  }
+  return onDev;
+}
+
+function noteBelowFloor(onDev: readonly SearchPoint[], floor: number, progress: Progress): void {
+  const belowFloor = paretoFront(onDev).filter((p) => p.devAccuracy < floor);
+  if (belowFloor.length > 0) {
+    progress.note(
+      `left out below the ${(floor * 100).toFixed(1)}% dev floor: ${belowFloor.map((p) => `${p.id} (${(p.devAccuracy * 100).toFixed(2)}%)`).join(', ')}`,
+    );
+  }
+}
+
+// The chosen points with their test figures and their latency on the longest dev example.
+async function measureEntries(
+  ctx: TrainingContext,
+  evaluator: PointEvaluator,
+  chosen: readonly SearchPoint[],
+  progress: Progress,
+): Promise<CatalogEntry[]> {
+  const longest = longestExample(ctx.data.dev);
+  const entries: CatalogEntry[] = [];
+  for (const c of chosen) {
+    const test = await evaluator.scores(c, ctx.data.test);
+    const latencyMs = await evaluator.latencyMs(c, longest);
+    const entry = { ...c, testAccuracy: test.accuracy, testMacroF1: test.macroF1, latencyMs };
+    entries.push(entry);
+    progress.note(
+      `${c.id}: dev ${(c.devAccuracy * 100).toFixed(2)}% (macro-F1 ${(entry.devMacroF1! * 100).toFixed(2)})  test ${(test.accuracy * 100).toFixed(2)}% (macro-F1 ${(test.macroF1 * 100).toFixed(2)})  ${(c.flops / 1e6).toFixed(1)} MFLOPs  ${latencyMs.toFixed(2)} ms`,
+    );
+  }
+  const { min } = ctx.config.search.catalogSize;
+  if (entries.length < min) {
+    progress.note(
+      `only ${entries.length} catalog points (asked for at least ${min}): larger subnets measured no better than cheaper ones on dev`,
+    );
+  }
+  return entries;
+}
+
+// The bag-of-words reference at every token length of the space, noted beside the catalog.
+function measureReference(ctx: TrainingContext, progress: Progress): ReturnType<typeof bowBaseline> {
+  const { config, data } = ctx;
+  const reference = bowBaseline(
+    data.train,
+    data.dev,
+    data.test,
+    config.searchSpace.tokenChoices,
+    config.architecture.numLabels,
+  );
+  for (const r of reference) {
+    progress.note(
+      `reference: bag-of-words logistic regression at ${r.tokens} tokens: dev ${(r.devAccuracy * 100).toFixed(2)}% (macro-F1 ${(r.devMacroF1 * 100).toFixed(2)})  test ${(r.testAccuracy * 100).toFixed(2)}% (macro-F1 ${(r.testMacroF1 * 100).toFixed(2)})`,
+    );
+  }
+  return reference;
 }
 
 function longestExample(examples: readonly EncodedExample[]): EncodedExample {
   const length = (e: EncodedExample) => e.pieces.length + (e.pairPieces?.length ?? 0);
   return examples.reduce((a, b) => (length(b) > length(a) ? b : a));
-}
-
-async function readJson<T>(path: string): Promise<T | undefined> {
-  try {
-    return JSON.parse(await readFile(path, 'utf8')) as T;
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw error;
-  }
 }

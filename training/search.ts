@@ -1,15 +1,16 @@
-import { formatOperatingPointId, type OperatingPoint, type SupernetConfig } from '../src/model/config.ts';
+import {
+  type CatalogPoint,
+  formatOperatingPointId,
+  type OperatingPoint,
+  type SupernetConfig,
+} from '../src/model/config.ts';
 import type { Rng } from '../src/model/random.ts';
 import type { SearchSpace } from './config.ts';
 import { crossoverPoints, extremeSubnet, mutatePoint, samplePoint } from './search-space.ts';
 
-// An operating point with its cost (FLOPs of one review at its token length) and its measured accuracy.
-export interface ScoredPoint {
-  point: OperatingPoint;
-  id: string;
-  flops: number;
-  accuracy: number;
-}
+// A catalog point as the search scores it: its cost, and its dev accuracy (on the search's dev slice, later on all
+// of dev), always measured.
+export type SearchPoint = CatalogPoint & { devAccuracy: NonNullable<CatalogPoint['devAccuracy']> };
 
 export interface SearchSettings {
   space: SearchSpace;
@@ -18,21 +19,27 @@ export interface SearchSettings {
   population: number;
   generations: number;
   mutationRate: number;
-  cost: (point: OperatingPoint) => number;
+  cost: (point: OperatingPoint) => Pick<CatalogPoint, 'params' | 'flops' | 'referenceTokens'>;
   evaluate: (point: OperatingPoint) => Promise<number>;
-  onEvaluated?: (scored: ScoredPoint, evaluated: number) => void;
+  onEvaluated?: (scored: SearchPoint, evaluated: number) => void;
 }
 
 // Evolutionary search for the accuracy-versus-cost Pareto front (NSGA-II style: non-dominated sorting, crowding,
 // tournament selection, crossover and mutation). Returns every point it evaluated.
-export async function searchFront(settings: SearchSettings): Promise<ScoredPoint[]> {
+export async function searchFront(settings: SearchSettings): Promise<SearchPoint[]> {
   const { space, config, rng } = settings;
-  const archive = new Map<string, ScoredPoint>();
-  const score = async (point: OperatingPoint): Promise<ScoredPoint> => {
+  const archive = new Map<string, SearchPoint>();
+  const score = async (point: OperatingPoint): Promise<SearchPoint> => {
     const id = formatOperatingPointId(point);
     const known = archive.get(id);
     if (known) return known;
-    const scored = { point, id, flops: settings.cost(point), accuracy: await settings.evaluate(point) };
+    const scored: SearchPoint = {
+      id,
+      subnet: point.subnet,
+      tokens: point.tokens,
+      ...settings.cost(point),
+      devAccuracy: await settings.evaluate(point),
+    };
     archive.set(id, scored);
     settings.onEvaluated?.(scored, archive.size);
     return scored;
@@ -48,22 +55,16 @@ export async function searchFront(settings: SearchSettings): Promise<ScoredPoint
     const p = samplePoint(space, config, rng);
     if (!seeds.some((s) => formatOperatingPointId(s) === formatOperatingPointId(p))) seeds.push(p);
   }
-  let population: ScoredPoint[] = [];
+  let population: SearchPoint[] = [];
   for (const p of seeds) population.push(await score(p));
 
   for (let g = 0; g < settings.generations; g++) {
     const ranked = rankPopulation(population);
-    const children: ScoredPoint[] = [];
+    const children: SearchPoint[] = [];
     for (let c = 0; c < settings.population; c++) {
       const a = tournament(ranked, rng);
       const b = tournament(ranked, rng);
-      let child = mutatePoint(
-        crossoverPoints(a.point, b.point, rng),
-        space,
-        config,
-        rng,
-        settings.mutationRate,
-      );
+      let child = mutatePoint(crossoverPoints(a, b, rng), space, config, rng, settings.mutationRate);
       for (let retry = 0; retry < 8 && archive.has(formatOperatingPointId(child)); retry++) {
         child = mutatePoint(child, space, config, rng, Math.max(settings.mutationRate, 0.5));
       }
@@ -77,31 +78,31 @@ export async function searchFront(settings: SearchSettings): Promise<ScoredPoint
 }
 
 // The non-dominated points, cheapest first: each strictly more accurate than every cheaper one.
-export function paretoFront(points: readonly ScoredPoint[]): ScoredPoint[] {
-  const sorted = [...points].sort((a, b) => a.flops - b.flops || b.accuracy - a.accuracy);
-  const front: ScoredPoint[] = [];
+export function paretoFront(points: readonly SearchPoint[]): SearchPoint[] {
+  const sorted = [...points].sort((a, b) => a.flops - b.flops || b.devAccuracy - a.devAccuracy);
+  const front: SearchPoint[] = [];
   for (const p of sorted)
-    if (front.length === 0 || p.accuracy > front[front.length - 1]!.accuracy) front.push(p);
+    if (front.length === 0 || p.devAccuracy > front[front.length - 1]!.devAccuracy) front.push(p);
   return front;
 }
 
 // The catalog's front: the Pareto front of the points that reach the accuracy floor. When none does, the most
 // accurate point alone, so that a run that fell short still publishes something to look at.
-export function catalogFront(points: readonly ScoredPoint[], floor: number): ScoredPoint[] {
-  const front = paretoFront(points.filter((p) => p.accuracy >= floor));
+export function catalogFront(points: readonly SearchPoint[], floor: number): SearchPoint[] {
+  const front = paretoFront(points.filter((p) => p.devAccuracy >= floor));
   return front.length > 0 ? front : paretoFront(points).slice(-1);
 }
 
 // Points that the search's small dev slice cannot tell from the front: within `tolerance` of the best accuracy of
 // every point at most as costly. The catalog is chosen among them once they are measured on all of dev, so that a
 // point a noisy slice put just behind a cheaper one still gets its chance. Cheapest first.
-export function nearFront(points: readonly ScoredPoint[], tolerance: number): ScoredPoint[] {
-  const sorted = [...points].sort((a, b) => a.flops - b.flops || b.accuracy - a.accuracy);
-  const near: ScoredPoint[] = [];
+export function nearFront(points: readonly SearchPoint[], tolerance: number): SearchPoint[] {
+  const sorted = [...points].sort((a, b) => a.flops - b.flops || b.devAccuracy - a.devAccuracy);
+  const near: SearchPoint[] = [];
   let best = Number.NEGATIVE_INFINITY;
   for (const p of sorted) {
-    if (p.accuracy >= best - tolerance) near.push(p);
-    best = Math.max(best, p.accuracy);
+    if (p.devAccuracy >= best - tolerance) near.push(p);
+    best = Math.max(best, p.devAccuracy);
   }
   return near;
 }
@@ -112,14 +113,14 @@ export function standardError(accuracy: number, examples: number): number {
 }
 
 // Up to `max` points of the front spread evenly in log-cost from cheapest to most accurate (both kept).
-export function spreadCatalog(front: readonly ScoredPoint[], max: number): ScoredPoint[] {
+export function spreadCatalog(front: readonly SearchPoint[], max: number): SearchPoint[] {
   if (front.length <= max) return [...front];
   const lo = Math.log(front[0]!.flops);
   const hi = Math.log(front[front.length - 1]!.flops);
-  const chosen = new Set<ScoredPoint>();
+  const chosen = new Set<SearchPoint>();
   for (let k = 0; k < max; k++) {
     const target = lo + ((hi - lo) * k) / (max - 1);
-    const distance = (p: ScoredPoint) => Math.abs(Math.log(p.flops) - target);
+    const distance = (p: SearchPoint) => Math.abs(Math.log(p.flops) - target);
     const best = front.filter((p) => !chosen.has(p)).reduce((a, b) => (distance(b) < distance(a) ? b : a));
     chosen.add(best);
   }
@@ -127,13 +128,13 @@ export function spreadCatalog(front: readonly ScoredPoint[], max: number): Score
 }
 
 interface Ranked {
-  scored: ScoredPoint;
+  scored: SearchPoint;
   rank: number;
   crowding: number;
 }
 
 // Non-dominated sorting (minimize FLOPs, maximize accuracy), then crowding distance within each front.
-function rankPopulation(points: readonly ScoredPoint[]): Ranked[] {
+function rankPopulation(points: readonly SearchPoint[]): Ranked[] {
   let remaining = [...points];
   const ranked: Ranked[] = [];
   for (let rank = 0; remaining.length > 0; rank++) {
@@ -150,19 +151,23 @@ function rankPopulation(points: readonly ScoredPoint[]): Ranked[] {
   return ranked.sort((a, b) => a.rank - b.rank || b.crowding - a.crowding);
 }
 
-function dominates(a: ScoredPoint, b: ScoredPoint): boolean {
-  return a.flops <= b.flops && a.accuracy >= b.accuracy && (a.flops < b.flops || a.accuracy > b.accuracy);
+function dominates(a: SearchPoint, b: SearchPoint): boolean {
+  return (
+    a.flops <= b.flops &&
+    a.devAccuracy >= b.devAccuracy &&
+    (a.flops < b.flops || a.devAccuracy > b.devAccuracy)
+  );
 }
 
-function tournament(ranked: readonly Ranked[], rng: Rng): ScoredPoint {
+function tournament(ranked: readonly Ranked[], rng: Rng): SearchPoint {
   const a = ranked[rng.int(ranked.length)]!;
   const b = ranked[rng.int(ranked.length)]!;
   if (a.rank !== b.rank) return (a.rank < b.rank ? a : b).scored;
   return (a.crowding >= b.crowding ? a : b).scored;
 }
 
-function dedupe(points: readonly ScoredPoint[]): ScoredPoint[] {
-  const seen = new Map<string, ScoredPoint>();
+function dedupe(points: readonly SearchPoint[]): SearchPoint[] {
+  const seen = new Map<string, SearchPoint>();
   for (const p of points) seen.set(p.id, p);
   return [...seen.values()];
 }

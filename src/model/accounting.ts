@@ -1,4 +1,10 @@
-import { assertSubnetFits, type SubnetConfig, type SupernetConfig } from './config.ts';
+import {
+  assertSubnetFits,
+  type CatalogPoint,
+  type OperatingPoint,
+  type SubnetConfig,
+  type SupernetConfig,
+} from './config.ts';
 import { subnetWeightLayout } from './weight-layout.ts';
 
 const FLOAT32_BYTES = 4;
@@ -134,4 +140,14 @@ export function subnetCost(
     activationBytes,
     memoryBytes: table.weightBytes + activationBytes,
   };
+}
+
+// What the catalog records of an operating point's cost: its parameters, and the FLOPs of one text read to the
+// point's own token length (its reference length).
+export function catalogCost(
+  config: SupernetConfig,
+  point: OperatingPoint,
+): Pick<CatalogPoint, 'params' | 'flops' | 'referenceTokens'> {
+  const table = new CostTable(config, point.subnet);
+  return { params: table.params, flops: table.flops(1, point.tokens), referenceTokens: point.tokens };
 }

@@ -59,8 +59,8 @@ export type OperatingPoint = z.infer<typeof OperatingPointSchema>;
 const count = z.number().int().nonnegative();
 
 // An operating point as the catalog records it: the point (subnet and tokens), its id, and what training
-// measured of it. The one shape training's search produces, the artifact stores (manifest.json's `catalog`, keys
-// in this order) and serving selects from.
+// measured of it. The one shape training's search builds, the artifact stores (manifest.json's `catalog`) and
+// serving selects from.
 export const CatalogPointSchema = z
   .object({
     id: z.string().min(1).max(600),

@@ -30,7 +30,7 @@ import {
   catalogFront,
   nearFront,
   paretoFront,
-  type ScoredPoint,
+  type SearchPoint,
   searchFront,
   spreadCatalog,
   standardError,
@@ -478,9 +478,9 @@ describe('search', () => {
     subnet: { layers: [{ layer: 0, heads, ffn: 8 }] },
     tokens,
   });
-  const scored = (flops: number, accuracy: number, k: number): ScoredPoint => {
+  const scored = (flops: number, devAccuracy: number, k: number): SearchPoint => {
     const p = point(10 + k, 1);
-    return { point: p, id: formatOperatingPointId(p), flops, accuracy };
+    return { id: formatOperatingPointId(p), ...p, params: 1, flops, referenceTokens: p.tokens, devAccuracy };
   };
 
   it('keeps only non-dominated points on the front, cheapest first', () => {
@@ -492,7 +492,7 @@ describe('search', () => {
       scored(5, 0.85, 4),
     ];
     assert.deepEqual(
-      paretoFront(pts).map((p) => [p.flops, p.accuracy]),
+      paretoFront(pts).map((p) => [p.flops, p.devAccuracy]),
       [
         [1, 0.7],
         [3, 0.8],
@@ -572,7 +572,7 @@ describe('search', () => {
       population: 12,
       generations: 6,
       mutationRate: 0.3,
-      cost,
+      cost: (p) => ({ params: 0, flops: cost(p), referenceTokens: p.tokens }),
       evaluate: async (p) => accuracy(p),
     });
     const front = paretoFront(evaluated);
@@ -580,7 +580,7 @@ describe('search', () => {
     assert.ok(front.length >= 5);
     const top = front[front.length - 1]!;
     assert.deepEqual(
-      top.point.subnet.layers.map((l) => l.heads),
+      top.subnet.layers.map((l) => l.heads),
       [4, 4, 4],
     );
   });

@@ -73,168 +73,87 @@ export class CatalogPlot {
       this.legend.replaceChildren();
       return;
     }
-    const [lo, hi] = this.xDomain;
+    const frame = plotFrame(points, this.xDomain);
     const accuracies = points.map((p) => p.devAccuracy);
-    const pad = Math.max(0.005, (Math.max(...accuracies) - Math.min(...accuracies)) * 0.15);
-    const yLo = Math.min(...accuracies) - pad;
-    const yHi = Math.max(...accuracies) + pad;
-    const plotW = WIDTH - MARGIN.left - MARGIN.right;
-    const plotH = HEIGHT - MARGIN.top - MARGIN.bottom;
-    const x = (ms: number) =>
-      MARGIN.left + ((Math.log(clamp(ms, lo, hi)) - Math.log(lo)) / (Math.log(hi) - Math.log(lo))) * plotW;
-    const y = (acc: number) => MARGIN.top + ((yHi - clamp(acc, yLo, yHi)) / (yHi - yLo)) * plotH;
-    const memories = points.map((p) => p.memoryBytes);
-    const minMem = Math.min(...memories);
-    const maxMem = Math.max(...memories);
-    const radius = (bytes: number) =>
-      maxMem === minMem
-        ? (MIN_RADIUS + MAX_RADIUS) / 2
-        : MIN_RADIUS + (MAX_RADIUS - MIN_RADIUS) * Math.sqrt((bytes - minMem) / (maxMem - minMem));
-
     const chart = svg('svg', {
       viewBox: `0 0 ${WIDTH} ${HEIGHT}`,
       class: 'chart',
       role: 'img',
       'aria-label': `${points.length} operating points: dev accuracy from ${formatPercent(Math.min(...accuracies))} to ${formatPercent(Math.max(...accuracies))}`,
     });
-    const right = WIDTH - MARGIN.right;
-    const bottom = HEIGHT - MARGIN.bottom;
-
-    // Grid and axes.
-    for (const tick of logTicks(lo, hi)) {
-      const tx = x(tick);
-      chart.append(
-        svg('line', { x1: tx, x2: tx, y1: MARGIN.top, y2: bottom, class: 'grid' }),
-        svg('text', { x: tx, y: bottom + 18, class: 'tick', 'text-anchor': 'middle' }, formatTick(tick)),
-      );
-    }
-    for (const tick of linearTicks(yLo, yHi)) {
-      const ty = y(tick.value);
-      chart.append(
-        svg('line', { x1: MARGIN.left, x2: right, y1: ty, y2: ty, class: 'grid' }),
-        svg('text', { x: MARGIN.left - 8, y: ty + 4, class: 'tick', 'text-anchor': 'end' }, tick.label),
-      );
-    }
-    chart.append(
-      svg('rect', { x: MARGIN.left, y: MARGIN.top, width: plotW, height: plotH, class: 'frame' }),
-      svg(
-        'text',
-        { x: MARGIN.left + plotW / 2, y: HEIGHT - 10, class: 'axis-label', 'text-anchor': 'middle' },
-        'latency on this host, one text (ms, log scale)',
-      ),
-      svg(
-        'text',
-        {
-          x: 16,
-          y: MARGIN.top + plotH / 2,
-          class: 'axis-label',
-          'text-anchor': 'middle',
-          transform: `rotate(-90 16 ${MARGIN.top + plotH / 2})`,
-        },
-        'dev accuracy',
-      ),
-    );
-
-    // Budgets: what lies beyond them is shaded.
-    const { latencyMs, minAccuracy } = this.budget;
-    if (latencyMs !== undefined) {
-      const bx = x(latencyMs);
-      chart.append(
-        svg('rect', { x: bx, y: MARGIN.top, width: right - bx, height: plotH, class: 'shade' }),
-        svg('line', { x1: bx, x2: bx, y1: MARGIN.top, y2: bottom, class: 'budget-line' }),
-        svg(
-          'text',
-          {
-            x: bx + (bx > right - 140 ? -6 : 6),
-            y: MARGIN.top + 14,
-            class: 'budget-label',
-            'text-anchor': bx > right - 140 ? 'end' : 'start',
-          },
-          `latency budget ${formatMs(latencyMs)}`,
-        ),
-      );
-    }
-    if (minAccuracy !== undefined && minAccuracy > yLo) {
-      const fy = y(minAccuracy);
-      chart.append(
-        svg('rect', { x: MARGIN.left, y: fy, width: plotW, height: bottom - fy, class: 'shade' }),
-        svg('line', { x1: MARGIN.left, x2: right, y1: fy, y2: fy, class: 'floor-line' }),
-        svg(
-          'text',
-          { x: right - 6, y: fy - 6, class: 'floor-label', 'text-anchor': 'end' },
-          `accuracy floor ${formatPercent(minAccuracy)}`,
-        ),
-      );
-    }
-
+    drawAxes(chart, frame);
+    drawBudgets(chart, frame, this.budget);
     // The front, cheapest to dearest.
     const byLatency = [...points].sort((a, b) => a.calibratedLatencyMs - b.calibratedLatencyMs);
     chart.append(
       svg('polyline', {
-        points: byLatency.map((p) => `${x(p.calibratedLatencyMs)},${y(p.devAccuracy)}`).join(' '),
+        points: byLatency.map((p) => `${frame.x(p.calibratedLatencyMs)},${frame.y(p.devAccuracy)}`).join(' '),
         class: 'front',
       }),
     );
-
     // The points; the chosen one drawn last, on top.
     const ordered = [...byLatency].sort(
       (a, b) => Number(a.id === this.chosen) - Number(b.id === this.chosen),
     );
-    for (const point of ordered) {
-      const px = x(point.calibratedLatencyMs);
-      const py = y(point.devAccuracy);
-      const r = radius(point.memoryBytes);
-      const precision = point.precision === 'int8' ? 'int8' : 'fp32';
-      const chosen = point.id === this.chosen;
-      const share = this.traffic.get(point.id) ?? 0;
-      const group = svg('g', {
-        class: `point ${precision}${this.fits(point) ? '' : ' out'}${chosen ? ' chosen' : ''}`,
-        'data-point-id': point.id,
-      });
-      if (share > 0) {
-        group.append(
-          svg('circle', {
-            cx: px,
-            cy: py,
-            r: r + 4 + 8 * share,
-            class: 'traffic',
-            'stroke-width': 2 + 6 * share,
-          }),
-        );
-      }
-      group.append(
-        precision === 'int8'
-          ? svg('rect', {
-              x: px - r * 0.85,
-              y: py - r * 0.85,
-              width: r * 1.7,
-              height: r * 1.7,
-              transform: `rotate(45 ${px} ${py})`,
-              class: 'mark',
-            })
-          : svg('circle', { cx: px, cy: py, r, class: 'mark' }),
-        svg('title', {}, describePoint(point)),
-      );
-      if (chosen) {
-        const leftSide = px > MARGIN.left + plotW * 0.62;
-        group.append(
-          svg('circle', { cx: px, cy: py, r: r + 5, class: 'chosen-ring' }),
-          svg(
-            'text',
-            {
-              x: px + (leftSide ? -(r + 10) : r + 10),
-              y: py - r - 4,
-              class: 'chosen-label',
-              'text-anchor': leftSide ? 'end' : 'start',
-            },
-            `chosen: ${point.id}`,
-          ),
-        );
-      }
-      chart.append(group);
-    }
+    for (const point of ordered) chart.append(this.pointMark(point, frame));
     this.container.replaceChildren(chart);
-    this.renderLegend(points, minMem, maxMem);
+    this.renderLegend(points, frame.minMem, frame.maxMem);
+  }
+
+  // One point's mark (a circle for fp32, a diamond for int8), with its traffic halo and, when chosen, its ring
+  // and label.
+  private pointMark(point: CatalogPoint, frame: PlotFrame): SVGGElement {
+    const px = frame.x(point.calibratedLatencyMs);
+    const py = frame.y(point.devAccuracy);
+    const r = frame.radius(point.memoryBytes);
+    const precision = point.precision === 'int8' ? 'int8' : 'fp32';
+    const chosen = point.id === this.chosen;
+    const share = this.traffic.get(point.id) ?? 0;
+    const group = svg('g', {
+      class: `point ${precision}${this.fits(point) ? '' : ' out'}${chosen ? ' chosen' : ''}`,
+      'data-point-id': point.id,
+    });
+    if (share > 0) {
+      group.append(
+        svg('circle', {
+          cx: px,
+          cy: py,
+          r: r + 4 + 8 * share,
+          class: 'traffic',
+          'stroke-width': 2 + 6 * share,
+        }),
+      );
+    }
+    group.append(
+      precision === 'int8'
+        ? svg('rect', {
+            x: px - r * 0.85,
+            y: py - r * 0.85,
+            width: r * 1.7,
+            height: r * 1.7,
+            transform: `rotate(45 ${px} ${py})`,
+            class: 'mark',
+          })
+        : svg('circle', { cx: px, cy: py, r, class: 'mark' }),
+      svg('title', {}, describePoint(point)),
+    );
+    if (chosen) {
+      const leftSide = px > MARGIN.left + frame.plotW * 0.62;
+      group.append(
+        svg('circle', { cx: px, cy: py, r: r + 5, class: 'chosen-ring' }),
+        svg(
+          'text',
+          {
+            x: px + (leftSide ? -(r + 10) : r + 10),
+            y: py - r - 4,
+            class: 'chosen-label',
+            'text-anchor': leftSide ? 'end' : 'start',
+          },
+          `chosen: ${point.id}`,
+        ),
+      );
+    }
+    return group;
   }
 
   private renderLegend(points: readonly CatalogPoint[], minMem: number, maxMem: number): void {
@@ -262,6 +181,128 @@ function describePoint(p: CatalogPoint): string {
     `memory ${formatMiB(p.memoryBytes)}, ${(p.flops / 1e6).toFixed(1)} MFLOPs, ${(p.params / 1e6).toFixed(2)} M parameters`,
     `${p.config.layers.length} layers (${layers}), ${p.config.tokens} tokens`,
   ].join('\n');
+}
+
+// Where things go on the plot: the plotting area, the scales from latency and accuracy to it, and a mark's radius
+// from its memory.
+interface PlotFrame {
+  xDomain: [number, number];
+  yLo: number;
+  yHi: number;
+  plotW: number;
+  plotH: number;
+  right: number;
+  bottom: number;
+  minMem: number;
+  maxMem: number;
+  x: (ms: number) => number;
+  y: (accuracy: number) => number;
+  radius: (bytes: number) => number;
+}
+
+// The frame for these points: latency on a log scale over the domain given, accuracy padded around the points'.
+function plotFrame(points: readonly CatalogPoint[], xDomain: [number, number]): PlotFrame {
+  const [lo, hi] = xDomain;
+  const accuracies = points.map((p) => p.devAccuracy);
+  const pad = Math.max(0.005, (Math.max(...accuracies) - Math.min(...accuracies)) * 0.15);
+  const yLo = Math.min(...accuracies) - pad;
+  const yHi = Math.max(...accuracies) + pad;
+  const plotW = WIDTH - MARGIN.left - MARGIN.right;
+  const plotH = HEIGHT - MARGIN.top - MARGIN.bottom;
+  const memories = points.map((p) => p.memoryBytes);
+  const minMem = Math.min(...memories);
+  const maxMem = Math.max(...memories);
+  return {
+    xDomain,
+    yLo,
+    yHi,
+    plotW,
+    plotH,
+    right: WIDTH - MARGIN.right,
+    bottom: HEIGHT - MARGIN.bottom,
+    minMem,
+    maxMem,
+    x: (ms) =>
+      MARGIN.left + ((Math.log(clamp(ms, lo, hi)) - Math.log(lo)) / (Math.log(hi) - Math.log(lo))) * plotW,
+    y: (acc) => MARGIN.top + ((yHi - clamp(acc, yLo, yHi)) / (yHi - yLo)) * plotH,
+    radius: (bytes) =>
+      maxMem === minMem
+        ? (MIN_RADIUS + MAX_RADIUS) / 2
+        : MIN_RADIUS + (MAX_RADIUS - MIN_RADIUS) * Math.sqrt((bytes - minMem) / (maxMem - minMem)),
+  };
+}
+
+// Grid, ticks, frame and axis labels.
+function drawAxes(chart: SVGSVGElement, frame: PlotFrame): void {
+  const { x, y, plotW, plotH, right, bottom } = frame;
+  for (const tick of logTicks(...frame.xDomain)) {
+    const tx = x(tick);
+    chart.append(
+      svg('line', { x1: tx, x2: tx, y1: MARGIN.top, y2: bottom, class: 'grid' }),
+      svg('text', { x: tx, y: bottom + 18, class: 'tick', 'text-anchor': 'middle' }, formatTick(tick)),
+    );
+  }
+  for (const tick of linearTicks(frame.yLo, frame.yHi)) {
+    const ty = y(tick.value);
+    chart.append(
+      svg('line', { x1: MARGIN.left, x2: right, y1: ty, y2: ty, class: 'grid' }),
+      svg('text', { x: MARGIN.left - 8, y: ty + 4, class: 'tick', 'text-anchor': 'end' }, tick.label),
+    );
+  }
+  chart.append(
+    svg('rect', { x: MARGIN.left, y: MARGIN.top, width: plotW, height: plotH, class: 'frame' }),
+    svg(
+      'text',
+      { x: MARGIN.left + plotW / 2, y: HEIGHT - 10, class: 'axis-label', 'text-anchor': 'middle' },
+      'latency on this host, one text (ms, log scale)',
+    ),
+    svg(
+      'text',
+      {
+        x: 16,
+        y: MARGIN.top + plotH / 2,
+        class: 'axis-label',
+        'text-anchor': 'middle',
+        transform: `rotate(-90 16 ${MARGIN.top + plotH / 2})`,
+      },
+      'dev accuracy',
+    ),
+  );
+}
+
+// The latency budget and the accuracy floor as lines, with what lies beyond them shaded.
+function drawBudgets(chart: SVGSVGElement, frame: PlotFrame, budget: PlotBudget): void {
+  const { x, y, plotW, plotH, right, bottom } = frame;
+  const { latencyMs, minAccuracy } = budget;
+  if (latencyMs !== undefined) {
+    const bx = x(latencyMs);
+    chart.append(
+      svg('rect', { x: bx, y: MARGIN.top, width: right - bx, height: plotH, class: 'shade' }),
+      svg('line', { x1: bx, x2: bx, y1: MARGIN.top, y2: bottom, class: 'budget-line' }),
+      svg(
+        'text',
+        {
+          x: bx + (bx > right - 140 ? -6 : 6),
+          y: MARGIN.top + 14,
+          class: 'budget-label',
+          'text-anchor': bx > right - 140 ? 'end' : 'start',
+        },
+        `latency budget ${formatMs(latencyMs)}`,
+      ),
+    );
+  }
+  if (minAccuracy !== undefined && minAccuracy > frame.yLo) {
+    const fy = y(minAccuracy);
+    chart.append(
+      svg('rect', { x: MARGIN.left, y: fy, width: plotW, height: bottom - fy, class: 'shade' }),
+      svg('line', { x1: MARGIN.left, x2: right, y1: fy, y2: fy, class: 'floor-line' }),
+      svg(
+        'text',
+        { x: right - 6, y: fy - 6, class: 'floor-label', 'text-anchor': 'end' },
+        `accuracy floor ${formatPercent(minAccuracy)}`,
+      ),
+    );
+  }
 }
 
 function clamp(v: number, lo: number, hi: number): number {

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
   CostTable,
+  catalogCost,
   countFlops,
   countParams,
   peakActivationBytes,
@@ -103,6 +104,16 @@ describe('accounting', () => {
         }
       }
     }
+  });
+
+  it('prices a catalog point at one text of its own token length', () => {
+    const cost = catalogCost(C, { subnet: ONE, tokens: 5 });
+    assert.deepEqual(cost, {
+      params: countParams(C, ONE),
+      flops: countFlops(C, ONE, 1, 5),
+      referenceTokens: 5,
+    });
+    assert.notEqual(cost.flops, countFlops(C, ONE, 1, 6));
   });
 
   it('refuses a subnet wider than the supernet', () => {
