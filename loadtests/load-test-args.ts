@@ -7,8 +7,9 @@ export const USAGE = `usage: npm run loadtest -- [--url URL | --supernet DIR | -
     [--seed N] [--png] [--fairness [--models HEAVY,LIGHT]]
 
   --url URL         load an already running server (only 127.0.0.1 or localhost); otherwise the harness starts
-                    one: node --import tsx serving/server.ts, on the bundled models/imdb-sentiment
-  --supernet DIR    serve this supernet (a model root holding LATEST, or a URI; SUPERNET_URI does the same)
+                    one: node --import tsx serving/server.ts, on the bundled repository models/
+  --supernet DIR    serve this supernet (a repository, a model root holding LATEST, or a URI; SUPERNET_URI
+                    does the same)
   --fixture         serve a random-weight supernet of a realistic shape (scripts/make-fixture-supernet.ts)
   --quick           about a minute: shorter runs, loads 0.25, 0.5, 0.8, 1.5 x capacity
   --out DIR         where report.json, report.html and server.log go (default runs/loadtest)

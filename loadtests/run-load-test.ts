@@ -306,7 +306,7 @@ async function reachTarget(
     },
     context.fixtureShape ?? 'default',
   );
-  const supernet = chosen ?? join(REPO_ROOT, 'models', 'imdb-sentiment');
+  const supernet = chosen ?? join(REPO_ROOT, 'models');
   context.progress?.update(0, 'starting the server');
   const server = await spawnServer({
     supernetUri: chosen,

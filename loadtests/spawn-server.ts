@@ -22,7 +22,7 @@ export interface SpawnedServer {
 }
 
 export interface SpawnServerOptions {
-  // SUPERNET_URI; undefined: the server's default (the bundled models/imdb-sentiment).
+  // SUPERNET_URI; undefined: the server's default (the bundled repository models/).
   supernetUri: string | undefined;
   // The harness's environment, passed on (ENGINE, INFERENCE_WORKERS, ... reach the server as they are).
   env: Record<string, string | undefined>;

@@ -6,8 +6,10 @@ import { describeIssues } from '../src/describe-issues.ts';
 import { s3OptionsFromEnv } from '../src/storage/s3-options-from-env.ts';
 import type { S3StoreOptions } from '../src/storage/s3-store.ts';
 
-// The bundled default supernet: a model root (it holds LATEST) inside the package, whatever the cwd.
-export const DEFAULT_SUPERNET_URI = fileURLToPath(new URL('../models/imdb-sentiment', import.meta.url));
+// The bundled default: a repository of models (each folder a model root) inside the package, whatever the cwd.
+export const DEFAULT_SUPERNET_URI = fileURLToPath(new URL('../models', import.meta.url));
+// The model of the bundled repository that the text-embeddings-inference routes serve unless DEFAULT_MODEL says.
+export const BUNDLED_DEFAULT_MODEL = 'imdb-sentiment';
 
 // Where the process runs: defaults differ between a long-lived server and a Lambda instance.
 export type ServingRuntime = 'server' | 'lambda';
@@ -160,7 +162,7 @@ export function loadConfig(
     host: v.HOST,
     supernetUri: v.SUPERNET_URI,
     models: v.MODELS === undefined ? undefined : [...new Set(v.MODELS)],
-    defaultModel: v.DEFAULT_MODEL,
+    defaultModel: v.DEFAULT_MODEL ?? (present.SUPERNET_URI === undefined ? BUNDLED_DEFAULT_MODEL : undefined),
     s3,
     engine: v.ENGINE,
     tfjsBackend: v.TFJS_BACKEND,

@@ -5,7 +5,7 @@ import { describe, it } from 'node:test';
 import { DEFAULT_SUPERNET_URI, loadConfig, ServingConfigError } from '../../serving/config.ts';
 
 describe('serving config', () => {
-  it('has defaults, and the default supernet is models/imdb-sentiment under the package root', () => {
+  it('has defaults, and the default is the repository models/ under the package root', () => {
     const config = loadConfig({});
     assert.equal(config.port, 8080);
     assert.equal(config.engine, 'onnx');
@@ -13,8 +13,12 @@ describe('serving config', () => {
     assert.equal(config.defaultBudgetMode, 'best-effort');
     assert.equal(config.reloadIntervalMs, 30_000);
     assert.equal(config.supernetUri, DEFAULT_SUPERNET_URI);
-    assert.ok(DEFAULT_SUPERNET_URI.endsWith(join('models', 'imdb-sentiment')));
-    assert.ok(existsSync(join(DEFAULT_SUPERNET_URI, '..', '..', 'package.json')));
+    assert.ok(DEFAULT_SUPERNET_URI.endsWith('models'));
+    assert.ok(existsSync(join(DEFAULT_SUPERNET_URI, '..', 'package.json')));
+    assert.ok(existsSync(join(DEFAULT_SUPERNET_URI, 'imdb-sentiment', 'LATEST')));
+    // TEI's routes serve the bundled sentiment model, unless SUPERNET_URI names other models.
+    assert.equal(config.defaultModel, 'imdb-sentiment');
+    assert.equal(loadConfig({ SUPERNET_URI: '/elsewhere' }).defaultModel, undefined);
   });
 
   it('uses Lambda defaults: in-process engine, /tmp cache, no polling', () => {
@@ -81,7 +85,7 @@ describe('serving config', () => {
   });
 
   it('reads DEFAULT_MODEL (the model of the TEI routes) as a model name', () => {
-    assert.equal(loadConfig({}).defaultModel, undefined);
+    assert.equal(loadConfig({ SUPERNET_URI: '/srv/models' }).defaultModel, undefined);
     assert.equal(loadConfig({ DEFAULT_MODEL: 'imdb-sentiment' }).defaultModel, 'imdb-sentiment');
     assert.throws(
       () => loadConfig({ DEFAULT_MODEL: 'IMDB Sentiment' }),

@@ -119,7 +119,7 @@ describe('model repository', () => {
   });
 
   it('skips what is not a model with one log line each, never follows a link, and refuses an impostor', async (t) => {
-    const { root, store } = await repositoryRoot(t);
+    const { root } = await repositoryRoot(t);
     await writeFile(join(root, 'README.txt'), 'not a model');
     await mkdir(join(root, 'drafts'));
     await writeFile(join(root, 'drafts', 'notes.json'), '{}');
