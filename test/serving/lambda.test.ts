@@ -3,7 +3,8 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { FIXTURE_MODEL, fixtureFolder, LARGEST_POINT } from './fixture.ts';
+import { publishSupernet } from '../../src/artifact/publish-supernet.ts';
+import { FIXTURE_MODEL, fixtureFolder, fixturePublishOptions, LARGEST_POINT } from './fixture.ts';
 
 // An API Gateway HTTP API (payload 2.0) / Function URL event.
 function event(method: string, path: string, headers: Record<string, string> = {}, body?: unknown) {
@@ -29,19 +30,20 @@ function event(method: string, path: string, headers: Record<string, string> = {
 }
 
 describe('lambda.ts', () => {
-  it('loads the supernet at init (cached under ARTIFACT_CACHE_DIR) and answers Function URL events', async (t) => {
-    const { modelRoot } = await fixtureFolder(t);
+  it('loads a repository at init (each model cached under ARTIFACT_CACHE_DIR) and answers Function URL events', async (t) => {
+    const { root, store } = await fixtureFolder(t);
+    await publishSupernet(store, { ...fixturePublishOptions('v1', 2), model: 'second-model' });
     const cacheDir = await mkdtemp(join(tmpdir(), 'lambda-cache-'));
     t.after(() => rm(cacheDir, { recursive: true, force: true }));
     Object.assign(process.env, {
-      SUPERNET_URI: modelRoot,
+      SUPERNET_URI: root,
       ARTIFACT_CACHE_DIR: cacheDir,
       CALIBRATION_MS: '20',
       LOG_LEVEL: 'silent',
     });
     const { handler } = await import('../../serving/lambda.ts');
     const context = {} as Parameters<typeof handler>[1];
-    assert.equal((await readdir(cacheDir)).length, 1);
+    assert.equal((await readdir(cacheDir)).length, 2);
 
     const ready = await handler(event('GET', '/v2/health/ready'), context);
     assert.equal(ready.statusCode, 200);
@@ -58,6 +60,16 @@ describe('lambda.ts', () => {
     assert.equal(response.headers['subnet-id'], LARGEST_POINT);
     assert.match(response.headers['server-timing']!, /total;dur=/);
     assert.equal(JSON.parse(response.body).outputs.length, 1);
+    const second = await handler(
+      event('POST', '/v1/models/second-model/predict', {}, { inputs: ['hello again'] }),
+      context,
+    );
+    assert.equal(second.statusCode, 200);
+    const listed = JSON.parse((await handler(event('GET', '/v1/models'), context)).body);
+    assert.deepEqual(
+      listed.models.map((m: { name: string }) => m.name),
+      [FIXTURE_MODEL, 'second-model'],
+    );
     const problem = await handler(
       event('POST', `/v1/models/${FIXTURE_MODEL}/predict`, {}, { inputs: [] }),
       context,
