@@ -151,14 +151,13 @@ export class ModelHost {
   reload(): Promise<ReloadOutcome> {
     if (this.closed) return Promise.resolve('closed');
     if (this.loading) return Promise.resolve('busy');
-    this.loading = this.loadIfNew()
-      .then((outcome) => {
-        if (outcome !== 'unchanged') this.lastOutcome = outcome;
-        return outcome;
-      })
-      .finally(() => {
-        this.loading = undefined;
-      });
+    // loadIfNew never throws. Whoever hears of a load hears of it once the host can look again.
+    this.loading = this.loadIfNew().then((outcome) => {
+      this.loading = undefined;
+      if (outcome !== 'unchanged') this.lastOutcome = outcome;
+      if (outcome === 'loaded') this.options.onReady?.();
+      return outcome;
+    });
     return this.loading;
   }
 
@@ -248,7 +247,6 @@ export class ModelHost {
         previous ? 'swapped in a new supernet version' : 'supernet ready',
       );
       for (const waiter of this.readyWaiters.splice(0)) waiter.resolve(model);
-      this.options.onReady?.();
       return 'loaded';
     } catch (error) {
       const code = isSupernetError(error) ? error.code : undefined;
