@@ -56,4 +56,63 @@ describe('the bundled default supernet', () => {
       assert.ok(model.catalog.some((p) => p.id === response.headers['subnet-id']));
     }
   });
+
+  it('serves the Reuters topics model beside it: eight labels, macro-F1 recorded, clear stories right at both ends', async (t) => {
+    const app = await readyApp(t, testConfig(DEFAULT_SUPERNET_URI));
+    const listed = (await app.inject({ url: '/v1/models' })).json() as {
+      models: Array<{ name: string; task: { input: string; labels: number } }>;
+    };
+    assert.deepEqual(
+      listed.models.map((m) => [m.name, m.task.labels]),
+      [
+        ['imdb-sentiment', 2],
+        ['reuters-r8', 8],
+      ],
+    );
+    const model = (await app.inject({ url: '/v1/models/reuters-r8' })).json() as {
+      labels: string[];
+      catalog: Array<{
+        id: string;
+        devAccuracy: number;
+        devMacroF1: number | null;
+        testMacroF1: number | null;
+        flops: number;
+      }>;
+    };
+    assert.deepEqual(model.labels, [
+      'acq',
+      'crude',
+      'earn',
+      'interest',
+      'money-fx',
+      'ship',
+      'sugar',
+      'trade',
+    ]);
+    assert.ok(model.catalog.length >= 2);
+    for (const point of model.catalog) {
+      assert.ok(point.devAccuracy > 0.85, JSON.stringify(point));
+      assert.ok((point.devMacroF1 ?? 0) > 0.5 && (point.testMacroF1 ?? 0) > 0.5, JSON.stringify(point));
+    }
+    const byFlops = [...model.catalog].sort((a, b) => a.flops - b.flops);
+    const stories = [
+      'Acme Corp said it agreed to acquire Widget Inc for 35 dlrs a share in cash, or about 120 mln dlrs. The merger was approved by both boards and the acquisition is expected to close in the second quarter.',
+      'Shr 42 cts vs 31 cts. Net 4.2 mln dlrs vs 3.1 mln. Revs 51.3 mln vs 44.9 mln. Qtly div eight cts vs eight cts prior, pay April 15, record March 31.',
+    ];
+    for (const pin of [byFlops[0]!.id, byFlops.at(-1)!.id]) {
+      const response = await app.inject({
+        method: 'POST',
+        url: '/v1/models/reuters-r8/predict',
+        headers: { 'subnet-id': pin },
+        payload: { inputs: stories },
+      });
+      assert.equal(response.statusCode, 200, response.body);
+      const body = response.json() as { outputs: Array<{ label: string }> };
+      assert.deepEqual(
+        body.outputs.map((o) => o.label),
+        ['acq', 'earn'],
+        pin,
+      );
+    }
+  });
 });
