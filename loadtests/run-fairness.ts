@@ -1,7 +1,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { join, resolve } from 'node:path';
-import { ApiClient, type ModelDescription } from './api-client.ts';
+import { ApiClient } from './api-client.ts';
 import { driveLoad, type RunMeasurement } from './drive-load.ts';
 import type { LoadTestArgs } from './load-test-args.ts';
 import { measureCapacity } from './measure-capacity.ts';
@@ -9,8 +9,9 @@ import { measureOverhead } from './measure-overhead.ts';
 import type { ProgressBar } from './progress-bar.ts';
 import type { ClassResult } from './report-schema.ts';
 import { loadReviewTexts } from './review-texts.ts';
+import { yieldToServer } from './run-load-test.ts';
 import { type SpawnedServer, spawnServer } from './spawn-server.ts';
-import { buildTrafficMix, type TrafficClass } from './traffic-mix.ts';
+import { buildTrafficMix, pickBaselines, type TrafficClass } from './traffic-mix.ts';
 
 // The flooded model's offered load, as a multiple of its capacity, and the light model's, as a fraction of it.
 export const OVERLOAD = 4;
@@ -21,8 +22,22 @@ export const FAIRNESS_TOLERANCE_POINTS = 1;
 // What the fairness test measured.
 export interface FairnessReport {
   createdAt: string;
-  machine: { cpuModel: string; cpus: number; node: string; loadAvgStart: number[]; loadAvgEnd: number[] };
-  heavy: { model: string; capacityRps: number; offeredRps: number; sentRps: number; shared: ClassResult };
+  machine: {
+    cpuModel: string;
+    cpus: number;
+    node: string;
+    loadAvgStart: number[];
+    loadAvgEnd: number[];
+    generatorNice: number;
+  };
+  heavy: {
+    model: string;
+    pinned: string;
+    capacityRps: number;
+    offeredRps: number;
+    sentRps: number;
+    shared: ClassResult;
+  };
   light: {
     model: string;
     offeredRps: number;
@@ -67,6 +82,7 @@ export async function runFairness(
       });
       url = server.url;
       say(`server pid ${server.pid} at ${url} (log: ${server.logPath})`);
+      yieldToServer(say);
     }
     const api = new ApiClient(url);
     await api.waitUntilReady(30_000);
@@ -80,39 +96,45 @@ export async function runFairness(
       seed: args.seed,
     });
 
-    const classesOf = async (model: string): Promise<TrafficClass[]> => {
-      const description: ModelDescription = await api.describeModel(model);
-      const warm = buildTrafficMix(description.catalog, 0);
-      await driveLoad({ ...load(model, warm.classes), rps: undefined, connections: 4, durationS: 2 });
-      const idle = await measureOverhead(
-        api,
-        model,
-        warm.baselines.smallest.id,
-        texts,
-        args.quick ? 300 : 1000,
-      );
-      return buildTrafficMix(description.catalog, idle.overheadMs, idle.idleP99Ms, args.budgets).classes;
-    };
+    // The heavy model's flood pins its largest point: requests that keep the engine busy (the case where one model
+    // could starve another), not the event loop. The light model's budget allows its own idle latency plus one
+    // call of the heavy model, which no scheduler can interrupt.
     context.progress?.setTotal(3 * runS + 20);
     context.progress?.update(0, `budgets of ${heavyName} and ${lightName}`);
-    const heavyClasses = await classesOf(heavyName);
-    const lightClasses = (await classesOf(lightName)).filter((c) => c.inSlo);
-    say(`light classes: ${lightClasses.map((c) => `${c.name} ${JSON.stringify(c.headers)}`).join(', ')}`);
+    const heavy = await api.describeModel(heavyName);
+    const heavyPin = pickBaselines(heavy.catalog).largest;
+    const light = await api.describeModel(lightName);
+    const lightWarm = buildTrafficMix(light.catalog, 0);
+    await driveLoad({ ...load(lightName, lightWarm.classes), rps: undefined, connections: 4, durationS: 2 });
+    const idle = await measureOverhead(
+      api,
+      lightName,
+      lightWarm.baselines.smallest.id,
+      texts,
+      args.quick ? 300 : 1000,
+    );
+    const budgetMs = args.budgets?.[1] ?? Math.ceil(idle.idleP99Ms + 2 * heavyPin.calibratedLatencyMs + 1);
+    const lightClasses: TrafficClass[] = [budgetClass('budgeted', budgetMs)];
+    const heavyClasses: TrafficClass[] = [budgetClass('pinned', undefined)];
+    say(
+      `${heavyName} pinned to ${heavyPin.id} (${heavyPin.calibratedLatencyMs.toFixed(2)} ms a call); ${lightName} budget ${budgetMs} ms (idle p99 ${idle.idleP99Ms.toFixed(2)} ms)`,
+    );
 
     context.progress?.update(0, `capacity of ${heavyName}`);
     const capacityRps =
       args.capacity ??
       (
         await measureCapacity({
-          load: load(heavyName, heavyClasses),
+          load: { ...load(heavyName, heavyClasses), pin: heavyPin.id },
           probeS: args.quick ? 2 : 5,
           stepS: args.quick ? 2 : 4,
           maxSteps: args.quick ? 3 : 5,
-          latencyCapMs: 100,
-          settle: () => pause(500),
+          latencyCapMs: Math.max(100, 20 * heavyPin.calibratedLatencyMs),
+          settle: () => pause(1000),
         })
       ).capacityRps;
     const heavyRps = Math.round(OVERLOAD * capacityRps);
+    // A light load: a tenth of what the engine does on the heavy model, in requests per second (at least 5).
     const lightRps = Math.max(5, Math.round(LIGHT_SHARE * capacityRps));
     say(
       `${heavyName}: capacity ${capacityRps} req/s, flooded at ${heavyRps}; ${lightName} at ${lightRps} req/s`,
@@ -123,7 +145,7 @@ export async function runFairness(
     await pause(2000);
     context.progress?.update(20 + runS, `${lightName} beside ${heavyName} at ${OVERLOAD}x`);
     const [heavyShared, lightShared] = await Promise.all([
-      driveLoad({ ...load(heavyName, heavyClasses), rps: heavyRps, durationS: runS }),
+      driveLoad({ ...load(heavyName, heavyClasses), pin: heavyPin.id, rps: heavyRps, durationS: runS }),
       driveLoad({ ...load(lightName, lightClasses), rps: lightRps, durationS: runS, seed: args.seed + 1 }),
     ]);
     const drop = 100 * ((alone.all.attainment ?? 0) - (lightShared.all.attainment ?? 0));
@@ -135,9 +157,11 @@ export async function runFairness(
         node: process.version,
         loadAvgStart,
         loadAvgEnd: os.loadavg(),
+        generatorNice: os.getPriority(),
       },
       heavy: {
         model: heavyName,
+        pinned: heavyPin.id,
         capacityRps,
         offeredRps: heavyRps,
         sentRps: Math.round(heavyShared.sentRps),
@@ -172,7 +196,7 @@ export function formatFairness(report: FairnessReport): string {
     `${light.model} at ${light.offeredRps} req/s (${light.classes.map((c) => `${c.name} ${c.budgetMs ?? '-'} ms`).join(', ')}):`,
     `  alone:                       attainment ${pct(light.alone)}, p99 ${p99(light.alone)}, ${light.alone.okCount}/${light.alone.count} ok`,
     `  beside ${heavy.model} at ${heavy.offeredRps} req/s: attainment ${pct(light.shared)}, p99 ${p99(light.shared)}, ${light.shared.okCount}/${light.shared.count} ok`,
-    `${heavy.model} (capacity ${heavy.capacityRps} req/s) flooded at ${heavy.offeredRps} req/s (${heavy.sentRps} sent): ${heavy.shared.okCount}/${heavy.shared.count} ok, ${heavy.shared.refusedCount} refused`,
+    `${heavy.model} pinned to ${heavy.pinned} (capacity ${heavy.capacityRps} req/s) flooded at ${heavy.offeredRps} req/s (${heavy.sentRps} sent): ${heavy.shared.okCount}/${heavy.shared.count} ok, ${heavy.shared.refusedCount} refused`,
     `attainment drop: ${report.attainmentDropPoints.toFixed(2)} points (target <= ${FAIRNESS_TOLERANCE_POINTS}): ${report.met ? 'met' : 'MISSED'}`,
   ].join('\n');
 }
@@ -196,6 +220,18 @@ async function pickModels(api: ApiClient, wanted: readonly string[] | undefined)
 
 function resolveUri(supernet: string): string {
   return /^[a-z0-9]+:\/\//i.test(supernet) ? supernet : resolve(supernet);
+}
+
+// One traffic class of the test: a latency budget, or none.
+function budgetClass(name: string, budgetMs: number | undefined): TrafficClass {
+  return {
+    name,
+    latencyBudgetMs: budgetMs,
+    memoryBudgetMb: undefined,
+    weight: 1,
+    inSlo: budgetMs !== undefined,
+    headers: budgetMs === undefined ? {} : { 'latency-budget-ms': String(budgetMs) },
+  };
 }
 
 const pause = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));

@@ -568,7 +568,7 @@ function describeBudgets(mix: TrafficMix, idle: IdleTiming): LoadTestReport['bud
 // elsewhere: the generator lowers its own priority so that the server's threads run first and the figures are
 // the server's. Raising it back needs privileges, so this lasts until the process exits.
 const GENERATOR_NICE = 10;
-function yieldToServer(say: (line: string) => void): void {
+export function yieldToServer(say: (line: string) => void): void {
   try {
     if (os.getPriority() < GENERATOR_NICE) os.setPriority(GENERATOR_NICE);
   } catch (error) {
