@@ -13,7 +13,12 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { buildApp, type ServingApp } from '../serving/app.ts';
 import { median } from '../serving/calibrate-latency.ts';
-import { DEFAULT_SUPERNET_URI, loadConfig, type ServingConfig } from '../serving/config.ts';
+import {
+  BUNDLED_DEFAULT_MODEL,
+  DEFAULT_SUPERNET_URI,
+  loadConfig,
+  type ServingConfig,
+} from '../serving/config.ts';
 import { selectOperatingPoint } from '../serving/select-operating-point.ts';
 import { FileStore } from '../src/storage/file-store.ts';
 import type { ObjectStore } from '../src/storage/object-store.ts';
@@ -77,9 +82,9 @@ interface ArtifactChoice {
   modelFolder: string;
 }
 
-// The bundled default when it exists (or SUPERNET_URI), else the test fixture published to a temp folder.
+// The bundled sentiment model when it exists (or SUPERNET_URI), else the test fixture published to a temp folder.
 async function chooseArtifact(cleanups: Array<() => Promise<void>>): Promise<ArtifactChoice> {
-  const wanted = process.env.SUPERNET_URI ?? DEFAULT_SUPERNET_URI;
+  const wanted = process.env.SUPERNET_URI ?? join(DEFAULT_SUPERNET_URI, BUNDLED_DEFAULT_MODEL);
   const store = new FileStore(wanted);
   if ((await store.stat('LATEST')) || (await store.stat('manifest.json'))) {
     return { uri: wanted, kind: 'bundled default', store, modelFolder: wanted };
