@@ -2,7 +2,7 @@ import { hostname } from 'node:os';
 import type { Manifest } from '../src/artifact/manifest.ts';
 import type { LoadedSupernet } from '../src/artifact/read-supernet.ts';
 import { ArtifactError } from '../src/errors.ts';
-import type { CatalogPoint, SubnetConfig } from '../src/model/config.ts';
+import type { CatalogPoint } from '../src/model/config.ts';
 import { checkWeights } from '../src/model/weight-checks.ts';
 import { supernetWeightLayout } from '../src/model/weight-layout.ts';
 import type { WeightTensor } from '../src/model/weights.ts';
@@ -14,7 +14,7 @@ import { createInferencePool, type InferencePool, type WorkerSpares } from './in
 import { LatencyModel } from './latency-model.ts';
 import { type BatchReport, Scheduler } from './scheduler.ts';
 import type { SelectionTable } from './select-operating-point.ts';
-import { type ServedPoint, servedPoints } from './served-point.ts';
+import { type ServedPoint, type ServedSubnet, servedPoints } from './served-point.ts';
 import type { ExecutorSpec } from './subnet-executor.ts';
 
 // How a ServingModel is built: the pool factory can be replaced (tests hold calls in flight with it).
@@ -176,7 +176,7 @@ function verifiedTokenizer({ manifest, weights, vocabText }: LoadedSupernet): Wo
 // The inference pool with the catalog's distinct subnets materialized.
 async function startPool(
   { manifest, weights }: LoadedSupernet,
-  subnets: SubnetConfig[],
+  subnets: ServedSubnet[],
   options: ServingModelOptions,
 ): Promise<InferencePool> {
   const { config } = options;

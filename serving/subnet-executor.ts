@@ -2,18 +2,20 @@ import type { BackendPreference } from '../src/backend/select-backend.ts';
 import type { Engine } from '../src/engine/engine.ts';
 import { OnnxEngine } from '../src/engine/onnx-engine.ts';
 import { SubnetCache } from '../src/engine/subnet-cache.ts';
-import type { SubnetConfig, SupernetConfig } from '../src/model/config.ts';
+import type { SupernetConfig } from '../src/model/config.ts';
 import type { TokenBatch } from '../src/model/token-batch.ts';
 import type { WeightSource } from '../src/model/weight-checks.ts';
+import type { ServedSubnet } from './served-point.ts';
 
-// What an executor runs: the engine, its settings, and the catalog's distinct subnets (by index).
+// What an executor runs: the engine, its settings, and the catalog's distinct subnets, each in a precision (by
+// index).
 export interface ExecutorSpec {
   engine: 'onnx' | 'tfjs';
   tfjsBackend: BackendPreference;
   onnxThreads: number;
   cacheBytes: number;
   config: SupernetConfig;
-  subnets: SubnetConfig[];
+  subnets: ServedSubnet[];
 }
 
 // What an executor holds, for leak checks and /metrics.
@@ -32,13 +34,13 @@ export interface ExecutorStats {
 export class SubnetExecutor {
   private readonly engine: Engine;
   private readonly cache: SubnetCache;
-  private readonly subnets: readonly SubnetConfig[];
+  private readonly subnets: readonly ServedSubnet[];
   private readonly tensorCount: (() => number) | undefined;
 
   private constructor(
     engine: Engine,
     cache: SubnetCache,
-    subnets: readonly SubnetConfig[],
+    subnets: readonly ServedSubnet[],
     tensorCount: (() => number) | undefined,
   ) {
     this.engine = engine;
@@ -67,7 +69,7 @@ export class SubnetExecutor {
     });
     const executor = new SubnetExecutor(engine, cache, spec.subnets, tensorCount);
     try {
-      for (const subnet of spec.subnets) (await cache.acquire(subnet)).release();
+      for (const { subnet, precision } of spec.subnets) (await cache.acquire(subnet, precision)).release();
     } catch (error) {
       await cache.dispose().catch(() => {});
       throw error;
@@ -77,9 +79,9 @@ export class SubnetExecutor {
 
   // Logits [batch * labels] of one batch on the subnet with this index.
   run(subnetIndex: number, batch: TokenBatch): Promise<Float32Array> {
-    const subnet = this.subnets[subnetIndex];
-    if (subnet === undefined) throw new RangeError(`no subnet ${subnetIndex}`);
-    return this.cache.run(subnet, batch);
+    const served = this.subnets[subnetIndex];
+    if (served === undefined) throw new RangeError(`no subnet ${subnetIndex}`);
+    return this.cache.run(served.subnet, batch, served.precision);
   }
 
   stats(): ExecutorStats {

@@ -2,8 +2,9 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { OnnxEngine } from '../src/engine/index.ts';
 import { countFlops, countParams } from '../src/model/accounting.ts';
-import type { OperatingPoint } from '../src/model/config.ts';
+import { formatOperatingPointId, type OperatingPoint, PRECISIONS } from '../src/model/config.ts';
 import { Rng } from '../src/model/random.ts';
+import type { WeightTensor } from '../src/model/weights.ts';
 import { bowBaseline } from './bow-baseline.ts';
 import { deriveSeed, type EncodedExample } from './data/batcher.ts';
 import { PointEvaluator } from './evaluate.ts';
@@ -11,9 +12,9 @@ import { plotFront } from './plot-front.ts';
 import { Progress } from './progress.ts';
 import type { TrainingContext } from './run-stage.ts';
 import {
-  catalogFront,
   nearFront,
   paretoFront,
+  precisionFronts,
   type ScoredPoint,
   searchFront,
   spreadCatalog,
@@ -38,15 +39,24 @@ export interface SearchedCatalog {
   summary: Record<string, unknown>;
 }
 
-// Evolutionary search on a dev slice, then the catalog measured on all of dev and test, with latencies.
-export async function searchCatalog(ctx: TrainingContext, supernet: Float32Array): Promise<SearchedCatalog> {
-  const cached = await readJson<SearchedCatalog>(
-    join(ctx.checkpointDir, `search.${ctx.digests.search}.json`),
-  );
+// What the search reads of a training run (a re-search from a published supernet builds the same).
+export type SearchContext = Pick<
+  TrainingContext,
+  'config' | 'digests' | 'checkpointDir' | 'logFile' | 'quiet' | 'tokenizer' | 'data' | 'mirror'
+>;
+
+// Evolutionary search on a dev slice (fp32), then the candidates near its front measured on all of dev in fp32 and
+// int8, the catalog the front of each precision, measured on test, with latencies.
+export async function searchCatalog(
+  ctx: SearchContext,
+  weights: readonly WeightTensor[],
+): Promise<SearchedCatalog> {
+  // Named apart from searches cached before int8 points, which lack them.
+  const cacheFile = `catalog.${ctx.digests.search}.json`;
+  const cached = await readJson<SearchedCatalog>(join(ctx.checkpointDir, cacheFile));
   if (cached) return cached;
   const { config } = ctx;
   const arch = config.architecture;
-  const weights = ctx.layout.toWeights(supernet);
   const engine = new OnnxEngine({ intraOpThreads: Math.max(1, config.workers) });
   const evaluator = new PointEvaluator(arch, weights, engine, ctx.tokenizer, config.data.truncation);
   const searchDev = ctx.data.dev.slice(0, config.search.devExamples);
@@ -76,17 +86,25 @@ export async function searchCatalog(ctx: TrainingContext, supernet: Float32Array
     2 * config.search.catalogSize.max,
   );
   progress.note(
-    `${evaluated.length} points evaluated, ${front.length} on the front, ${candidates.length} within ${(tolerance * 100).toFixed(1)} points of it to measure on all of dev`,
+    `${evaluated.length} points evaluated, ${front.length} on the front, ${candidates.length} within ${(tolerance * 100).toFixed(1)} points of it to measure on all of dev in ${PRECISIONS.join(' and ')}`,
   );
+  const measure = new Progress('dev', candidates.length * PRECISIONS.length, 0, ctx.logFile, ctx.quiet);
   const onDev: ScoredPoint[] = [];
   const devMacroF1 = new Map<string, number>();
   for (const c of candidates) {
-    const scores = await evaluator.scores(c.point, ctx.data.dev);
-    devMacroF1.set(c.id, scores.macroF1);
-    onDev.push({ ...c, accuracy: scores.accuracy });
+    for (const precision of PRECISIONS) {
+      const point: OperatingPoint = precision === 'fp32' ? c.point : { ...c.point, precision };
+      const id = formatOperatingPointId(point);
+      const scores = await evaluator.scores(point, ctx.data.dev);
+      devMacroF1.set(id, scores.macroF1);
+      onDev.push({ ...c, point, id, accuracy: scores.accuracy });
+      measure.update(onDev.length, { acc: scores.accuracy });
+    }
   }
-  const chosen = spreadCatalog(catalogFront(onDev, floor), config.search.catalogSize.max);
-  const belowFloor = paretoFront(onDev).filter((p) => p.accuracy < floor);
+  const chosen = precisionFronts(onDev, floor, config.search.catalogSize.max);
+  const belowFloor = paretoFront(onDev.filter((p) => p.point.precision === undefined)).filter(
+    (p) => p.accuracy < floor,
+  );
   if (belowFloor.length > 0) {
     progress.note(
       `left out below the ${(floor * 100).toFixed(1)}% dev floor: ${belowFloor.map((p) => `${p.id} (${(p.accuracy * 100).toFixed(2)}%)`).join(', ')}`,
@@ -94,7 +112,9 @@ export async function searchCatalog(ctx: TrainingContext, supernet: Float32Array
   }
   const longest = longestExample(ctx.data.dev);
   const entries: CatalogResult[] = [];
+  const finish = new Progress('test', chosen.length, 0, ctx.logFile, ctx.quiet);
   for (const c of chosen) {
+    finish.update(entries.length, {});
     const test = await evaluator.scores(c.point, ctx.data.test);
     const latencyMs = await evaluator.latencyMs(c.point, longest);
     const entry = {
@@ -150,8 +170,8 @@ export async function searchCatalog(ctx: TrainingContext, supernet: Float32Array
     candidates: onDev.map((p) => ({ id: p.id, flops: p.flops, devAccuracy: p.accuracy })),
   };
   const result = { entries, svg, summary };
-  await writeFile(join(ctx.checkpointDir, `search.${ctx.digests.search}.json`), JSON.stringify(result));
-  await ctx.mirror?.pushFile(`search.${ctx.digests.search}.json`);
+  await writeFile(join(ctx.checkpointDir, cacheFile), JSON.stringify(result));
+  await ctx.mirror?.pushFile(cacheFile);
   return result;
 }
 

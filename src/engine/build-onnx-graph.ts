@@ -129,12 +129,24 @@ export function buildOnnxGraph(
 
 // x [..., in] @ kernel [in, out] + bias with an int8 kernel: x quantized to uint8 with one scale and zero point
 // per call, the integer product rescaled by x's scale times each column's scale.
-function int8Dense(g: GraphBuilder, x: string, kernel: QuantizedKernel, bias: string, form: Int8MatMul): string {
+function int8Dense(
+  g: GraphBuilder,
+  x: string,
+  kernel: QuantizedKernel,
+  bias: string,
+  form: Int8MatMul,
+): string {
   const [xq, xScale, xZero] = g.node3('DynamicQuantizeLinear', [x]); // uint8 [..., in], scalars
   const values = g.int8Weight(`${kernel.name}.int8`, kernel.shape, kernel.values);
   const scales = g.float32Weight(`${kernel.name}.scale`, [kernel.shape[1]], kernel.scales);
   if (form === 'contrib') {
-    return g.node('MatMulIntegerToFloat', [xq, values, xScale, scales, xZero, '', bias], {}, undefined, MICROSOFT);
+    return g.node(
+      'MatMulIntegerToFloat',
+      [xq, values, xScale, scales, xZero, '', bias],
+      {},
+      undefined,
+      MICROSOFT,
+    );
   }
   const product = g.node('MatMulInteger', [xq, values, xZero]); // int32 [..., out]
   const scale = g.node('Mul', [xScale, scales]); // [out]

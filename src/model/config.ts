@@ -59,7 +59,11 @@ export type Precision = z.infer<typeof PrecisionSchema>;
 // A catalog operating point: a subnet read to at most `tokens` tokens ([CLS] and [SEP] included), in a precision
 // (absent: fp32).
 export const OperatingPointSchema = z
-  .object({ subnet: SubnetConfigSchema, tokens: z.number().int().min(2), precision: PrecisionSchema.optional() })
+  .object({
+    subnet: SubnetConfigSchema,
+    tokens: z.number().int().min(2),
+    precision: PrecisionSchema.optional(),
+  })
   .strict();
 export type OperatingPoint = z.infer<typeof OperatingPointSchema>;
 
