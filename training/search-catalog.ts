@@ -131,6 +131,7 @@ export async function searchCatalog(
       `${c.id}: dev ${(c.accuracy * 100).toFixed(2)}% (macro-F1 ${(entry.devMacroF1 * 100).toFixed(2)})  test ${(test.accuracy * 100).toFixed(2)}% (macro-F1 ${(test.macroF1 * 100).toFixed(2)})  ${(c.flops / 1e6).toFixed(1)} MFLOPs  ${latencyMs.toFixed(2)} ms`,
     );
   }
+  finish.update(entries.length, {});
   if (entries.length < config.search.catalogSize.min) {
     progress.note(
       `only ${entries.length} catalog points (asked for at least ${config.search.catalogSize.min}): larger subnets measured no better than cheaper ones on dev`,
