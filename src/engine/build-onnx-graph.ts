@@ -53,9 +53,26 @@ export function buildOnnxGraph(
   const eps = config.layerNormEps;
   const bert = encoderForm(config) === 'bert';
   const weight = (name: string): string => g.weight(w.get(name)!);
+  // An input quantized once for every matmul that reads it (query, key and value share theirs).
+  const quantized = new Map<string, QuantizedInput>();
+  const quantize = (x: string): QuantizedInput => {
+    let q = quantized.get(x);
+    if (!q) {
+      q = g.node3('DynamicQuantizeLinear', [x]); // uint8 [..., in], scale and zero point scalars
+      quantized.set(x, q);
+    }
+    return q;
+  };
+  // x [..., in] @ kernel [in, out] + bias, in the subnet's precision.
   const dense = (x: string, name: string): string =>
     precision === 'int8' && isQuantizedWeight(`${name}.kernel`)
-      ? int8Dense(g, x, quantizeKernel(w.get(`${name}.kernel`)!), weight(`${name}.bias`), int8MatMul)
+      ? int8Dense(
+          g,
+          quantize(x),
+          quantizeKernel(w.get(`${name}.kernel`)!),
+          weight(`${name}.bias`),
+          int8MatMul,
+        )
       : g.node('Add', [g.node('MatMul', [x, weight(`${name}.kernel`)]), weight(`${name}.bias`)]);
 
   // Embeddings: token rows plus the first `tokens` positions, then LayerNorm.
@@ -127,16 +144,18 @@ export function buildOnnxGraph(
   });
 }
 
+// An input quantized per call (DynamicQuantizeLinear): the uint8 values, their scale and zero point.
+type QuantizedInput = [string, string, string];
+
 // x [..., in] @ kernel [in, out] + bias with an int8 kernel: x quantized to uint8 with one scale and zero point
 // per call, the integer product rescaled by x's scale times each column's scale.
 function int8Dense(
   g: GraphBuilder,
-  x: string,
+  [xq, xScale, xZero]: QuantizedInput,
   kernel: QuantizedKernel,
   bias: string,
   form: Int8MatMul,
 ): string {
-  const [xq, xScale, xZero] = g.node3('DynamicQuantizeLinear', [x]); // uint8 [..., in], scalars
   const values = g.int8Weight(`${kernel.name}.int8`, kernel.shape, kernel.values);
   const scales = g.float32Weight(`${kernel.name}.scale`, [kernel.shape[1]], kernel.scales);
   if (form === 'contrib') {
