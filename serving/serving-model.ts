@@ -201,6 +201,13 @@ async function startPool(
     workers: config.inferenceWorkers,
     ms: Math.round(performance.now() - started),
   });
+  const int8 = subnets.filter((s) => s.precision === 'int8').length;
+  if (config.engine === 'tfjs' && int8 > 0) {
+    options.log?.(
+      'int8 subnets run simulated on tfjs: float32 with dequantized int8 weights (the answers of int8, the speed and memory of fp32)',
+      { subnets: int8 },
+    );
+  }
   return pool;
 }
 

@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { pino } from 'pino';
 import { publishSupernet } from '../../src/artifact/publish-supernet.ts';
 import { CostTable } from '../../src/model/accounting.ts';
 import { FileStore } from '../../src/storage/file-store.ts';
@@ -89,5 +90,32 @@ describe('int8 operating points in serving', () => {
     const pinned = await predict({ 'Subnet-Id': `${LARGEST_POINT}-int8` });
     assert.equal(pinned.status, 200);
     assert.equal(pinned.headers.get('subnet-id'), `${LARGEST_POINT}-int8`);
+  });
+
+  it('simulates int8 points on the tfjs engine, says so at start, and answers as onnxruntime does', async (t) => {
+    const modelRoot = await int8Folder(t);
+    const logs: string[] = [];
+    const logger = pino({ level: 'info' }, { write: (line: string) => logs.push(line) });
+    const scores = async (engine: 'onnx' | 'tfjs'): Promise<number[]> => {
+      const app = await readyApp(t, testConfig(modelRoot, { ENGINE: engine, TFJS_BACKEND: 'wasm' }), {
+        ...(engine === 'tfjs' && { logger }),
+      });
+      const response = await app.inject({
+        method: 'POST',
+        url: `/v1/models/${FIXTURE_MODEL}/predict`,
+        headers: { 'subnet-id': `${LARGEST_POINT}-int8` },
+        payload: { inputs: [LONG_TEXT, 'A dull film.'] },
+      });
+      assert.equal(response.statusCode, 200, response.body);
+      assert.equal(response.headers['subnet-id'], `${LARGEST_POINT}-int8`);
+      return (response.json() as Json).outputs.map((o: Json) => o.scores.positive);
+    };
+    const [onnx, tfjs] = [await scores('onnx'), await scores('tfjs')];
+    for (let i = 0; i < onnx.length; i++)
+      assert.ok(Math.abs(onnx[i]! - tfjs[i]!) < 0.02, `${onnx} against ${tfjs}`);
+    assert.ok(
+      logs.some((line) => line.includes('int8 subnets run simulated on tfjs')),
+      'a log line names the simulation',
+    );
   });
 });
