@@ -88,7 +88,13 @@ export async function searchCatalog(
   progress.note(
     `${evaluated.length} points evaluated, ${front.length} on the front, ${candidates.length} within ${(tolerance * 100).toFixed(1)} points of it to measure on all of dev in ${PRECISIONS.join(' and ')}`,
   );
-  const measure = new Progress('dev', candidates.length * PRECISIONS.length, 0, ctx.logFile, ctx.quiet);
+  const measure = new Progress(
+    'search-dev',
+    candidates.length * PRECISIONS.length,
+    0,
+    ctx.logFile,
+    ctx.quiet,
+  );
   const onDev: ScoredPoint[] = [];
   const devMacroF1 = new Map<string, number>();
   for (const c of candidates) {
@@ -112,7 +118,7 @@ export async function searchCatalog(
   }
   const longest = longestExample(ctx.data.dev);
   const entries: CatalogResult[] = [];
-  const finish = new Progress('test', chosen.length, 0, ctx.logFile, ctx.quiet);
+  const finish = new Progress('search-test', chosen.length, 0, ctx.logFile, ctx.quiet);
   for (const c of chosen) {
     finish.update(entries.length, {});
     const test = await evaluator.scores(c.point, ctx.data.test);
