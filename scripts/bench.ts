@@ -1,12 +1,16 @@
-// Benchmarks the engines on the catalog's subnets:
+// Benchmarks the engines on the catalog's subnets, in fp32 and int8:
 //   npm run bench -- [--artifact URI] [--json FILE] [--quick] [--threads N]
 // Prints a table (progress on stderr) and, with --json, writes the figures. Without --artifact it runs a
 // random-weight supernet of the default shape and a catalog spanning full size down to ~1/16 of the FLOPs.
 // Every ratio it prints is measured in this run; engines are timed in alternating rounds, medians reported.
+// When python3 has torch (Debian: apt-get install python3-torch), the full subnet is also timed in PyTorch
+// (scripts/bench-torch.py, OPENBLAS_NUM_THREADS and OMP_NUM_THREADS set to --threads) as a peer.
 
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import os from 'node:os';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import onnxProto from 'onnx-proto';
 import { z } from 'zod';
@@ -18,7 +22,13 @@ import { OnnxEngine } from '../src/engine/onnx-engine.ts';
 import { SubnetCache } from '../src/engine/subnet-cache.ts';
 import { TfjsEngine } from '../src/engine/tfjs-engine.ts';
 import { countFlops, countParams } from '../src/model/accounting.ts';
-import { formatSubnetId, type SubnetConfig, type SupernetConfig } from '../src/model/config.ts';
+import {
+  encoderForm,
+  formatSubnetId,
+  type Precision,
+  type SubnetConfig,
+  type SupernetConfig,
+} from '../src/model/config.ts';
 import { Rng } from '../src/model/random.ts';
 import { sliceSubnetWeights } from '../src/model/slice-subnet-weights.ts';
 import type { TokenBatch } from '../src/model/token-batch.ts';
@@ -36,6 +46,31 @@ const SHAPES: ReadonlyArray<readonly [number, number]> = [
   [8, 128],
 ];
 const ENGINES: readonly EngineName[] = ['onnx', 'tfjs'];
+// What each subnet is timed on. tfjs has no int8 kernels (it simulates int8 in float32, at fp32 speed): not timed.
+const VARIANTS: ReadonlyArray<{ engine: EngineName; precision: Precision }> = [
+  { engine: 'onnx', precision: 'fp32' },
+  { engine: 'onnx', precision: 'int8' },
+  { engine: 'tfjs', precision: 'fp32' },
+];
+// The shapes the PyTorch peer and the int8/fp32 ratios are reported at.
+const RATIO_SHAPES: ReadonlyArray<readonly [number, number]> = [
+  [1, 32],
+  [1, 128],
+];
+// CPU flags that decide GEMM speed: fp32 vector width and FMA, int8 dot products (VNNI, AMX, Arm dotprod, i8mm).
+const GEMM_FLAGS = [
+  'fma',
+  'avx2',
+  'avx512f',
+  'avx512bw',
+  'avx512_vnni',
+  'avx_vnni',
+  'amx_int8',
+  'asimd',
+  'asimddp',
+  'i8mm',
+  'sve',
+];
 
 // The command line, parsed once.
 export const BenchArgsSchema = z
@@ -74,6 +109,7 @@ class UsageError extends Error {}
 export interface BenchRow {
   subnet: string;
   engine: EngineName;
+  precision: Precision;
   batch: number;
   tokens: number;
   flops: number;
@@ -242,8 +278,84 @@ function progress(total: number): (what: string) => void {
   };
 }
 
-async function load(engine: Engine, config: SupernetConfig, weights: WeightTensor[], subnet: SubnetConfig) {
-  return engine.load(config, subnet, sliceSubnetWeights(config, weights, subnet));
+async function load(
+  engine: Engine,
+  config: SupernetConfig,
+  weights: WeightTensor[],
+  subnet: SubnetConfig,
+  precision: Precision = 'fp32',
+) {
+  return engine.load(config, subnet, sliceSubnetWeights(config, weights, subnet), precision);
+}
+
+// The CPU's model and its GEMM-relevant flags (Linux /proc/cpuinfo; os.cpus() elsewhere, without flags).
+export function describeCpu(cpuinfo?: string): { model: string; flags: string[] } {
+  let text = cpuinfo;
+  if (text === undefined) {
+    try {
+      text = readFileSync('/proc/cpuinfo', 'utf8');
+    } catch {
+      text = '';
+    }
+  }
+  const field = (name: string) => new RegExp(`^${name}\\s*:\\s*(.*)$`, 'm').exec(text)?.[1]?.trim();
+  const model = field('model name') ?? os.cpus()[0]?.model ?? 'unknown';
+  const all = new Set((field('flags') ?? field('Features') ?? '').split(/\s+/));
+  return { model, flags: GEMM_FLAGS.filter((f) => all.has(f)) };
+}
+
+// The PyTorch peer: the full subnet at RATIO_SHAPES, or why it was skipped.
+export type TorchPeer =
+  | {
+      torch: string;
+      threads: number;
+      blas: string[];
+      rows: Array<{ batch: number; tokens: number; p50Ms: number; p90Ms: number; reps: number }>;
+    }
+  | { skipped: string };
+
+function runTorchPeer(
+  config: SupernetConfig,
+  subnet: SubnetConfig,
+  threads: number,
+  settings: Settings,
+  env: Record<string, string | undefined>,
+): TorchPeer {
+  if (encoderForm(config) !== 'pre-ln' || config.typeVocabSize !== undefined) {
+    return { skipped: 'the PyTorch peer models the pre-LayerNorm single-text form only' };
+  }
+  const spec = {
+    vocab: config.vocabSize,
+    hidden: config.hiddenSize,
+    headSize: config.headSize,
+    maxTokens: config.maxTokens,
+    labels: config.numLabels,
+    threads,
+    layers: subnet.layers.map((l) => ({ heads: l.heads, ffn: l.ffn })),
+    shapes: RATIO_SHAPES.filter(([, t]) => t <= config.maxTokens),
+    targetMs: settings.targetMs,
+  };
+  const script = fileURLToPath(new URL('./bench-torch.py', import.meta.url));
+  // The first python3 on PATH may be another install than the system one that Debian's python3-torch serves.
+  let why = 'python3 did not run';
+  for (const python of ['python3', '/usr/bin/python3']) {
+    // OpenBLAS sizes its own pool from these, read when torch loads: set them for the child, not after.
+    const result = spawnSync(python, [script, JSON.stringify(spec)], {
+      env: { ...env, OPENBLAS_NUM_THREADS: `${threads}`, OMP_NUM_THREADS: `${threads}` },
+      encoding: 'utf8',
+      timeout: 600_000,
+    });
+    if (result.error) {
+      why = `${python} did not run (${result.error.message})`;
+    } else if (result.status === 0) {
+      return JSON.parse(result.stdout) as TorchPeer;
+    } else if (/No module named 'torch'/.test(result.stderr)) {
+      why = 'python3 has no torch (Debian: apt-get install python3-torch)';
+    } else {
+      return { skipped: `bench-torch.py failed: ${result.stderr.trim().split('\n').at(-1)}` };
+    }
+  }
+  return { skipped: why };
 }
 
 // Runs the whole benchmark and returns its report.
@@ -275,7 +387,7 @@ export async function runBench(args: BenchArgs, env: Record<string, string | und
     tfjs: new TfjsEngine(),
   };
   const loadAverageBefore = os.loadavg();
-  const step = progress(2 + shapes.length + 3);
+  const step = progress(2 + shapes.length + 5);
   const ortVersion = await OnnxEngine.runtimeVersion();
 
   const peakByThreads: Record<number, number> = {};
@@ -283,22 +395,26 @@ export async function runBench(args: BenchArgs, env: Record<string, string | und
     peakByThreads[threads] = await measurePeakGflops(threads, settings);
   }
   step('peak GFLOP/s');
-  const peakGflops = peakByThreads[args.threads]!;
 
-  // Every subnet resident on both engines, so that each shape times all of them in the same rounds: a burst
-  // of background load then hits every subnet and engine alike, and the ratios stay honest.
+  // Every subnet resident on both engines (and in int8 on onnx), so that each shape times all of them in the
+  // same rounds: a burst of background load then hits every subnet and engine alike, and the ratios stay honest.
   const rng = new Rng(2);
   const loadMs: Array<{ subnet: string; engine: EngineName; loadMs: number }> = [];
-  const resident: Array<{ subnet: SubnetConfig; engine: EngineName; loaded: LoadedSubnet }> = [];
+  const resident: Array<{
+    subnet: SubnetConfig;
+    engine: EngineName;
+    precision: Precision;
+    loaded: LoadedSubnet;
+  }> = [];
   for (const subnet of catalog) {
-    for (const engine of ENGINES) {
+    for (const { engine, precision } of VARIANTS) {
       const t0 = performance.now();
-      const loaded = await load(engines[engine], config, weights, subnet);
-      loadMs.push({ subnet: formatSubnetId(subnet), engine, loadMs: performance.now() - t0 });
-      resident.push({ subnet, engine, loaded });
+      const loaded = await load(engines[engine], config, weights, subnet, precision);
+      loadMs.push({ subnet: loaded.id, engine, loadMs: performance.now() - t0 });
+      resident.push({ subnet, engine, precision, loaded });
     }
   }
-  step('load every subnet on both engines');
+  step('load every subnet on both engines, int8 on onnx');
   const rows: BenchRow[] = [];
   for (const [batch, tokens] of shapes) {
     const input = fullBatch(config, rng, batch, tokens);
@@ -313,6 +429,7 @@ export async function runBench(args: BenchArgs, env: Record<string, string | und
       rows.push({
         subnet: r.loaded.id,
         engine: r.engine,
+        precision: r.precision,
         batch,
         tokens,
         flops,
@@ -323,7 +440,7 @@ export async function runBench(args: BenchArgs, env: Record<string, string | und
         cpuP50Ms: median(times[i]!.cpu),
       });
     });
-    step(`${batch}x${tokens}, ${catalog.length} subnets x ${ENGINES.length} engines`);
+    step(`${batch}x${tokens}, ${catalog.length} subnets x ${VARIANTS.length} engine precisions`);
   }
   for (const r of resident) await r.loaded.dispose();
   const order = (row: BenchRow) =>
@@ -334,13 +451,16 @@ export async function runBench(args: BenchArgs, env: Record<string, string | und
   const smallest = catalog.at(-1)!;
   const overhead: Record<string, { p50Ms: number; p90Ms: number; cpuP50Ms: number }> = {};
   {
-    const loaded = await Promise.all(ENGINES.map((name) => load(engines[name], config, weights, smallest)));
+    const names = VARIANTS.map((v) => (v.precision === 'fp32' ? v.engine : `${v.engine}-${v.precision}`));
+    const loaded = await Promise.all(
+      VARIANTS.map((v) => load(engines[v.engine], config, weights, smallest, v.precision)),
+    );
     const input = fullBatch(config, rng, 1, Math.min(16, config.maxTokens));
     const times = await timeAlternating(
-      Object.fromEntries(ENGINES.map((name, i) => [name, () => loaded[i]!.run(input)])),
+      Object.fromEntries(names.map((name, i) => [name, () => loaded[i]!.run(input)])),
       { ...settings, minReps: 200, maxReps: 5000 },
     );
-    for (const name of ENGINES) {
+    for (const name of names) {
       const sorted = times[name]!.wall.sort((a, b) => a - b);
       overhead[name] = {
         p50Ms: quantile(sorted, 0.5),
@@ -351,6 +471,9 @@ export async function runBench(args: BenchArgs, env: Record<string, string | und
     await Promise.all(loaded.map((l) => l.dispose()));
   }
   step('per-call overhead');
+
+  const torch = runTorchPeer(config, catalog[0]!, args.threads, settings, env);
+  step('torch' in torch ? `PyTorch ${torch.torch} peer` : `PyTorch peer skipped: ${torch.skipped}`);
 
   // Switch cost: a cache that holds one subnet, alternating the largest and the smallest.
   const switches: Array<{ subnet: string; engine: EngineName; p50Ms: number; maxMs: number }> = [];
@@ -381,9 +504,17 @@ export async function runBench(args: BenchArgs, env: Record<string, string | und
   const memory = await longLoop(engines, config, weights, smallest, settings.longLoopCalls, rng);
   step(`memory over ${settings.longLoopCalls} calls`);
 
+  // The peak again at the end: the best of both measures, so that a burst of load at the start does not set it.
+  for (const threads of Object.keys(peakByThreads).map(Number)) {
+    peakByThreads[threads] = Math.max(peakByThreads[threads]!, await measurePeakGflops(threads, settings));
+  }
+  step('peak GFLOP/s again');
+  const cpu = describeCpu();
+
   return {
     machine: {
-      cpu: os.cpus()[0]?.model ?? 'unknown',
+      cpu: cpu.model,
+      cpuFlags: cpu.flags,
       cores: os.availableParallelism(),
       node: process.version,
       onnxruntime: ortVersion,
@@ -394,9 +525,11 @@ export async function runBench(args: BenchArgs, env: Record<string, string | und
     },
     supernet: { source, config },
     settings: { quick: args.quick, ...settings },
-    peakGflops,
+    peakGflops: peakByThreads[args.threads]!,
     peakGflopsByThreads: peakByThreads,
     rows,
+    torch,
+    ratios: benchRatios(rows, catalog[0]!, torch),
     loadMs,
     overhead,
     switches,
@@ -437,6 +570,39 @@ async function longLoop(
   };
 }
 
+// The full subnet's onnx fp32 time over PyTorch's, and onnx int8 over onnx fp32, at RATIO_SHAPES.
+function benchRatios(rows: readonly BenchRow[], full: SubnetConfig, torch: TorchPeer) {
+  const id = formatSubnetId(full);
+  const at = (precision: Precision, batch: number, tokens: number) =>
+    rows.find(
+      (r) =>
+        r.engine === 'onnx' &&
+        r.precision === precision &&
+        r.subnet.replace(/-int8$/, '') === id &&
+        r.batch === batch &&
+        r.tokens === tokens,
+    );
+  return RATIO_SHAPES.flatMap(([batch, tokens]) => {
+    const fp32 = at('fp32', batch, tokens);
+    const int8 = at('int8', batch, tokens);
+    if (!fp32 || !int8) return [];
+    const peer =
+      'rows' in torch ? torch.rows.find((r) => r.batch === batch && r.tokens === tokens) : undefined;
+    return [
+      {
+        subnet: id,
+        batch,
+        tokens,
+        onnxFp32Ms: fp32.p50Ms,
+        onnxInt8Ms: int8.p50Ms,
+        torchMs: peer?.p50Ms ?? null,
+        onnxFp32OverTorch: peer ? fp32.p50Ms / peer.p50Ms : null,
+        int8OverFp32: int8.p50Ms / fp32.p50Ms,
+      },
+    ];
+  });
+}
+
 export type BenchReport = Awaited<ReturnType<typeof runBench>>;
 
 const mb = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)}`;
@@ -448,11 +614,14 @@ export function formatReport(report: BenchReport): string {
   lines.push(
     `${m.cpu}, ${m.cores} cores, node ${m.node}, onnxruntime ${m.onnxruntime} (${m.onnxIntraOpThreads} thread(s)), tfjs ${m.tfjsBackend}`,
   );
+  lines.push(`CPU flags for GEMM: ${m.cpuFlags.join(' ') || '(none found)'}`);
   lines.push(
     `load average before ${m.loadAverageBefore.map((v) => v.toFixed(2)).join(' ')}, after ${m.loadAverageAfter.map((v) => v.toFixed(2)).join(' ')}; supernet: ${report.supernet.source}`,
   );
   lines.push(
-    `peak (best square MatMul, 512 and 1024, on onnxruntime): ${Object.entries(report.peakGflopsByThreads)
+    `peak (best square MatMul, 512 and 1024, on onnxruntime, measured at start and end): ${Object.entries(
+      report.peakGflopsByThreads,
+    )
       .map(([t, g]) => `${g.toFixed(1)} GFLOP/s on ${t} thread(s)`)
       .join(', ')}`,
   );
@@ -460,6 +629,7 @@ export function formatReport(report: BenchReport): string {
   const header = [
     'subnet',
     'engine',
+    'precision',
     'shape',
     'GFLOP',
     'p50 ms',
@@ -474,18 +644,26 @@ export function formatReport(report: BenchReport): string {
   const table: string[][] = [header];
   for (const row of report.rows) {
     const full = report.rows.find(
-      (r) => r.engine === row.engine && r.batch === row.batch && r.tokens === row.tokens,
+      (r) =>
+        r.engine === row.engine &&
+        r.precision === row.precision &&
+        r.batch === row.batch &&
+        r.tokens === row.tokens,
     )!;
     table.push([
       row.subnet,
       row.engine,
+      row.precision,
       `${row.batch}x${row.tokens}`,
       (row.flops / 1e9).toFixed(3),
       row.p50Ms.toFixed(2),
       row.p90Ms.toFixed(2),
       row.cpuP50Ms.toFixed(2),
       row.gflops.toFixed(1),
-      row.engine === 'onnx' ? `${((100 * row.gflops) / report.peakGflops).toFixed(0)}%` : '',
+      // The peak is an fp32 GEMM's: int8 rows (integer ops at another rate) have none to compare with.
+      row.engine === 'onnx' && row.precision === 'fp32'
+        ? `${((100 * row.gflops) / report.peakGflops).toFixed(0)}%`
+        : '',
       (row.p50Ms / full.p50Ms).toFixed(3),
       (row.flops / full.flops).toFixed(3),
       mb(row.memoryBytes),
@@ -493,13 +671,18 @@ export function formatReport(report: BenchReport): string {
   }
   const widths = header.map((_, i) => Math.max(...table.map((r) => r[i]!.length)));
   for (const r of table)
-    lines.push(r.map((c, i) => (i < 3 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  '));
+    lines.push(r.map((c, i) => (i < 4 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  '));
   lines.push('');
 
   const first = report.rows[0]!;
   const at = (engine: EngineName, batch: number, tokens: number) =>
     report.rows.find(
-      (r) => r.subnet === first.subnet && r.engine === engine && r.batch === batch && r.tokens === tokens,
+      (r) =>
+        r.subnet === first.subnet &&
+        r.engine === engine &&
+        r.precision === 'fp32' &&
+        r.batch === batch &&
+        r.tokens === tokens,
     );
   const onnx1 = at('onnx', 1, 128);
   const tfjs1 = at('tfjs', 1, 128);
@@ -510,14 +693,19 @@ export function formatReport(report: BenchReport): string {
   }
   // Latency ratio over FLOP ratio for subnets down to 1/8 of the full FLOPs (target: within 30%), on wall
   // time and on CPU time (the latter unaffected by preemption from other processes).
-  for (const engine of ENGINES) {
+  for (const { engine, precision } of VARIANTS) {
+    const fullId = precision === 'fp32' ? first.subnet : `${first.subnet}-${precision}`;
     for (const measure of ['p50Ms', 'cpuP50Ms'] as const) {
       const parts: string[] = [];
       let worst = 0;
       for (const row of report.rows) {
-        if (row.engine !== engine || row.subnet === first.subnet) continue;
+        if (row.engine !== engine || row.precision !== precision || row.subnet === fullId) continue;
         const full = report.rows.find(
-          (r) => r.engine === engine && r.batch === row.batch && r.tokens === row.tokens,
+          (r) =>
+            r.engine === engine &&
+            r.precision === precision &&
+            r.batch === row.batch &&
+            r.tokens === row.tokens,
         )!;
         const flopRatio = row.flops / full.flops;
         if (flopRatio < 1 / 8 - 1e-9) continue;
@@ -526,9 +714,20 @@ export function formatReport(report: BenchReport): string {
         if (row.batch === 1 && row.tokens === 128) parts.push(`${row.subnet} ${(100 * off).toFixed(0)}%`);
       }
       lines.push(
-        `${engine} ${measure === 'p50Ms' ? 'wall' : 'cpu'}: latency ratio / FLOP ratio - 1 (subnets >= 1/8 FLOPs): worst over all shapes ${(100 * worst).toFixed(0)}% (target within 30%); at 1x128: ${parts.join(', ')}`,
+        `${engine} ${precision} ${measure === 'p50Ms' ? 'wall' : 'cpu'}: latency ratio / FLOP ratio - 1 (subnets >= 1/8 FLOPs): worst over all shapes ${(100 * worst).toFixed(0)}% (target within 30%); at 1x128: ${parts.join(', ')}`,
       );
     }
+  }
+  const torch = report.torch;
+  lines.push(
+    'torch' in torch
+      ? `PyTorch ${torch.torch} peer (${torch.threads} thread(s), BLAS ${torch.blas.map((b) => b.split('/').at(-1)).join(', ') || 'unknown'}): ${torch.rows.map((r) => `${r.batch}x${r.tokens} ${r.p50Ms.toFixed(2)} ms`).join(', ')}`
+      : `PyTorch peer skipped: ${torch.skipped}`,
+  );
+  for (const r of report.ratios) {
+    lines.push(
+      `full subnet ${r.batch}x${r.tokens}: onnx fp32 ${r.onnxFp32Ms.toFixed(2)} ms, int8 ${r.onnxInt8Ms.toFixed(2)} ms: int8/fp32 ${r.int8OverFp32.toFixed(2)}; onnx fp32 / PyTorch ${r.onnxFp32OverTorch === null ? 'n/a' : r.onnxFp32OverTorch.toFixed(2)}`,
+    );
   }
   lines.push(
     `per-call overhead, smallest subnet at 1x16: ${Object.entries(report.overhead)
@@ -536,7 +735,7 @@ export function formatReport(report: BenchReport): string {
         ([e, o]) =>
           `${e} p50 ${o.p50Ms.toFixed(3)} ms (p90 ${o.p90Ms.toFixed(3)}, cpu ${o.cpuP50Ms.toFixed(3)})`,
       )
-      .join(', ')} (target onnx < 0.5 ms)`,
+      .join(', ')} (target onnx < 0.2 ms)`,
   );
   lines.push(
     `subnet switch (slice + load, p50): ${report.switches.map((s) => `${s.engine} ${s.subnet} ${s.p50Ms.toFixed(1)} ms`).join(', ')}`,

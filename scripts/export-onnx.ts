@@ -2,7 +2,8 @@
 //   npm run export -- <artifact-uri> <subnet-id> <out.onnx>
 // <artifact-uri> is a version folder or a model folder (its LATEST is followed): a path, file:///abs/path or
 // s3://bucket/prefix (S3 settings from the AWS_* environment). <subnet-id> is a subnet id (0h4f1024.1h2f512)
-// or a catalog operating point id (its subnet is exported). Exit codes: 0 done, 1 failed, 2 bad input.
+// or a catalog operating point id (its subnet is exported, in int8 for a `-int8` point: standard ONNX integer
+// operators, int8 weights inside). Exit codes: 0 done, 1 failed, 2 bad input.
 import { rename, writeFile } from 'node:fs/promises';
 import { pathToFileURL } from 'node:url';
 import { z } from 'zod';
@@ -12,8 +13,10 @@ import { type ErrorCode, isSupernetError, ModelError } from '../src/errors.ts';
 import { countParams } from '../src/model/accounting.ts';
 import {
   formatSubnetId,
+  type Precision,
   parseOperatingPointId,
   parseSubnetId,
+  pointPrecision,
   type SubnetConfig,
 } from '../src/model/config.ts';
 import { openStore } from '../src/storage/open-store.ts';
@@ -68,20 +71,26 @@ export async function exportOnnxCli(
   }
   const { artifactUri, subnetId, outPath } = parsed.data;
   try {
-    const subnet = parseSubnetOrPoint(subnetId);
+    const { subnet, precision } = parseSubnetOrPoint(subnetId);
     const store = openStore(artifactUri, { s3: s3OptionsFromEnv(env) });
     const { manifest, weights } = await readSupernetAt(store);
-    const bytes = exportSubnetOnnx(manifest.architecture, weights, subnet, {
-      model: manifest.model,
-      version: manifest.version,
-      labels: JSON.stringify(manifest.labels),
-    });
+    const bytes = exportSubnetOnnx(
+      manifest.architecture,
+      weights,
+      subnet,
+      {
+        model: manifest.model,
+        version: manifest.version,
+        labels: JSON.stringify(manifest.labels),
+      },
+      precision,
+    );
     const partial = `${outPath}.partial`;
     await writeFile(partial, bytes);
     await rename(partial, outPath);
     const params = countParams(manifest.architecture, subnet);
     io.out(
-      `wrote ${outPath}: ${manifest.model}/${manifest.version} subnet ${formatSubnetId(subnet)}, ${params} parameters, ${bytes.byteLength} bytes`,
+      `wrote ${outPath}: ${manifest.model}/${manifest.version} subnet ${formatSubnetId(subnet)} (${precision}), ${params} parameters, ${bytes.byteLength} bytes`,
     );
     return 0;
   } catch (error) {
@@ -92,12 +101,14 @@ export async function exportOnnxCli(
   }
 }
 
-function parseSubnetOrPoint(id: string): SubnetConfig {
+// A subnet id (fp32), or an operating point id whose subnet and precision (`-int8`) are exported.
+function parseSubnetOrPoint(id: string): { subnet: SubnetConfig; precision: Precision } {
   try {
-    return parseSubnetId(id);
+    return { subnet: parseSubnetId(id), precision: 'fp32' };
   } catch (error) {
     if (!(error instanceof ModelError) || !id.includes('-t')) throw error;
-    return parseOperatingPointId(id).subnet;
+    const point = parseOperatingPointId(id);
+    return { subnet: point.subnet, precision: pointPrecision(point) };
   }
 }
 

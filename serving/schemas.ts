@@ -58,12 +58,21 @@ export const PredictRequestSchema = z
 
 const SubnetLayerOutSchema = z.object({ layer: z.number(), heads: z.number(), ffn: z.number() });
 
+// An operating point: the layers that run, the tokens read, and the precision its matmul weights run in.
+const PointConfigOutSchema = z.object({
+  layers: z.array(SubnetLayerOutSchema),
+  tokens: z.number(),
+  precision: z.enum(['fp32', 'int8']).describe('int8: int8 matmul weights, activations quantized per call'),
+});
+
 // The operating point chosen for a request; flops and memoryBytes are for this request's batch and tokens.
 export const ChosenSubnetSchema = z.object({
   id: z
     .string()
-    .describe('Operating point id: {layer}h{heads}f{ffn} per layer, joined by ".", then -t{tokens}'),
-  config: z.object({ layers: z.array(SubnetLayerOutSchema), tokens: z.number() }),
+    .describe(
+      'Operating point id: {layer}h{heads}f{ffn} per layer, joined by ".", then -t{tokens}, then -int8 for an int8 point',
+    ),
+  config: PointConfigOutSchema,
   params: z.number(),
   flops: z.number(),
   memoryBytes: z.number(),
@@ -119,7 +128,7 @@ export const ModelListSchema = z.object({
 // One catalog entry with what this host measured.
 export const CatalogPointSchema = z.object({
   id: z.string(),
-  config: z.object({ layers: z.array(SubnetLayerOutSchema), tokens: z.number() }),
+  config: PointConfigOutSchema,
   params: z.number(),
   flops: z.number().describe('FLOPs of one text at the point token length'),
   memoryBytes: z.number().describe('Memory of one text at the point token length'),

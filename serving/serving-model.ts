@@ -2,7 +2,7 @@ import { hostname } from 'node:os';
 import type { Manifest } from '../src/artifact/manifest.ts';
 import type { LoadedSupernet } from '../src/artifact/read-supernet.ts';
 import { ArtifactError } from '../src/errors.ts';
-import type { CatalogPoint, SubnetConfig } from '../src/model/config.ts';
+import type { CatalogPoint } from '../src/model/config.ts';
 import { checkWeights } from '../src/model/weight-checks.ts';
 import { supernetWeightLayout } from '../src/model/weight-layout.ts';
 import { Vocabulary } from '../src/tokenizer/vocabulary.ts';
@@ -14,7 +14,7 @@ import type { EnginePool, InferencePool } from './inference-pool.ts';
 import { LatencyModel } from './latency-model.ts';
 import { type BatchReport, Scheduler } from './scheduler.ts';
 import type { SelectionTable } from './select-operating-point.ts';
-import { type ServedPoint, servedPoints } from './served-point.ts';
+import { type ServedPoint, type ServedSubnet, servedPoints } from './served-point.ts';
 
 // How a ServingModel is built: on the engines and slots every model of the server shares.
 export interface ServingModelOptions {
@@ -175,7 +175,7 @@ function verifiedTokenizer({ manifest, weights, vocabText }: LoadedSupernet): Wo
 // The inference pool with the catalog's distinct subnets materialized.
 async function startPool(
   { manifest, weights }: LoadedSupernet,
-  subnets: SubnetConfig[],
+  subnets: ServedSubnet[],
   options: ServingModelOptions,
 ): Promise<InferencePool> {
   const { config } = options;
@@ -188,6 +188,13 @@ async function startPool(
     workers: config.inferenceWorkers,
     ms: Math.round(performance.now() - started),
   });
+  const int8 = subnets.filter((s) => s.precision === 'int8').length;
+  if (config.engine === 'tfjs' && int8 > 0) {
+    options.log?.(
+      'int8 subnets run simulated on tfjs: float32 with dequantized int8 weights (the answers of int8, the speed and memory of fp32)',
+      { subnets: int8 },
+    );
+  }
   return pool;
 }
 

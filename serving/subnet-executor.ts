@@ -3,9 +3,10 @@ import { CacheBudget } from '../src/engine/cache-budget.ts';
 import type { Engine } from '../src/engine/engine.ts';
 import { OnnxEngine } from '../src/engine/onnx-engine.ts';
 import { SubnetCache } from '../src/engine/subnet-cache.ts';
-import type { SubnetConfig, SupernetConfig } from '../src/model/config.ts';
+import type { SupernetConfig } from '../src/model/config.ts';
 import type { TokenBatch } from '../src/model/token-batch.ts';
 import type { WeightSource } from '../src/model/weight-checks.ts';
+import type { ServedSubnet } from './served-point.ts';
 
 // The engine every model on a thread shares, its settings, and the byte budget all their resident subnets share.
 export interface EngineSettings {
@@ -15,10 +16,11 @@ export interface EngineSettings {
   cacheBytes: number;
 }
 
-// What one model runs: its supernet's architecture and the catalog's distinct subnets (by index).
+// What one model runs: its supernet's architecture and the catalog's distinct subnets, each in a precision (by
+// index).
 export interface ModelSpec {
   config: SupernetConfig;
-  subnets: SubnetConfig[];
+  subnets: ServedSubnet[];
 }
 
 // What an engine holds, for leak checks and /metrics.
@@ -80,9 +82,9 @@ export class EngineRuntime {
 // Subnets are materialized at creation so that the first request pays no load.
 export class SubnetExecutor {
   private readonly cache: SubnetCache;
-  private readonly subnets: readonly SubnetConfig[];
+  private readonly subnets: readonly ServedSubnet[];
 
-  private constructor(cache: SubnetCache, subnets: readonly SubnetConfig[]) {
+  private constructor(cache: SubnetCache, subnets: readonly ServedSubnet[]) {
     this.cache = cache;
     this.subnets = subnets;
   }
@@ -99,7 +101,7 @@ export class SubnetExecutor {
       budget: runtime.budget,
     });
     try {
-      for (const subnet of spec.subnets) (await cache.acquire(subnet)).release();
+      for (const { subnet, precision } of spec.subnets) (await cache.acquire(subnet, precision)).release();
     } catch (error) {
       await cache.dispose().catch(() => {});
       throw error;
@@ -109,9 +111,9 @@ export class SubnetExecutor {
 
   // Logits [batch * labels] of one batch on the subnet with this index.
   run(subnetIndex: number, batch: TokenBatch): Promise<Float32Array> {
-    const subnet = this.subnets[subnetIndex];
-    if (subnet === undefined) throw new RangeError(`no subnet ${subnetIndex}`);
-    return this.cache.run(subnet, batch);
+    const served = this.subnets[subnetIndex];
+    if (served === undefined) throw new RangeError(`no subnet ${subnetIndex}`);
+    return this.cache.run(served.subnet, batch, served.precision);
   }
 
   cacheStats(): ReturnType<SubnetCache['stats']> {

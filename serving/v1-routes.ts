@@ -88,7 +88,11 @@ export function v1Routes(context: RouteContext): FastifyPluginAsyncZod {
           version: model.version,
           subnet: {
             id: point.id,
-            config: { layers: point.entry.subnet.layers, tokens: point.entry.tokens },
+            config: {
+              layers: point.entry.subnet.layers,
+              tokens: point.entry.tokens,
+              precision: point.precision,
+            },
             params: point.cost.params,
             flops: prediction.flops,
             memoryBytes: prediction.memoryBytes,
@@ -110,7 +114,7 @@ export function describeModel(model: ServingModel) {
     const { entry, cost } = point;
     return {
       id: point.id,
-      config: { layers: entry.subnet.layers, tokens: entry.tokens },
+      config: { layers: entry.subnet.layers, tokens: entry.tokens, precision: point.precision },
       params: cost.params,
       flops: cost.flops(1, entry.tokens),
       memoryBytes: cost.memoryBytes(1, entry.tokens),

@@ -149,7 +149,7 @@ async function probeOutput(out: string) {
 }
 
 // Encodes a task's splits once (wordpieces, packed at any length later) and reports their sizes and class balance.
-function encodeTask(
+export function encodeTask(
   task: TaskData,
   tokenizer: WordPieceTokenizer,
   logFile: string,

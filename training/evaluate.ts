@@ -1,5 +1,5 @@
 import type { Engine } from '../src/engine/index.ts';
-import type { OperatingPoint, SupernetConfig } from '../src/model/config.ts';
+import { type OperatingPoint, pointPrecision, type SupernetConfig } from '../src/model/config.ts';
 import { sliceSubnetWeights } from '../src/model/slice-subnet-weights.ts';
 import type { WeightSource } from '../src/model/weight-checks.ts';
 import type { Truncation, WordPieceTokenizer } from '../src/tokenizer/index.ts';
@@ -46,6 +46,7 @@ export class PointEvaluator {
       this.config,
       point.subnet,
       sliceSubnetWeights(this.config, this.weights, point.subnet),
+      pointPrecision(point),
     );
     try {
       const labels = this.config.numLabels;
@@ -68,6 +69,7 @@ export class PointEvaluator {
       this.config,
       point.subnet,
       sliceSubnetWeights(this.config, this.weights, point.subnet),
+      pointPrecision(point),
     );
     try {
       const { batch } = pack(this.tokenizer, [review], point.tokens, this.truncation);

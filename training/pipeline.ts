@@ -133,7 +133,7 @@ export async function trainSupernet(
     evalSubnets: [extremeSubnet(space, arch, 'largest'), smallest],
   });
 
-  const catalog = await searchCatalog(ctx, supernet);
+  const catalog = await searchCatalog(ctx, ctx.layout.toWeights(supernet));
   const stages: Record<string, unknown> = {};
   for (const name of ['pretrain', 'teacher', 'width', 'depth'] as const) {
     const digest = ctx.digests[name];

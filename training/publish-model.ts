@@ -2,7 +2,7 @@ import { publishSupernet, type Task } from '../src/artifact/index.ts';
 import type { ObjectStore } from '../src/storage/index.ts';
 import { gitCommit, hostDescription } from './provenance.ts';
 import type { TrainingContext } from './run-stage.ts';
-import type { SearchedCatalog } from './search-catalog.ts';
+import type { CatalogEntry, SearchedCatalog } from './search-catalog.ts';
 
 // What the run publishes beside the supernet's parameters.
 export interface PublishedRun {
@@ -46,20 +46,7 @@ export async function publishModel(
     task: taskOf(config),
     weights,
     vocabText: ctx.tokenizer.vocabulary.toVocabText(),
-    // Keys in the order manifests have always had them; publishSupernet adds the id last.
-    catalog: catalog.entries.map((c) => ({
-      subnet: c.subnet,
-      tokens: c.tokens,
-      params: c.params,
-      flops: c.flops,
-      referenceTokens: c.referenceTokens,
-      devAccuracy: c.devAccuracy,
-      testAccuracy: c.testAccuracy,
-      ...(c.devMacroF1 !== undefined && { devMacroF1: c.devMacroF1 }),
-      ...(c.testMacroF1 !== undefined && { testMacroF1: c.testMacroF1 }),
-      latencyMs: c.latencyMs,
-      latencyHost: hostDescription(),
-    })),
+    catalog: catalogEntries(catalog.entries),
     searchSpace: space,
     provenance: {
       data: ctx.dataRecord.description,
@@ -73,6 +60,25 @@ export async function publishModel(
     weightDtype: config.publish.weightDtype,
   });
   return version;
+}
+
+// The manifest's catalog entries for a searched catalog (every entry names its precision), keys in the order
+// manifests have always had them; publishSupernet adds the id last.
+export function catalogEntries(entries: readonly CatalogEntry[]) {
+  return entries.map((c) => ({
+    subnet: c.subnet,
+    tokens: c.tokens,
+    precision: c.precision ?? 'fp32',
+    params: c.params,
+    flops: c.flops,
+    referenceTokens: c.referenceTokens,
+    devAccuracy: c.devAccuracy,
+    testAccuracy: c.testAccuracy,
+    ...(c.devMacroF1 !== undefined && { devMacroF1: c.devMacroF1 }),
+    ...(c.testMacroF1 !== undefined && { testMacroF1: c.testMacroF1 }),
+    latencyMs: c.latencyMs,
+    latencyHost: hostDescription(),
+  }));
 }
 
 // What the model classifies: text pairs when the data names a second text, and the fields the files were read by.

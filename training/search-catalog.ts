@@ -1,8 +1,9 @@
 import { join } from 'node:path';
 import { OnnxEngine } from '../src/engine/index.ts';
 import { catalogCost } from '../src/model/accounting.ts';
-import type { CatalogPoint } from '../src/model/config.ts';
+import { type CatalogPoint, formatOperatingPointId, PRECISIONS } from '../src/model/config.ts';
 import { Rng } from '../src/model/random.ts';
+import type { WeightTensor } from '../src/model/weights.ts';
 import { bowBaseline } from './bow-baseline.ts';
 import { deriveSeed, type EncodedExample } from './data/batcher.ts';
 import { PointEvaluator } from './evaluate.ts';
@@ -10,9 +11,9 @@ import { plotFront } from './plot-front.ts';
 import { Progress } from './progress.ts';
 import type { TrainingContext } from './run-stage.ts';
 import {
-  catalogFront,
   nearFront,
   paretoFront,
+  precisionFronts,
   type SearchPoint,
   searchFront,
   spreadCatalog,
@@ -30,13 +31,23 @@ export interface SearchedCatalog {
   summary: Record<string, unknown>;
 }
 
-// Evolutionary search on a dev slice, then the catalog measured on all of dev and test, with latencies.
-export async function searchCatalog(ctx: TrainingContext, supernet: Float32Array): Promise<SearchedCatalog> {
-  const cacheFile = `search.${ctx.digests.search}.json`;
+// What the search reads of a training run (a re-search from a published supernet builds the same).
+export type SearchContext = Pick<
+  TrainingContext,
+  'config' | 'digests' | 'checkpointDir' | 'logFile' | 'quiet' | 'tokenizer' | 'data' | 'mirror'
+>;
+
+// Evolutionary search on a dev slice (fp32), then the candidates near its front measured on all of dev in fp32 and
+// int8, the catalog the front of each precision, measured on test, with latencies.
+export async function searchCatalog(
+  ctx: SearchContext,
+  weights: readonly WeightTensor[],
+): Promise<SearchedCatalog> {
+  // Named apart from searches cached before int8 points, which lack them.
+  const cacheFile = `catalog.${ctx.digests.search}.json`;
   const cached = await readSearchCache(join(ctx.checkpointDir, cacheFile));
   if (cached) return cached;
   const { config } = ctx;
-  const weights = ctx.layout.toWeights(supernet);
   const engine = new OnnxEngine({ intraOpThreads: Math.max(1, config.workers) });
   const evaluator = new PointEvaluator(
     config.architecture,
@@ -61,10 +72,10 @@ export async function searchCatalog(ctx: TrainingContext, supernet: Float32Array
     2 * config.search.catalogSize.max,
   );
   progress.note(
-    `${evaluated.length} points evaluated, ${front.length} on the front, ${candidates.length} within ${(tolerance * 100).toFixed(1)} points of it to measure on all of dev`,
+    `${evaluated.length} points evaluated, ${front.length} on the front, ${candidates.length} within ${(tolerance * 100).toFixed(1)} points of it to measure on all of dev in ${PRECISIONS.join(' and ')}`,
   );
-  const onDev = await measureOnDev(evaluator, candidates, ctx.data.dev);
-  const chosen = spreadCatalog(catalogFront(onDev, floor), config.search.catalogSize.max);
+  const onDev = await measureOnDev(ctx, evaluator, candidates);
+  const chosen = precisionFronts(onDev, floor, config.search.catalogSize.max);
   noteBelowFloor(onDev, floor, progress);
   const entries = await measureEntries(ctx, evaluator, chosen, progress);
   const reference = measureReference(ctx, progress);
@@ -98,7 +109,7 @@ export async function searchCatalog(ctx: TrainingContext, supernet: Float32Array
 // The evolutionary search over the config's space, each point scored on the dev slice; returns every point scored
 // (`budget` of them, about, for the progress line).
 function searchOnSlice(
-  ctx: TrainingContext,
+  ctx: SearchContext,
   evaluator: PointEvaluator,
   searchDev: readonly EncodedExample[],
   progress: Progress,
@@ -119,22 +130,41 @@ function searchOnSlice(
   });
 }
 
-// The candidates with their accuracy and macro-F1 on all of dev.
+// The candidates in every precision, with their accuracy and macro-F1 on all of dev.
 async function measureOnDev(
+  ctx: SearchContext,
   evaluator: PointEvaluator,
   candidates: readonly SearchPoint[],
-  dev: readonly EncodedExample[],
 ): Promise<SearchPoint[]> {
+  const measure = new Progress(
+    'search-dev',
+    candidates.length * PRECISIONS.length,
+    0,
+    ctx.logFile,
+    ctx.quiet,
+  );
   const onDev: SearchPoint[] = [];
   for (const c of candidates) {
-    const scores = await evaluator.scores(c, dev);
-    onDev.push({ ...c, devAccuracy: scores.accuracy, devMacroF1: scores.macroF1 });
+    for (const precision of PRECISIONS) {
+      const { precision: _, ...fp32 } = c;
+      const point = precision === 'fp32' ? fp32 : { ...fp32, precision };
+      const scores = await evaluator.scores(point, ctx.data.dev);
+      onDev.push({
+        ...point,
+        id: formatOperatingPointId(point),
+        devAccuracy: scores.accuracy,
+        devMacroF1: scores.macroF1,
+      });
+      measure.update(onDev.length, { acc: scores.accuracy });
+    }
   }
   return onDev;
 }
 
+// Notes the fp32 front's points the dev accuracy floor leaves out.
 function noteBelowFloor(onDev: readonly SearchPoint[], floor: number, progress: Progress): void {
-  const belowFloor = paretoFront(onDev).filter((p) => p.devAccuracy < floor);
+  const fp32 = onDev.filter((p) => (p.precision ?? 'fp32') === 'fp32');
+  const belowFloor = paretoFront(fp32).filter((p) => p.devAccuracy < floor);
   if (belowFloor.length > 0) {
     progress.note(
       `left out below the ${(floor * 100).toFixed(1)}% dev floor: ${belowFloor.map((p) => `${p.id} (${(p.devAccuracy * 100).toFixed(2)}%)`).join(', ')}`,
@@ -144,14 +174,16 @@ function noteBelowFloor(onDev: readonly SearchPoint[], floor: number, progress: 
 
 // The chosen points with their test figures and their latency on the longest dev example.
 async function measureEntries(
-  ctx: TrainingContext,
+  ctx: SearchContext,
   evaluator: PointEvaluator,
   chosen: readonly SearchPoint[],
   progress: Progress,
 ): Promise<CatalogEntry[]> {
   const longest = longestExample(ctx.data.dev);
   const entries: CatalogEntry[] = [];
+  const finish = new Progress('search-test', chosen.length, 0, ctx.logFile, ctx.quiet);
   for (const c of chosen) {
+    finish.update(entries.length, {});
     const test = await evaluator.scores(c, ctx.data.test);
     const latencyMs = await evaluator.latencyMs(c, longest);
     const entry = { ...c, testAccuracy: test.accuracy, testMacroF1: test.macroF1, latencyMs };
@@ -160,6 +192,7 @@ async function measureEntries(
       `${c.id}: dev ${(c.devAccuracy * 100).toFixed(2)}% (macro-F1 ${(entry.devMacroF1! * 100).toFixed(2)})  test ${(test.accuracy * 100).toFixed(2)}% (macro-F1 ${(test.macroF1 * 100).toFixed(2)})  ${(c.flops / 1e6).toFixed(1)} MFLOPs  ${latencyMs.toFixed(2)} ms`,
     );
   }
+  finish.update(entries.length, {});
   const { min } = ctx.config.search.catalogSize;
   if (entries.length < min) {
     progress.note(
@@ -170,7 +203,7 @@ async function measureEntries(
 }
 
 // The bag-of-words reference at every token length of the space, noted beside the catalog.
-function measureReference(ctx: TrainingContext, progress: Progress): ReturnType<typeof bowBaseline> {
+function measureReference(ctx: SearchContext, progress: Progress): ReturnType<typeof bowBaseline> {
   const { config, data } = ctx;
   const reference = bowBaseline(
     data.train,

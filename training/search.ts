@@ -93,6 +93,21 @@ export function catalogFront(points: readonly SearchPoint[], floor: number): Sea
   return front.length > 0 ? front : paretoFront(points).slice(-1);
 }
 
+// The catalog's fronts when points come in several precisions: catalogFront of each precision's points, each
+// spread to at most `max` points, together, cheapest first. An int8 point costs the FLOPs of its fp32 twin and is
+// rarely more accurate, so one front over both would drop it; kept on its own front, serving can choose it when
+// memory (or, on hosts with int8 dot products, latency) matters.
+export function precisionFronts(points: readonly SearchPoint[], floor: number, max: number): SearchPoint[] {
+  const byPrecision = new Map<string, SearchPoint[]>();
+  for (const p of points) {
+    const key = p.precision ?? 'fp32';
+    byPrecision.set(key, [...(byPrecision.get(key) ?? []), p]);
+  }
+  return [...byPrecision.values()]
+    .flatMap((group) => spreadCatalog(catalogFront(group, floor), max))
+    .sort((a, b) => a.flops - b.flops || (a.id < b.id ? -1 : 1));
+}
+
 // Points that the search's small dev slice cannot tell from the front: within `tolerance` of the best accuracy of
 // every point at most as costly. The catalog is chosen among them once they are measured on all of dev, so that a
 // point a noisy slice put just behind a cheaper one still gets its chance. Cheapest first.

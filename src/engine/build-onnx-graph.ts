@@ -3,9 +3,11 @@ import {
   assertSubnetFits,
   encoderForm,
   formatSubnetId,
+  type Precision,
   type SubnetConfig,
   type SupernetConfig,
 } from '../model/config.ts';
+import { isQuantizedWeight, type QuantizedKernel, quantizeKernel } from '../model/quantize.ts';
 import { checkWeights, type WeightSource } from '../model/weight-checks.ts';
 import { subnetWeightLayout } from '../model/weight-layout.ts';
 import type { WeightTensor } from '../model/weights.ts';
@@ -22,15 +24,25 @@ export const ONNX_OPSET = 20;
 // IR version 9 is the one that goes with opset 20 (onnx 1.15).
 const IR_VERSION = 9;
 const MASKED_SCORE = -1e9;
+const MICROSOFT = 'com.microsoft';
 
-// An ONNX model (opset 20, standard operators only) computing exactly what src/model/encoder.ts computes for
-// one subnet, from weights in the subnet's layout. Batch and sequence dims are dynamic. Returns the
-// serialized ModelProto; its metadata_props hold `subnet_id` and `metadata`.
+// How an int8 matmul is written: standard ONNX operators (MatMulInteger, then a float rescale: the default, which
+// any ONNX runtime loads), or onnxruntime's contrib op (`com.microsoft` MatMulIntegerToFloat). onnxruntime's
+// optimizer rewrites the standard form into that op: both give the same logits at the same speed (docs/results.md).
+export type Int8MatMul = 'contrib' | 'standard';
+
+// An ONNX model (opset 20) computing what src/model/encoder.ts computes for one subnet, from weights in the
+// subnet's layout. Batch and sequence dims are dynamic. fp32 uses standard operators only and matches the tfjs
+// forward; int8 quantizes each encoder layer's six matmul kernels per output channel (symmetric) and their inputs
+// per call (DynamicQuantizeLinear: uint8, one scale per tensor), everything else float. Returns the serialized
+// ModelProto; its metadata_props hold `subnet_id`, `precision` and `metadata`.
 export function buildOnnxGraph(
   config: SupernetConfig,
   subnet: SubnetConfig,
   weights: WeightSource,
   metadata: Record<string, string> = {},
+  precision: Precision = 'fp32',
+  int8MatMul: Int8MatMul = 'standard',
 ): Uint8Array {
   assertSubnetFits(config, subnet);
   const id = formatSubnetId(subnet);
@@ -41,6 +53,27 @@ export function buildOnnxGraph(
   const eps = config.layerNormEps;
   const bert = encoderForm(config) === 'bert';
   const weight = (name: string): string => g.weight(w.get(name)!);
+  // An input quantized once for every matmul that reads it (query, key and value share theirs).
+  const quantized = new Map<string, QuantizedInput>();
+  const quantize = (x: string): QuantizedInput => {
+    let q = quantized.get(x);
+    if (!q) {
+      q = g.node3('DynamicQuantizeLinear', [x]); // uint8 [..., in], scale and zero point scalars
+      quantized.set(x, q);
+    }
+    return q;
+  };
+  // x [..., in] @ kernel [in, out] + bias, in the subnet's precision.
+  const dense = (x: string, name: string): string =>
+    precision === 'int8' && isQuantizedWeight(`${name}.kernel`)
+      ? int8Dense(
+          g,
+          quantize(x),
+          quantizeKernel(w.get(`${name}.kernel`)!),
+          weight(`${name}.bias`),
+          int8MatMul,
+        )
+      : g.node('Add', [g.node('MatMul', [x, weight(`${name}.kernel`)]), weight(`${name}.bias`)]);
 
   // Embeddings: token rows plus the first `tokens` positions, then LayerNorm.
   const tokens = g.node('Shape', [ONNX_INPUT_IDS], { start: 1, end: 2 }); // int64 [1]
@@ -64,9 +97,9 @@ export function buildOnnxGraph(
     const a = heads * d;
     // pre-ln normalizes before attention and FFN; the BERT form after each residual add.
     const normed = bert ? x : layerNorm(g, x, weight, `${p}.attention.norm`, eps); // [batch, tokens, hidden]
-    const q = dense(g, normed, weight, `${p}.attention.query`); // [batch, tokens, attention]
-    const key = dense(g, normed, weight, `${p}.attention.key`);
-    const value = dense(g, normed, weight, `${p}.attention.value`);
+    const q = dense(normed, `${p}.attention.query`); // [batch, tokens, attention]
+    const key = dense(normed, `${p}.attention.key`);
+    const value = dense(normed, `${p}.attention.value`);
     const headShape = g.int64([0, 0, heads, d]);
     const split = (t: string, perm: number[]) =>
       g.node('Transpose', [g.node('Reshape', [t, headShape])], { perm });
@@ -79,13 +112,13 @@ export function buildOnnxGraph(
     const probs = g.node('Softmax', [scores], { axis: -1 });
     const context = g.node('Transpose', [g.node('MatMul', [probs, vh])], { perm: [0, 2, 1, 3] }); // [batch, tokens, heads, headSize]
     const merged = g.node('Reshape', [context, g.int64([0, 0, a])]); // [batch, tokens, attention]
-    x = g.node('Add', [x, dense(g, merged, weight, `${p}.attention.output`)]); // [batch, tokens, hidden]
+    x = g.node('Add', [x, dense(merged, `${p}.attention.output`)]); // [batch, tokens, hidden]
     if (bert) x = layerNorm(g, x, weight, `${p}.attention.norm`, eps);
 
     const ffnIn = bert ? x : layerNorm(g, x, weight, `${p}.ffn.norm`, eps); // [batch, tokens, hidden]
-    const widened = dense(g, ffnIn, weight, `${p}.ffn.input`); // [batch, tokens, ffn]
+    const widened = dense(ffnIn, `${p}.ffn.input`); // [batch, tokens, ffn]
     const inner = g.node('Gelu', [widened], { approximate: bert ? 'none' : 'tanh' }); // [batch, tokens, ffn]
-    x = g.node('Add', [x, dense(g, inner, weight, `${p}.ffn.output`)]); // [batch, tokens, hidden]
+    x = g.node('Add', [x, dense(inner, `${p}.ffn.output`)]); // [batch, tokens, hidden]
     if (bert) x = layerNorm(g, x, weight, `${p}.ffn.norm`, eps);
   });
 
@@ -107,12 +140,37 @@ export function buildOnnxGraph(
   return g.finish(`subnet-${id}`, config.numLabels, config.typeVocabSize !== undefined, {
     ...metadata,
     subnet_id: id,
+    precision,
   });
 }
 
-// x [..., in] @ kernel [in, out] + bias.
-function dense(g: GraphBuilder, x: string, weight: (name: string) => string, name: string): string {
-  return g.node('Add', [g.node('MatMul', [x, weight(`${name}.kernel`)]), weight(`${name}.bias`)]);
+// An input quantized per call (DynamicQuantizeLinear): the uint8 values, their scale and zero point.
+type QuantizedInput = [string, string, string];
+
+// x [..., in] @ kernel [in, out] + bias with an int8 kernel: x quantized to uint8 with one scale and zero point
+// per call, the integer product rescaled by x's scale times each column's scale.
+function int8Dense(
+  g: GraphBuilder,
+  [xq, xScale, xZero]: QuantizedInput,
+  kernel: QuantizedKernel,
+  bias: string,
+  form: Int8MatMul,
+): string {
+  const values = g.int8Weight(`${kernel.name}.int8`, kernel.shape, kernel.values);
+  const scales = g.float32Weight(`${kernel.name}.scale`, [kernel.shape[1]], kernel.scales);
+  if (form === 'contrib') {
+    return g.node(
+      'MatMulIntegerToFloat',
+      [xq, values, xScale, scales, xZero, '', bias],
+      {},
+      undefined,
+      MICROSOFT,
+    );
+  }
+  const product = g.node('MatMulInteger', [xq, values, xZero]); // int32 [..., out]
+  const scale = g.node('Mul', [xScale, scales]); // [out]
+  const float = g.node('Cast', [product], { to: onnx.TensorProto.DataType.FLOAT });
+  return g.node('Add', [g.node('Mul', [float, scale]), bias]);
 }
 
 function layerNorm(
@@ -137,6 +195,7 @@ class GraphBuilder {
   private readonly initializers: onnxProto.onnx.ITensorProto[] = [];
   private readonly constants = new Map<string, string>();
   private counter = 0;
+  private usesMicrosoft = false;
 
   // Appends a node; returns the name of its (single) output, `output` when given.
   node(
@@ -144,28 +203,64 @@ class GraphBuilder {
     inputs: string[],
     attributes: Record<string, AttributeValue> = {},
     output?: string,
+    domain = '',
   ): string {
     const n = this.counter++;
     const name = output ?? `${opType}_${n}`;
+    this.push(n, opType, inputs, [name], attributes, domain);
+    return name;
+  }
+
+  // Appends a node with three outputs; returns their names.
+  node3(opType: string, inputs: string[]): [string, string, string] {
+    const n = this.counter++;
+    const names: [string, string, string] = [`${opType}_${n}_0`, `${opType}_${n}_1`, `${opType}_${n}_2`];
+    this.push(n, opType, inputs, names, {}, '');
+    return names;
+  }
+
+  private push(
+    n: number,
+    opType: string,
+    inputs: string[],
+    outputs: string[],
+    attributes: Record<string, AttributeValue>,
+    domain: string,
+  ): void {
+    if (domain === MICROSOFT) this.usesMicrosoft = true;
     this.nodes.push({
       name: `${opType}_${n}`,
       opType,
       input: inputs,
-      output: [name],
+      output: outputs,
       attribute: Object.entries(attributes).map(([key, value]) => attribute(key, value)),
+      ...(domain !== '' && { domain }),
+    });
+  }
+
+  int8Weight(name: string, dims: number[], values: Int8Array): string {
+    this.initializers.push({
+      name,
+      dims,
+      dataType: onnx.TensorProto.DataType.INT8,
+      rawData: new Uint8Array(values.buffer, values.byteOffset, values.byteLength),
+    });
+    return name;
+  }
+
+  float32Weight(name: string, dims: number[], values: Float32Array): string {
+    this.initializers.push({
+      name,
+      dims,
+      dataType: onnx.TensorProto.DataType.FLOAT,
+      rawData: new Uint8Array(values.buffer, values.byteOffset, values.byteLength),
     });
     return name;
   }
 
   // A float32 weight as an initializer named after it; raw_data is little-endian, as on x64 and arm64.
   weight(t: WeightTensor): string {
-    this.initializers.push({
-      name: t.name,
-      dims: t.shape,
-      dataType: onnx.TensorProto.DataType.FLOAT,
-      rawData: new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength),
-    });
-    return t.name;
+    return this.float32Weight(t.name, t.shape, t.data);
   }
 
   int64(values: number[]): string {
@@ -200,7 +295,10 @@ class GraphBuilder {
     const int32 = onnx.TensorProto.DataType.INT32;
     const model = onnx.ModelProto.create({
       irVersion: IR_VERSION,
-      opsetImport: [{ domain: '', version: ONNX_OPSET }],
+      opsetImport: [
+        { domain: '', version: ONNX_OPSET },
+        ...(this.usesMicrosoft ? [{ domain: MICROSOFT, version: 1 }] : []),
+      ],
       producerName: 'elastic-supernet-serving',
       metadataProps: Object.entries(metadata).map(([key, value]) => ({ key, value })),
       graph: {

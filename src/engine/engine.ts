@@ -1,4 +1,4 @@
-import type { SubnetConfig, SupernetConfig } from '../model/config.ts';
+import type { Precision, SubnetConfig, SupernetConfig } from '../model/config.ts';
 import type { TokenBatch } from '../model/token-batch.ts';
 import type { WeightSource } from '../model/weight-checks.ts';
 
@@ -10,7 +10,8 @@ export const ENGINE_NAMES: readonly EngineName[] = ['onnx', 'tfjs'];
 export interface LoadedSubnet {
   readonly engine: EngineName;
   readonly subnet: SubnetConfig;
-  // The subnet's canonical id (formatSubnetId).
+  readonly precision: Precision;
+  // The subnet's canonical id in its precision (formatSubnetPrecisionId: `-int8` for int8).
   readonly id: string;
   // Bytes the engine holds for it: its weights (activations are transient and not counted).
   readonly memoryBytes: number;
@@ -20,8 +21,14 @@ export interface LoadedSubnet {
   dispose(): Promise<void>;
 }
 
-// A runtime that materializes subnets from host weights in the subnet's own layout (sliceSubnetWeights).
+// A runtime that materializes subnets from host weights in the subnet's own layout (sliceSubnetWeights), in a
+// precision (default fp32; int8 quantizes the float weights given).
 export interface Engine {
   readonly name: EngineName;
-  load(config: SupernetConfig, subnet: SubnetConfig, weights: WeightSource): Promise<LoadedSubnet>;
+  load(
+    config: SupernetConfig,
+    subnet: SubnetConfig,
+    weights: WeightSource,
+    precision?: Precision,
+  ): Promise<LoadedSubnet>;
 }

@@ -1,17 +1,19 @@
-import type { SubnetConfig, SupernetConfig } from '../model/config.ts';
+import type { Precision, SubnetConfig, SupernetConfig } from '../model/config.ts';
 import { sliceSubnetWeights } from '../model/slice-subnet-weights.ts';
 import type { WeightSource } from '../model/weight-checks.ts';
 import { buildOnnxGraph } from './build-onnx-graph.ts';
 
 // One subnet of a supernet as a standalone ONNX model file (opset 20, weights inside): inputs `input_ids`,
 // `attention_mask` and, for a pair model, `token_type_ids`, int32 [batch, tokens]; output `logits`, float32
-// [batch, labels]. `metadata` (e.g. model,
-// version, labels) goes into the model's metadata_props, next to the subnet id.
+// [batch, labels]. `metadata` (e.g. model, version, labels) goes into the model's metadata_props, next to the
+// subnet id and precision. An int8 export needs onnxruntime (its `com.microsoft` MatMulIntegerToFloat).
 export function exportSubnetOnnx(
   config: SupernetConfig,
   supernetWeights: WeightSource,
   subnet: SubnetConfig,
   metadata: Record<string, string> = {},
+  precision: Precision = 'fp32',
 ): Uint8Array {
-  return buildOnnxGraph(config, subnet, sliceSubnetWeights(config, supernetWeights, subnet), metadata);
+  const weights = sliceSubnetWeights(config, supernetWeights, subnet);
+  return buildOnnxGraph(config, subnet, weights, metadata, precision);
 }

@@ -1,7 +1,12 @@
 import type * as Ort from 'onnxruntime-node';
 import { EngineError, isSupernetError } from '../errors.ts';
-import { countParams } from '../model/accounting.ts';
-import { formatSubnetId, type SubnetConfig, type SupernetConfig } from '../model/config.ts';
+import { countWeightBytes } from '../model/accounting.ts';
+import {
+  formatSubnetPrecisionId,
+  type Precision,
+  type SubnetConfig,
+  type SupernetConfig,
+} from '../model/config.ts';
 import { type TokenBatch, validateTokenBatch } from '../model/token-batch.ts';
 import type { WeightSource } from '../model/weight-checks.ts';
 import {
@@ -67,10 +72,15 @@ export class OnnxEngine implements Engine {
     return ort.env.versions.node ?? ort.env.versions.common;
   }
 
-  async load(config: SupernetConfig, subnet: SubnetConfig, weights: WeightSource): Promise<LoadedSubnet> {
+  async load(
+    config: SupernetConfig,
+    subnet: SubnetConfig,
+    weights: WeightSource,
+    precision: Precision = 'fp32',
+  ): Promise<LoadedSubnet> {
     const ort = await loadRuntime();
-    const model = buildOnnxGraph(config, subnet, weights);
-    const id = formatSubnetId(subnet);
+    const model = buildOnnxGraph(config, subnet, weights, {}, precision);
+    const id = formatSubnetPrecisionId(subnet, precision);
     let session: Ort.InferenceSession;
     try {
       session = await ort.InferenceSession.create(model, {
@@ -91,15 +101,16 @@ export class OnnxEngine implements Engine {
       );
     }
     this.created++;
-    // The session holds a copy of every initializer: the subnet's weights, float32.
-    const memoryBytes = countParams(config, subnet) * 4;
-    return new OnnxSubnet(ort, session, config, subnet, id, memoryBytes);
+    // The session holds a copy of every initializer: the subnet's weights, int8 kernels at one byte a value.
+    const memoryBytes = countWeightBytes(config, subnet, precision);
+    return new OnnxSubnet(ort, session, config, subnet, precision, id, memoryBytes);
   }
 }
 
 class OnnxSubnet implements LoadedSubnet {
   readonly engine = 'onnx';
   readonly subnet: SubnetConfig;
+  readonly precision: Precision;
   readonly id: string;
   readonly memoryBytes: number;
   private readonly ort: OrtModule;
@@ -112,6 +123,7 @@ class OnnxSubnet implements LoadedSubnet {
     session: Ort.InferenceSession,
     config: SupernetConfig,
     subnet: SubnetConfig,
+    precision: Precision,
     id: string,
     memoryBytes: number,
   ) {
@@ -119,6 +131,7 @@ class OnnxSubnet implements LoadedSubnet {
     this.session = session;
     this.config = config;
     this.subnet = subnet;
+    this.precision = precision;
     this.id = id;
     this.memoryBytes = memoryBytes;
   }

@@ -1,14 +1,18 @@
 import { EngineError, isSupernetError } from '../errors.ts';
-import { countParams } from '../model/accounting.ts';
-import { assertSubnetFits, formatSubnetId, type SubnetConfig, type SupernetConfig } from '../model/config.ts';
+import { countWeightBytes } from '../model/accounting.ts';
+import {
+  assertSubnetFits,
+  formatSubnetPrecisionId,
+  type Precision,
+  type SubnetConfig,
+  type SupernetConfig,
+} from '../model/config.ts';
 import { sliceSubnetWeights } from '../model/slice-subnet-weights.ts';
 import type { TokenBatch } from '../model/token-batch.ts';
 import type { WeightSource } from '../model/weight-checks.ts';
 import type { WeightTensor } from '../model/weights.ts';
 import { CacheBudget } from './cache-budget.ts';
 import type { Engine, LoadedSubnet } from './engine.ts';
-
-const FLOAT32_BYTES = 4;
 
 export interface SubnetCacheOptions {
   engine: Engine;
@@ -104,11 +108,11 @@ export class SubnetCache {
     this.now = options.now ?? (() => performance.now());
   }
 
-  // The subnet, resident and pinned until the lease is released. Loads it on a miss.
-  async acquire(subnet: SubnetConfig): Promise<SubnetLease> {
+  // The subnet in a precision (default fp32), resident and pinned until the lease is released. Loads it on a miss.
+  async acquire(subnet: SubnetConfig, precision: Precision = 'fp32'): Promise<SubnetLease> {
     this.assertOpen();
     assertSubnetFits(this.config, subnet);
-    const id = formatSubnetId(subnet);
+    const id = formatSubnetPrecisionId(subnet, precision);
     const entry = this.entries.get(id);
     if (entry) {
       this.counts.hits++;
@@ -124,15 +128,15 @@ export class SubnetCache {
       load.waiters++;
     } else {
       this.counts.misses++;
-      load = this.startLoad(id, subnet);
+      load = this.startLoad(id, subnet, precision);
     }
     // The load pins the entry once per waiter before any of them resumes: none can see it evicted.
     return this.lease(await load.promise);
   }
 
-  // Runs one batch on the subnet (acquire, run, release).
-  async run(subnet: SubnetConfig, batch: TokenBatch): Promise<Float32Array> {
-    const lease = await this.acquire(subnet);
+  // Runs one batch on the subnet in a precision (acquire, run, release).
+  async run(subnet: SubnetConfig, batch: TokenBatch, precision: Precision = 'fp32'): Promise<Float32Array> {
+    const lease = await this.acquire(subnet, precision);
     try {
       return await lease.subnet.run(batch);
     } finally {
@@ -172,9 +176,10 @@ export class SubnetCache {
     }
   }
 
-  private startLoad(id: string, subnet: SubnetConfig): PendingLoad {
-    // Both engines hold the subnet's float32 weights: make room for them before loading, not after.
-    const expectedBytes = countParams(this.config, subnet) * FLOAT32_BYTES;
+  private startLoad(id: string, subnet: SubnetConfig, precision: Precision): PendingLoad {
+    // Make room for the subnet's weights in its precision before loading, not after (the tfjs engine's simulated
+    // int8 holds float32: its resident bytes correct the reservation once loaded).
+    const expectedBytes = countWeightBytes(this.config, subnet, precision);
     if (expectedBytes > this.budget.budgetBytes) {
       throw new EngineError(
         'CACHE_BUDGET_EXCEEDED',
@@ -188,7 +193,7 @@ export class SubnetCache {
     };
     const load: PendingLoad = {
       waiters: 1,
-      promise: this.load(id, subnet).then(
+      promise: this.load(id, subnet, precision).then(
         (entry) => {
           settle();
           entry.pins = load.waiters;
@@ -215,12 +220,12 @@ export class SubnetCache {
     return load;
   }
 
-  private async load(id: string, subnet: SubnetConfig): Promise<Entry> {
+  private async load(id: string, subnet: SubnetConfig, precision: Precision): Promise<Entry> {
     const started = this.now();
     let loaded: LoadedSubnet;
     try {
       const weights = sliceSubnetWeights(this.config, this.supernetWeights, subnet);
-      loaded = await this.engine.load(this.config, subnet, weights);
+      loaded = await this.engine.load(this.config, subnet, weights, precision);
     } catch (error) {
       this.counts.failedLoads++;
       if (isSupernetError(error)) throw error;

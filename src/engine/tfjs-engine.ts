@@ -1,13 +1,21 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { type BackendChoice, type BackendPreference, selectBackend } from '../backend/select-backend.ts';
 import { EngineError, isSupernetError } from '../errors.ts';
-import type { SubnetConfig, SupernetConfig } from '../model/config.ts';
+import {
+  formatSubnetPrecisionId,
+  type Precision,
+  type SubnetConfig,
+  type SupernetConfig,
+} from '../model/config.ts';
 import { MaterializedSubnet } from '../model/materialized-subnet.ts';
+import { fakeQuantizeWeights } from '../model/quantize.ts';
 import type { TokenBatch } from '../model/token-batch.ts';
 import type { WeightSource } from '../model/weight-checks.ts';
 import type { Engine, LoadedSubnet } from './engine.ts';
 
-// Runs subnets with TensorFlow.js on the active backend (tfjs-node-gpu on GPU hosts, wasm on CPU hosts).
+// Runs subnets with TensorFlow.js on the active backend (tfjs-node-gpu on GPU hosts, wasm on CPU hosts). tfjs has
+// no int8 matmul: an int8 subnet is simulated, running float32 with its kernels quantized and dequantized, so it
+// answers as the onnx engine's int8 subnet does up to activation rounding, and holds float32 weights.
 export class TfjsEngine implements Engine {
   readonly name = 'tfjs';
   // The tfjs backend subnets are loaded on (tf.getBackend() at construction).
@@ -28,15 +36,22 @@ export class TfjsEngine implements Engine {
     return new TfjsEngine(await selectBackend(preference, log));
   }
 
-  async load(config: SupernetConfig, subnet: SubnetConfig, weights: WeightSource): Promise<LoadedSubnet> {
+  async load(
+    config: SupernetConfig,
+    subnet: SubnetConfig,
+    weights: WeightSource,
+    precision: Precision = 'fp32',
+  ): Promise<LoadedSubnet> {
     if (tf.getBackend() !== this.backend) {
       throw new EngineError(
         'ENGINE_UNAVAILABLE',
         `tfjs engine was created on backend '${this.backend}', the active backend is now '${tf.getBackend()}'`,
       );
     }
+    const used = precision === 'int8' ? fakeQuantizeWeights(weights) : weights;
     return new TfjsSubnet(
-      guard(`tfjs: loading subnet`, () => MaterializedSubnet.fromWeights(config, subnet, weights)),
+      guard(`tfjs: loading subnet`, () => MaterializedSubnet.fromWeights(config, subnet, used)),
+      precision,
     );
   }
 }
@@ -44,14 +59,16 @@ export class TfjsEngine implements Engine {
 class TfjsSubnet implements LoadedSubnet {
   readonly engine = 'tfjs';
   readonly subnet: SubnetConfig;
+  readonly precision: Precision;
   readonly id: string;
   readonly memoryBytes: number;
   private model: MaterializedSubnet | undefined;
 
-  constructor(model: MaterializedSubnet) {
+  constructor(model: MaterializedSubnet, precision: Precision) {
     this.model = model;
     this.subnet = model.subnet;
-    this.id = model.id;
+    this.precision = precision;
+    this.id = formatSubnetPrecisionId(model.subnet, precision);
     this.memoryBytes = model.weightBytes;
   }
 

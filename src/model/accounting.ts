@@ -2,9 +2,11 @@ import {
   assertSubnetFits,
   type CatalogPoint,
   type OperatingPoint,
+  type Precision,
   type SubnetConfig,
   type SupernetConfig,
 } from './config.ts';
+import { isQuantizedWeight } from './quantize.ts';
 import { subnetWeightLayout } from './weight-layout.ts';
 
 const FLOAT32_BYTES = 4;
@@ -29,13 +31,33 @@ export function countParams(config: SupernetConfig, subnet: SubnetConfig): numbe
   );
 }
 
-// The cost model of one subnet: its parameters, and its FLOPs and memory for any batch and token count,
+// Bytes of the subnet's weights in a precision: float32 everywhere, or (int8) one byte per value of each quantized
+// kernel plus a float32 scale per output channel, the rest float32.
+export function countWeightBytes(
+  config: SupernetConfig,
+  subnet: SubnetConfig,
+  precision: Precision = 'fp32',
+): number {
+  assertSubnetFits(config, subnet);
+  let bytes = 0;
+  for (const spec of subnetWeightLayout(config, subnet)) {
+    const size = spec.shape.reduce((a, b) => a * b, 1);
+    bytes +=
+      precision === 'int8' && isQuantizedWeight(spec.name)
+        ? size + spec.shape[spec.shape.length - 1]! * FLOAT32_BYTES
+        : size * FLOAT32_BYTES;
+  }
+  return bytes;
+}
+
+// The cost model of one subnet in one precision: its parameters, and its FLOPs and memory for any batch and token count,
 // precomputed so that a request's cost is a few multiply-adds (serving's selection prices every catalog point for
 // every request). countFlops, peakActivationBytes and subnetCost read it.
 //
 // FLOPs: 2 per multiply-add of every matmul (attention scores and context included); element-wise ops, softmax
 // and LayerNorm are O(batch * tokens * hidden) and left out. Memory: the weights plus peak float32 activations
-// (an engine-independent estimate): the residual stream plus the largest of the embedding step, a layer's
+// (an engine-independent estimate, the same for int8, whose uint8 copies of matmul inputs are small beside the
+// float32 outputs): the residual stream plus the largest of the embedding step, a layer's
 // attention block and its FFN block.
 export class CostTable {
   readonly params: number;
@@ -53,9 +75,9 @@ export class CostTable {
   private readonly heads: Float64Array;
   private readonly ffn: Float64Array;
 
-  constructor(config: SupernetConfig, subnet: SubnetConfig) {
+  constructor(config: SupernetConfig, subnet: SubnetConfig, precision: Precision = 'fp32') {
     this.params = countParams(config, subnet);
-    this.weightBytes = this.params * FLOAT32_BYTES;
+    this.weightBytes = countWeightBytes(config, subnet, precision);
     const h = config.hiddenSize;
     this.hidden = h;
     this.embeddingCopies = config.typeVocabSize === undefined ? 3 : 4;

@@ -50,11 +50,27 @@ export const SubnetConfigSchema = z
   });
 export type SubnetConfig = z.infer<typeof SubnetConfigSchema>;
 
-// A catalog operating point: a subnet read to at most `tokens` tokens ([CLS] and [SEP] included).
+// The numeric precision a subnet runs in: `fp32` everywhere, or `int8` matmul weights (per output channel,
+// symmetric) with activations quantized on the fly, LayerNorm, softmax and embeddings staying float.
+export const PRECISIONS = ['fp32', 'int8'] as const;
+export const PrecisionSchema = z.enum(PRECISIONS);
+export type Precision = z.infer<typeof PrecisionSchema>;
+
+// A catalog operating point: a subnet read to at most `tokens` tokens ([CLS] and [SEP] included), in a precision
+// (absent: fp32).
 export const OperatingPointSchema = z
-  .object({ subnet: SubnetConfigSchema, tokens: z.number().int().min(2) })
+  .object({
+    subnet: SubnetConfigSchema,
+    tokens: z.number().int().min(2),
+    precision: PrecisionSchema.optional(),
+  })
   .strict();
 export type OperatingPoint = z.infer<typeof OperatingPointSchema>;
+
+// A point's precision, absent meaning fp32 (every artifact written before int8 points).
+export function pointPrecision(point: { precision?: Precision | undefined }): Precision {
+  return point.precision ?? 'fp32';
+}
 
 const count = z.number().int().nonnegative();
 
@@ -66,6 +82,8 @@ export const CatalogPointSchema = z
     id: z.string().min(1).max(600),
     subnet: SubnetConfigSchema,
     tokens: z.number().int().min(2),
+    // Absent: fp32.
+    precision: PrecisionSchema.optional(),
     params: count,
     // FLOPs of one text at `referenceTokens` tokens.
     flops: count,
@@ -81,14 +99,14 @@ export const CatalogPointSchema = z
     latencyHost: z.string().min(1).max(256).optional(),
   })
   .strict()
-  .refine((e) => e.id === formatOperatingPointId({ subnet: e.subnet, tokens: e.tokens }), {
-    message: 'id must be formatOperatingPointId({ subnet, tokens })',
+  .refine((e) => e.id === formatOperatingPointId(e), {
+    message: 'id must be formatOperatingPointId({ subnet, tokens, precision })',
     path: ['id'],
   });
 export type CatalogPoint = z.infer<typeof CatalogPointSchema>;
 
 const LAYER_ID = /^(\d{1,3})h(\d{1,4})f(\d{1,6})$/;
-const POINT_ID = /^(.+)-t(\d{1,6})$/;
+const POINT_ID = /^(.+)-t(\d{1,6})(-int8)?$/;
 
 // The canonical id of a subnet: one `{layer}h{heads}f{ffn}` token per layer, joined by '.'.
 // Only [0-9a-z.] so it is safe in URLs and headers: `0h4f1024.2h2f512`.
@@ -130,9 +148,15 @@ export function parseSubnetId(id: string): SubnetConfig {
   return parsed.data;
 }
 
-// The canonical id of an operating point: `{subnetId}-t{tokens}`.
+// The canonical id of an operating point: `{subnetId}-t{tokens}`, with `-int8` for an int8 point.
 export function formatOperatingPointId(point: OperatingPoint): string {
-  return `${formatSubnetId(point.subnet)}-t${point.tokens}`;
+  const suffix = pointPrecision(point) === 'int8' ? '-int8' : '';
+  return `${formatSubnetId(point.subnet)}-t${point.tokens}${suffix}`;
+}
+
+// The id of a subnet in a precision: the subnet id, with `-int8` for int8 (what engines and caches key on).
+export function formatSubnetPrecisionId(subnet: SubnetConfig, precision: Precision): string {
+  return precision === 'int8' ? `${formatSubnetId(subnet)}-int8` : formatSubnetId(subnet);
 }
 
 export function parseOperatingPointId(id: string): OperatingPoint {
@@ -140,7 +164,7 @@ export function parseOperatingPointId(id: string): OperatingPoint {
   if (!m) {
     throw new ModelError(
       'INVALID_SUBNET_ID',
-      `operating point id '${truncate(String(id))}' is not of the form {subnetId}-t{tokens}`,
+      `operating point id '${truncate(String(id))}' is not of the form {subnetId}-t{tokens}[-int8]`,
     );
   }
   const tokens = Number(m[2]);
@@ -150,7 +174,8 @@ export function parseOperatingPointId(id: string): OperatingPoint {
       `operating point id '${truncate(id)}': bad token count '${m[2]}'`,
     );
   }
-  return { subnet: parseSubnetId(m[1]!), tokens };
+  const subnet = parseSubnetId(m[1]!);
+  return m[3] ? { subnet, tokens, precision: 'int8' } : { subnet, tokens };
 }
 
 // Validates a supernet config from untrusted input (a manifest, a training config) with a named error.

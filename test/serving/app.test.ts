@@ -103,7 +103,7 @@ describe('serving app (inject)', () => {
     assert.equal(body.subnet.flops, cost.flops);
     assert.equal(body.subnet.memoryBytes, cost.memoryBytes);
     assert.equal(body.subnet.params, cost.params);
-    assert.deepEqual(body.subnet.config, { layers: point.subnet.layers, tokens: 128 });
+    assert.deepEqual(body.subnet.config, { layers: point.subnet.layers, tokens: 128, precision: 'fp32' });
     assert.ok(body.subnet.expectedLatencyMs > 0);
     assert.equal(body.outputs.length, 2);
     for (const output of body.outputs) {

@@ -15,20 +15,32 @@ describe('the bundled default supernet', () => {
         testAccuracy: number | null;
         devMacroF1: number | null;
         flops: number;
+        memoryBytes: number;
+        config: { precision: 'fp32' | 'int8' };
       }>;
     };
     assert.ok(model.catalog.length >= 2, `catalog of ${model.catalog.length}`);
     for (const point of model.catalog) {
       assert.ok(point.devAccuracy > 0.75 && (point.testAccuracy ?? 0) > 0.75, JSON.stringify(point));
-      // Published before macro-F1 was recorded: it still loads, and says it has none.
-      assert.equal(point.devMacroF1, null);
+      assert.ok(point.devMacroF1 !== null && point.devMacroF1 > 0.75, JSON.stringify(point));
+    }
+    // int8 points, each measured within half a point of dev accuracy of its fp32 twin, in less memory.
+    const int8 = model.catalog.filter((p) => p.config.precision === 'int8');
+    assert.ok(int8.length >= 2, `${int8.length} int8 points`);
+    for (const point of int8) {
+      assert.ok(point.id.endsWith('-int8'), point.id);
+      const twin = model.catalog.find((p) => p.id === point.id.replace(/-int8$/, ''));
+      if (!twin) continue;
+      assert.ok(Math.abs(point.devAccuracy - twin.devAccuracy) <= 0.005, `${point.id} against ${twin.id}`);
+      assert.ok(point.memoryBytes < twin.memoryBytes, point.id);
     }
     const byFlops = [...model.catalog].sort((a, b) => a.flops - b.flops);
     const reviews = [
       'One of the best films I have ever seen. The acting is superb, the story moving, and I loved every minute of it.',
       'A terrible, boring movie. The plot makes no sense, the acting is awful and I regret wasting two hours on it.',
     ];
-    for (const pin of [byFlops[0]!.id, byFlops.at(-1)!.id]) {
+    const ends = [byFlops[0]!.id, byFlops.at(-1)!.id, int8[0]!.id, int8.at(-1)!.id];
+    for (const pin of new Set(ends)) {
       const response = await app.inject({
         method: 'POST',
         url: '/v1/models/imdb-sentiment/predict',

@@ -84,6 +84,7 @@ function setup(
       id,
       entry: { ...p, id, params: cost.params, flops: cost.flops(1, 128), referenceTokens: 128 },
       subnetId: formatSubnetId(p.subnet),
+      precision: 'fp32',
       subnetIndex: options.subnetOfPoint?.[index] ?? index,
       cost,
     };

@@ -229,6 +229,32 @@ describe('parseManifest', () => {
     assertArtifactError(() => parseManifest(tooWide, FILE), 'MALFORMED_MANIFEST', 'catalog.0.subnet');
   });
 
+  it('reads catalog entries with and without a precision (absent: fp32), the id naming an int8 one', async (t) => {
+    const json = await validManifestJson(t);
+    assert.equal(json.catalog[0].precision, undefined);
+    const mixed = structuredClone(json);
+    mixed.catalog[1] = { ...structuredClone(json.catalog[0]), precision: 'int8', id: '0h1f8-t8-int8' };
+    mixed.catalog[0].precision = 'fp32';
+    const manifest = parseManifest(mixed, FILE);
+    assert.deepEqual(
+      manifest.catalog.map((e) => [e.id, e.precision]),
+      [
+        ['0h1f8-t8', 'fp32'],
+        ['0h1f8-t8-int8', 'int8'],
+      ],
+    );
+    assert.equal(parseManifest(json, FILE).catalog[0]!.precision, undefined);
+    const unsuffixed = structuredClone(mixed);
+    unsuffixed.catalog[1].id = '0h1f8-t8';
+    assertArtifactError(() => parseManifest(unsuffixed, FILE), 'MALFORMED_MANIFEST', 'catalog.1.id');
+    const suffixedFp32 = structuredClone(json);
+    suffixedFp32.catalog[0].id = '0h1f8-t8-int8';
+    assertArtifactError(() => parseManifest(suffixedFp32, FILE), 'MALFORMED_MANIFEST', 'catalog.0.id');
+    const unknown = structuredClone(json);
+    unknown.catalog[0].precision = 'int4';
+    assertArtifactError(() => parseManifest(unknown, FILE), 'MALFORMED_MANIFEST', 'catalog.0.precision');
+  });
+
   it('accepts an empty catalog and no search space', async (t) => {
     const json = await validManifestJson(t);
     const rest = structuredClone(json);

@@ -101,6 +101,7 @@ describe('ONNX export', () => {
     assert.deepEqual(Object.fromEntries(model.metadataProps.map((p) => [p.key, p.value])), {
       model: 'tiny',
       subnet_id: '0h2f9.2h4f24',
+      precision: 'fp32',
     });
     assert.deepEqual(
       graph.input!.map((i) => i.name),
@@ -143,6 +144,28 @@ describe('ONNX export', () => {
       const model = onnxProto.onnx.ModelProto.decode(await readFile(out));
       assert.equal(model.metadataProps.find((p) => p.key === 'labels')?.value, '["negative","positive"]');
     }
+  });
+
+  it('exports an int8 operating point as an int8 file, its logits near the fp32 ones', async () => {
+    const out = join(folder, 'int8.onnx');
+    const lines: string[] = [];
+    const io = { out: (l: string) => lines.push(l), err: (l: string) => lines.push(l) };
+    const code = await exportOnnxCli(
+      [join(folder, 'artifacts', 'tiny'), '0h4f24.1h4f24.2h4f24-t8-int8', out],
+      {},
+      io,
+    );
+    assert.equal(code, 0, lines.join('\n'));
+    assert.match(lines[0]!, /\(int8\)/);
+    const model = onnxProto.onnx.ModelProto.decode(await readFile(out));
+    assert.equal(model.metadataProps.find((p) => p.key === 'precision')?.value, 'int8');
+    assert.equal(model.graph!.node!.filter((n) => n.opType === 'MatMulInteger').length, 18);
+    const batch = randomBatch(TINY, new Rng(23), 3, 10);
+    const diff = maxAbsDiff(
+      await runFile(out, batch),
+      await reference(parseSubnetId('0h4f24.1h4f24.2h4f24'), batch),
+    );
+    assert.ok(diff < 0.05 && diff > 0, `${diff}`);
   });
 
   it("exports an imported BERT checkpoint whose file computes the checkpoint's logits, token types included", async () => {

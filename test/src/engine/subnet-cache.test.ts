@@ -35,6 +35,7 @@ class FakeEngine implements Engine {
     return {
       engine: 'tfjs',
       subnet,
+      precision: 'fp32',
       id,
       memoryBytes: countParams(config, subnet) * 4,
       run: async (batch: TokenBatch) => {

@@ -32,6 +32,28 @@ describe('subnet ids', () => {
       assert.deepEqual(parseSubnetId(formatSubnetId(subnet)), subnet);
       const point = { subnet, tokens: 2 + rng.int(510) };
       assert.deepEqual(parseOperatingPointId(formatOperatingPointId(point)), point);
+      const int8 = { ...point, precision: 'int8' as const };
+      assert.deepEqual(parseOperatingPointId(formatOperatingPointId(int8)), int8);
+    }
+  });
+
+  it('names an int8 point with a -int8 suffix, an fp32 one as before', () => {
+    const subnet = { layers: [{ layer: 0, heads: 4, ffn: 1024 }] };
+    assert.equal(formatOperatingPointId({ subnet, tokens: 64 }), '0h4f1024-t64');
+    assert.equal(formatOperatingPointId({ subnet, tokens: 64, precision: 'fp32' }), '0h4f1024-t64');
+    assert.equal(formatOperatingPointId({ subnet, tokens: 64, precision: 'int8' }), '0h4f1024-t64-int8');
+    assert.deepEqual(parseOperatingPointId('0h4f1024-t64-int8'), { subnet, tokens: 64, precision: 'int8' });
+    for (const bad of [
+      '0h4f1024-t64-int4',
+      '0h4f1024-t64-int8-int8',
+      '0h4f1024-int8-t64',
+      '0h4f1024-t64-fp32',
+    ]) {
+      assert.throws(
+        () => parseOperatingPointId(bad),
+        (e: unknown) => e instanceof ModelError && e.code === 'INVALID_SUBNET_ID',
+        bad,
+      );
     }
   });
 
