@@ -78,8 +78,18 @@ export async function researchModel(argv: string[], log: (line: string) => void)
   if (file.model !== manifest.model) {
     throw new UsageError(`--config trains '${file.model}', the supernet at --model is '${manifest.model}'`);
   }
-  if (JSON.stringify(file.architecture) !== JSON.stringify(manifest.architecture)) {
-    throw new UsageError(`--config's architecture differs from the published supernet's`);
+  // The config may leave numLabels to its data: the labels are compared once the data is read.
+  const published = manifest.architecture as Record<string, unknown>;
+  const differing = Object.entries(file.architecture).filter(
+    ([key, value]) => JSON.stringify(value) !== JSON.stringify(published[key]),
+  );
+  if (differing.length > 0) {
+    const named = differing.map(
+      ([key, value]) => `${key} ${JSON.stringify(value)} (published: ${JSON.stringify(published[key])})`,
+    );
+    throw new UsageError(
+      `--config's architecture differs from the published supernet's: ${named.join(', ')}`,
+    );
   }
   const task = await loadTaskData(file, { s3: s3OptionsFromEnv(process.env) });
   const config = withLabels(file, task.labels);
