@@ -13,7 +13,15 @@ import { publishSupernet } from '../../src/artifact/publish-supernet.ts';
 import { FileStore } from '../../src/storage/file-store.ts';
 import type { ObjectStore } from '../../src/storage/object-store.ts';
 import { startTestS3 } from '../helpers/s3-server.ts';
-import { FIXTURE_MODEL, fixturePublishOptions, gatedPools, LONG_TEXT, testConfig, until } from './fixture.ts';
+import {
+  FIXTURE_MODEL,
+  fixturePublishOptions,
+  type GatedPool,
+  gatedPools,
+  LONG_TEXT,
+  testConfig,
+  until,
+} from './fixture.ts';
 
 const SECOND = 'second-model';
 
@@ -180,7 +188,7 @@ describe('model repository', () => {
 
   it('serves a model published into the root at the next look, and retires a removed one after its requests', async (t) => {
     const { root, store } = await repositoryRoot(t);
-    const { gates, wrapPool } = gatedPools();
+    const { wrapPool } = gatedPools();
     const { app, lines } = await startedApp(t, root, { wrapPool });
     assert.equal((await predict(app, 'third')).statusCode, 404);
     await publishModel(store, 'third', 'v1', 3);
@@ -189,7 +197,7 @@ describe('model repository', () => {
     assert.ok(lines.some((l) => l.msg === 'found model third'));
 
     // A request in flight on the second model while its folder is removed.
-    const secondGate = gates.find((g) => g === gates[1])!;
+    const secondGate = app.models.host(SECOND)!.model!.pool as GatedPool;
     let disposed = false;
     const dispose = secondGate.dispose.bind(secondGate);
     secondGate.dispose = async () => {
