@@ -171,7 +171,7 @@ function repositorySnapshot(models: ModelRepository): ServingSnapshot {
           version: model?.version,
           queueLength: model?.scheduler.queueLength ?? 0,
           runningCalls: model?.scheduler.runningCalls ?? 0,
-          ready: model !== undefined && !models.isClosed && model.scheduler.liveSlots > 0,
+          ready: host.isServing && !models.isClosed,
           corrections: model
             ? model.points.map((p) => ({ subnet: p.id, factor: model.latency.correction(p.index) }))
             : [],

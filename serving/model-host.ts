@@ -129,6 +129,11 @@ export class ModelHost {
     return this.firstAttempt;
   }
 
+  // Whether the model answers requests now: loaded, with a live worker, and the host open.
+  get isServing(): boolean {
+    return this.current !== undefined && !this.closed && this.current.scheduler.liveSlots > 0;
+  }
+
   // Whether nothing is served because the version to serve was refused (malformed or corrupt): it stays so until
   // its files change, unlike a load that failed (storage down) and is retried.
   get refusedOnly(): boolean {

@@ -129,7 +129,7 @@ export class ModelRepository {
     const waiting: NotReadyModel[] = [];
     let serving = 0;
     for (const [key, host] of this.hosts) {
-      const live = host.model !== undefined && host.model.scheduler.liveSlots > 0;
+      const live = host.isServing;
       if (live) serving++;
       else if (this.expected.has(key) && !host.refusedOnly)
         waiting.push({ model: host.name ?? key, reason: host.notReadyReason });

@@ -32,7 +32,7 @@ export function v1Routes(context: RouteContext): FastifyPluginAsyncZod {
           const model = host.model;
           const name = host.name;
           if (name === undefined) return [];
-          const ready = model !== undefined && !models.isClosed && model.scheduler.liveSlots > 0;
+          const ready = host.isServing && !models.isClosed;
           return [
             {
               name,

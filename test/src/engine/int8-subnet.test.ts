@@ -13,19 +13,10 @@ import { sliceSubnetWeights } from '../../../src/model/slice-subnet-weights.ts';
 import { subnetWeightLayout } from '../../../src/model/weight-layout.ts';
 import { randomSupernetWeights } from '../../helpers/random-weights.ts';
 import { maxAbsDiff, randomBatch, randomPairBatch, TINY_PAIR } from '../../helpers/tiny-model.ts';
+import { FIXTURE_ARCH } from '../../serving/fixture.ts';
 
-// The serving fixture's supernet shape (test/serving/fixture.ts): hidden 64, 3 layers, the BERT vocabulary.
-const FIXTURE: SupernetConfig = {
-  vocabSize: 30522,
-  hiddenSize: 64,
-  maxTokens: 128,
-  maxLayers: 3,
-  maxHeads: 4,
-  headSize: 16,
-  maxFfn: 256,
-  numLabels: 2,
-  layerNormEps: 1e-5,
-};
+// The serving fixture's supernet shape: hidden 64, 3 layers, the BERT vocabulary.
+const FIXTURE: SupernetConfig = FIXTURE_ARCH;
 const SUBNETS: SubnetConfig[] = [
   largestSubnet(FIXTURE),
   { layers: [{ layer: 0, heads: 1, ffn: 32 }] },
