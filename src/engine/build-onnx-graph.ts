@@ -31,19 +31,32 @@ const MICROSOFT = 'com.microsoft';
 // optimizer rewrites the standard form into that op: both give the same logits at the same speed (docs/results.md).
 export type Int8MatMul = 'contrib' | 'standard';
 
+// How attention is written. `plain`: standard ONNX operators only (separate Q, K and V matmuls, then the heads'
+// products and softmax), what any ONNX runtime loads: the reference. `fused`: each layer's attention is one
+// onnxruntime contrib op (`com.microsoft` Attention, QAttention in int8) over packed Q/K/V weights and the raw
+// mask, which onnxruntime's CPU provider runs faster; the logits are the same (docs/results.md).
+export type GraphForm = 'plain' | 'fused';
+export const GRAPH_FORMS: readonly GraphForm[] = ['plain', 'fused'];
+
+export interface OnnxGraphOptions {
+  precision?: Precision; // default fp32
+  int8MatMul?: Int8MatMul; // default standard
+  form?: GraphForm; // default plain
+}
+
 // An ONNX model (opset 20) computing what src/model/encoder.ts computes for one subnet, from weights in the
-// subnet's layout. Batch and sequence dims are dynamic. fp32 uses standard operators only and matches the tfjs
-// forward; int8 quantizes each encoder layer's six matmul kernels per output channel (symmetric) and their inputs
-// per call (DynamicQuantizeLinear: uint8, one scale per tensor), everything else float. Returns the serialized
-// ModelProto; its metadata_props hold `subnet_id`, `precision` and `metadata`.
+// subnet's layout. Batch and sequence dims are dynamic. fp32 matches the tfjs forward; int8 quantizes each encoder
+// layer's six matmul kernels per output channel (symmetric) and their inputs per call (DynamicQuantizeLinear:
+// uint8, one scale per tensor), everything else float. Returns the serialized ModelProto; its metadata_props hold
+// `subnet_id`, `precision`, `form` and `metadata`.
 export function buildOnnxGraph(
   config: SupernetConfig,
   subnet: SubnetConfig,
   weights: WeightSource,
   metadata: Record<string, string> = {},
-  precision: Precision = 'fp32',
-  int8MatMul: Int8MatMul = 'standard',
+  options: OnnxGraphOptions = {},
 ): Uint8Array {
+  const { precision = 'fp32', int8MatMul = 'standard', form = 'plain' } = options;
   assertSubnetFits(config, subnet);
   const id = formatSubnetId(subnet);
   const w = checkWeights(subnetWeightLayout(config, subnet), weights, `subnet ${id}`);
@@ -53,6 +66,7 @@ export function buildOnnxGraph(
   const eps = config.layerNormEps;
   const bert = encoderForm(config) === 'bert';
   const weight = (name: string): string => g.weight(w.get(name)!);
+  const int8 = (name: string): boolean => precision === 'int8' && isQuantizedWeight(`${name}.kernel`);
   // An input quantized once for every matmul that reads it (query, key and value share theirs).
   const quantized = new Map<string, QuantizedInput>();
   const quantize = (x: string): QuantizedInput => {
@@ -65,7 +79,7 @@ export function buildOnnxGraph(
   };
   // x [..., in] @ kernel [in, out] + bias, in the subnet's precision.
   const dense = (x: string, name: string): string =>
-    precision === 'int8' && isQuantizedWeight(`${name}.kernel`)
+    int8(name)
       ? int8Dense(
           g,
           quantize(x),
@@ -86,20 +100,61 @@ export function buildOnnxGraph(
   }
   let x = layerNorm(g, embedded, weight, 'embeddings.norm', eps); // [batch, tokens, hidden]
 
+  // Made on first use only, so that a graph holds no node that nothing reads.
+  const maskFloat = g.once(() =>
+    g.node('Cast', [ONNX_ATTENTION_MASK], { to: onnx.TensorProto.DataType.FLOAT }),
+  ); // [batch, tokens]
   // Additive attention bias: 0 on real tokens, -1e9 on padding, as encoder.ts.
-  const maskFloat = g.node('Cast', [ONNX_ATTENTION_MASK], { to: onnx.TensorProto.DataType.FLOAT }); // [batch, tokens]
-  const padding = g.node('Sub', [g.float32([1]), maskFloat]); // [batch, tokens]
-  const bias = g.node('Unsqueeze', [g.node('Mul', [padding, g.float32([MASKED_SCORE])]), g.int64([1, 2])]); // [batch, 1, 1, tokens]
+  const maskBias = g.once(() => {
+    const padding = g.node('Sub', [g.float32([1]), maskFloat()]); // [batch, tokens]
+    return g.node('Unsqueeze', [g.node('Mul', [padding, g.float32([MASKED_SCORE])]), g.int64([1, 2])]); // [batch, 1, 1, tokens]
+  });
 
-  subnet.layers.forEach((layer, k) => {
-    const p = `layers.${k}`;
-    const heads = layer.heads;
+  // Self-attention of `input` [batch, tokens, hidden] with layer `p`'s heads: the heads' outputs side by side
+  // [batch, tokens, attention], before the output projection.
+  const attention = (input: string, p: string, heads: number): string => {
     const a = heads * d;
-    // pre-ln normalizes before attention and FFN; the BERT form after each residual add.
-    const normed = bert ? x : layerNorm(g, x, weight, `${p}.attention.norm`, eps); // [batch, tokens, hidden]
-    const q = dense(normed, `${p}.attention.query`); // [batch, tokens, attention]
-    const key = dense(normed, `${p}.attention.key`);
-    const value = dense(normed, `${p}.attention.value`);
+    const parts = ['query', 'key', 'value'].map((part) => `${p}.attention.${part}`);
+    if (form === 'fused') {
+      // Q, K and V kernels side by side [hidden, 3 * attention], their biases likewise; both ops take the raw
+      // mask (1 on real tokens) and give masked scores -1e9, as the plain form.
+      const bias = g.float32Weight(
+        `${p}.attention.qkv.bias`,
+        [3 * a],
+        concat(parts.map((n) => w.get(`${n}.bias`)!.data)),
+      );
+      const attributes = { num_heads: heads, mask_filter_value: { float: MASKED_SCORE } };
+      if (int8(parts[0]!)) {
+        // The kernels quantized per column as in the plain form, packed: the same integer products.
+        const [xq, xScale, xZero] = quantize(input);
+        const kernel = packQuantized(
+          `${p}.attention.qkv.kernel`,
+          parts.map((n) => quantizeKernel(w.get(`${n}.kernel`)!)),
+        );
+        const values = g.int8Weight(`${kernel.name}.int8`, kernel.shape, kernel.values);
+        const scales = g.float32Weight(`${kernel.name}.scale`, [3 * a], kernel.scales);
+        return g.node(
+          'QAttention',
+          [xq, values, bias, xScale, scales, ONNX_ATTENTION_MASK, xZero],
+          attributes,
+          undefined,
+          MICROSOFT,
+        );
+      }
+      const kernel = g.float32Weight(
+        `${p}.attention.qkv.kernel`,
+        [h, 3 * a],
+        packColumns(parts.map((n) => w.get(`${n}.kernel`)!)),
+      );
+      return g.node(
+        'Attention',
+        [input, kernel, bias, ONNX_ATTENTION_MASK],
+        attributes,
+        undefined,
+        MICROSOFT,
+      );
+    }
+    const [q, key, value] = parts.map((n) => dense(input, n)) as [string, string, string]; // [batch, tokens, attention]
     const headShape = g.int64([0, 0, heads, d]);
     const split = (t: string, perm: number[]) =>
       g.node('Transpose', [g.node('Reshape', [t, headShape])], { perm });
@@ -108,10 +163,17 @@ export function buildOnnxGraph(
     const vh = split(value, [0, 2, 1, 3]); // [batch, heads, tokens, headSize]
     // onnxruntime folds the scale into the MatMul (FusedMatMul's alpha).
     const raw = g.node('MatMul', [qh, kt]); // [batch, heads, tokens, tokens]
-    const scores = g.node('Add', [g.node('Mul', [raw, g.float32([1 / Math.sqrt(d)])]), bias]);
+    const scores = g.node('Add', [g.node('Mul', [raw, g.float32([1 / Math.sqrt(d)])]), maskBias()]);
     const probs = g.node('Softmax', [scores], { axis: -1 });
     const context = g.node('Transpose', [g.node('MatMul', [probs, vh])], { perm: [0, 2, 1, 3] }); // [batch, tokens, heads, headSize]
-    const merged = g.node('Reshape', [context, g.int64([0, 0, a])]); // [batch, tokens, attention]
+    return g.node('Reshape', [context, g.int64([0, 0, a])]); // [batch, tokens, attention]
+  };
+
+  subnet.layers.forEach((layer, k) => {
+    const p = `layers.${k}`;
+    // pre-ln normalizes before attention and FFN; the BERT form after each residual add.
+    const normed = bert ? x : layerNorm(g, x, weight, `${p}.attention.norm`, eps); // [batch, tokens, hidden]
+    const merged = attention(normed, p, layer.heads); // [batch, tokens, attention]
     x = g.node('Add', [x, dense(merged, `${p}.attention.output`)]); // [batch, tokens, hidden]
     if (bert) x = layerNorm(g, x, weight, `${p}.attention.norm`, eps);
 
@@ -130,8 +192,8 @@ export function buildOnnxGraph(
   } else {
     // Mean over real tokens: mask [batch, 1, tokens] @ normed [batch, tokens, hidden], over the count.
     const normed = layerNorm(g, x, weight, 'final.norm', eps); // [batch, tokens, hidden]
-    const summed = g.node('MatMul', [g.node('Unsqueeze', [maskFloat, g.int64([1])]), normed]); // [batch, 1, hidden]
-    const count = g.node('ReduceSum', [maskFloat, g.int64([1])], { keepdims: 1 }); // [batch, 1]
+    const summed = g.node('MatMul', [g.node('Unsqueeze', [maskFloat(), g.int64([1])]), normed]); // [batch, 1, hidden]
+    const count = g.node('ReduceSum', [maskFloat(), g.int64([1])], { keepdims: 1 }); // [batch, 1]
     pooled = g.node('Div', [g.node('Reshape', [summed, g.int64([0, h])]), count]);
   }
   const pooler = g.node('Tanh', [g.node('Gemm', [pooled, weight('pooler.kernel'), weight('pooler.bias')])]); // [batch, hidden]
@@ -141,6 +203,7 @@ export function buildOnnxGraph(
     ...metadata,
     subnet_id: id,
     precision,
+    form,
   });
 }
 
@@ -171,6 +234,48 @@ function int8Dense(
   const scale = g.node('Mul', [xScale, scales]); // [out]
   const float = g.node('Cast', [product], { to: onnx.TensorProto.DataType.FLOAT });
   return g.node('Add', [g.node('Mul', [float, scale]), bias]);
+}
+
+// Kernels [in, out_i] side by side: [in, sum of out_i].
+function packColumns(kernels: readonly WeightTensor[]): Float32Array {
+  const rows = kernels[0]!.shape[0]!;
+  const width = kernels.reduce((n, k) => n + k.shape[1]!, 0);
+  const packed = new Float32Array(rows * width);
+  for (let i = 0; i < rows; i++) {
+    let at = i * width;
+    for (const k of kernels) {
+      const cols = k.shape[1]!;
+      packed.set(k.data.subarray(i * cols, (i + 1) * cols), at);
+      at += cols;
+    }
+  }
+  return packed;
+}
+
+// Kernels quantized per column, side by side: the same values and scales as each kernel alone.
+function packQuantized(name: string, kernels: readonly QuantizedKernel[]): QuantizedKernel {
+  const rows = kernels[0]!.shape[0];
+  const width = kernels.reduce((n, k) => n + k.shape[1], 0);
+  const values = new Int8Array(rows * width);
+  for (let i = 0; i < rows; i++) {
+    let at = i * width;
+    for (const k of kernels) {
+      const cols = k.shape[1];
+      values.set(k.values.subarray(i * cols, (i + 1) * cols), at);
+      at += cols;
+    }
+  }
+  return { name, shape: [rows, width], values, scales: concat(kernels.map((k) => k.scales)) };
+}
+
+function concat(parts: readonly Float32Array[]): Float32Array {
+  const all = new Float32Array(parts.reduce((n, part) => n + part.length, 0));
+  let at = 0;
+  for (const part of parts) {
+    all.set(part, at);
+    at += part.length;
+  }
+  return all;
 }
 
 function layerNorm(
@@ -236,6 +341,15 @@ class GraphBuilder {
       attribute: Object.entries(attributes).map(([key, value]) => attribute(key, value)),
       ...(domain !== '' && { domain }),
     });
+  }
+
+  // A value made on first use only: `make` runs once, on the first call.
+  once(make: () => string): () => string {
+    let name: string | undefined;
+    return () => {
+      name ??= make();
+      return name;
+    };
   }
 
   int8Weight(name: string, dims: number[], values: Int8Array): string {

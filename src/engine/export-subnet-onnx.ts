@@ -6,7 +6,7 @@ import { buildOnnxGraph } from './build-onnx-graph.ts';
 // One subnet of a supernet as a standalone ONNX model file (opset 20, weights inside): inputs `input_ids`,
 // `attention_mask` and, for a pair model, `token_type_ids`, int32 [batch, tokens]; output `logits`, float32
 // [batch, labels]. `metadata` (e.g. model, version, labels) goes into the model's metadata_props, next to the
-// subnet id and precision. An int8 export needs onnxruntime (its `com.microsoft` MatMulIntegerToFloat).
+// subnet id, precision and form. The graph is the plain form (standard operators only), for any ONNX runtime.
 export function exportSubnetOnnx(
   config: SupernetConfig,
   supernetWeights: WeightSource,
@@ -15,5 +15,5 @@ export function exportSubnetOnnx(
   precision: Precision = 'fp32',
 ): Uint8Array {
   const weights = sliceSubnetWeights(config, supernetWeights, subnet);
-  return buildOnnxGraph(config, subnet, weights, metadata, precision);
+  return buildOnnxGraph(config, subnet, weights, metadata, { precision });
 }

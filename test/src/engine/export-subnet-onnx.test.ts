@@ -102,6 +102,7 @@ describe('ONNX export', () => {
       model: 'tiny',
       subnet_id: '0h2f9.2h4f24',
       precision: 'fp32',
+      form: 'plain',
     });
     assert.deepEqual(
       graph.input!.map((i) => i.name),

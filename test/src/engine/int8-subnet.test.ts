@@ -99,8 +99,17 @@ describe('int8 subnets', () => {
       const graph = onnxProto.onnx.ModelProto.decode(model).graph!;
       return graph.node!.map((n) => `${n.domain || ''}${n.domain ? ':' : ''}${n.opType}`);
     };
-    const standard = buildOnnxGraph(FIXTURE, subnet, sliced, {}, 'int8');
-    const contrib = buildOnnxGraph(FIXTURE, subnet, sliced, {}, 'int8', 'contrib');
+    const standard = buildOnnxGraph(FIXTURE, subnet, sliced, {}, { precision: 'int8' });
+    const contrib = buildOnnxGraph(
+      FIXTURE,
+      subnet,
+      sliced,
+      {},
+      {
+        precision: 'int8',
+        int8MatMul: 'contrib',
+      },
+    );
     // Six matmuls per layer are integer; attention's two and the pooling one stay float.
     assert.equal(ops(standard).filter((o) => o === 'MatMulInteger').length, 12);
     assert.equal(ops(standard).filter((o) => o === 'MatMul').length, 2 * 2 + 1);
