@@ -1,6 +1,7 @@
 // Benchmarks the engines on the catalog's subnets, in fp32 and int8:
-//   npm run bench -- [--artifact URI] [--json FILE] [--quick] [--threads N]
-// Prints a table (progress on stderr) and, with --json, writes the figures. Without --artifact it runs a
+//   npm run bench -- [--artifact URI] [--json FILE] [--quick] [--threads N] [--form plain|fused|both]
+// Prints a table (progress on stderr) and, with --json, writes the figures. --form picks the onnx graph form
+// (buildOnnxGraph; default fused, the engine's), `both` times the two in the same rounds. Without --artifact it runs a
 // random-weight supernet of the default shape and a catalog spanning full size down to ~1/16 of the FLOPs.
 // Every ratio it prints is measured in this run; engines are timed in alternating rounds, medians reported.
 // When python3 has torch (Debian: apt-get install python3-torch), the full subnet is also timed in PyTorch
@@ -17,6 +18,7 @@ import { z } from 'zod';
 import { readSupernetAt } from '../src/artifact/read-supernet.ts';
 import { selectBackend } from '../src/backend/select-backend.ts';
 import { describeIssues } from '../src/describe-issues.ts';
+import { GRAPH_FORMS, type GraphForm } from '../src/engine/build-onnx-graph.ts';
 import type { Engine, EngineName, LoadedSubnet } from '../src/engine/engine.ts';
 import { OnnxEngine } from '../src/engine/onnx-engine.ts';
 import { SubnetCache } from '../src/engine/subnet-cache.ts';
@@ -37,7 +39,8 @@ import { openStore } from '../src/storage/open-store.ts';
 import { s3OptionsFromEnv } from '../src/storage/s3-options-from-env.ts';
 import { DEFAULT_SHAPE, randomSupernetWeights } from '../test/helpers/random-weights.ts';
 
-const USAGE = 'usage: npm run bench -- [--artifact URI] [--json FILE] [--quick] [--threads N]';
+const USAGE =
+  'usage: npm run bench -- [--artifact URI] [--json FILE] [--quick] [--threads N] [--form plain|fused|both]';
 
 const SHAPES: ReadonlyArray<readonly [number, number]> = [
   [1, 32],
@@ -46,12 +49,30 @@ const SHAPES: ReadonlyArray<readonly [number, number]> = [
   [8, 128],
 ];
 const ENGINES: readonly EngineName[] = ['onnx', 'tfjs'];
-// What each subnet is timed on. tfjs has no int8 kernels (it simulates int8 in float32, at fp32 speed): not timed.
-const VARIANTS: ReadonlyArray<{ engine: EngineName; precision: Precision }> = [
-  { engine: 'onnx', precision: 'fp32' },
-  { engine: 'onnx', precision: 'int8' },
-  { engine: 'tfjs', precision: 'fp32' },
-];
+
+// What a subnet is timed on: an engine, a precision and, on onnx, a graph form.
+interface Variant {
+  engine: EngineName;
+  precision: Precision;
+  form: GraphForm | null;
+}
+
+// onnx in fp32 and int8 in each form asked for, then tfjs. tfjs has no int8 kernels (it simulates int8 in float32,
+// at fp32 speed): not timed.
+export function benchVariants(forms: readonly GraphForm[]): Variant[] {
+  return [
+    ...forms.flatMap((form) =>
+      (['fp32', 'int8'] as const).map((precision) => ({ engine: 'onnx' as const, precision, form })),
+    ),
+    { engine: 'tfjs', precision: 'fp32', form: null },
+  ];
+}
+
+// A variant's name in the table and the report: `onnx`, `onnx-int8`, `onnx-plain`, `onnx-plain-int8`, `tfjs`.
+function variantName(v: Variant, forms: readonly GraphForm[]): string {
+  const form = v.form !== null && forms.length > 1 ? `-${v.form}` : '';
+  return `${v.engine}${form}${v.precision === 'fp32' ? '' : `-${v.precision}`}`;
+}
 // The shapes the PyTorch peer and the int8/fp32 ratios are reported at.
 const RATIO_SHAPES: ReadonlyArray<readonly [number, number]> = [
   [1, 32],
@@ -79,6 +100,7 @@ export const BenchArgsSchema = z
     json: z.string().min(1).optional(),
     quick: z.boolean().default(false),
     threads: z.coerce.number().int().min(1).max(64).default(1),
+    form: z.enum([...GRAPH_FORMS, 'both']).default('fused'),
   })
   .strict();
 export type BenchArgs = z.output<typeof BenchArgsSchema>;
@@ -110,6 +132,8 @@ export interface BenchRow {
   subnet: string;
   engine: EngineName;
   precision: Precision;
+  // The onnx graph form; null on tfjs.
+  form: GraphForm | null;
   batch: number;
   tokens: number;
   flops: number;
@@ -382,8 +406,15 @@ export async function runBench(args: BenchArgs, env: Record<string, string | und
   }
   catalog.sort((a, b) => countFlops(config, b, 1, 128) - countFlops(config, a, 1, 128));
   const shapes = SHAPES.filter(([, t]) => t <= config.maxTokens);
+  const forms: GraphForm[] = args.form === 'both' ? ['fused', 'plain'] : [args.form];
+  const variants = benchVariants(forms);
+  const onnxByForm = Object.fromEntries(
+    forms.map((form) => [form, new OnnxEngine({ intraOpThreads: args.threads, graphForm: form })]),
+  ) as Partial<Record<GraphForm, OnnxEngine>>;
+  const engineOf = (v: Variant): Engine => (v.form === null ? engines.tfjs : onnxByForm[v.form]!);
+  // Switches and the long loop run the first form.
   const engines: Record<EngineName, Engine> = {
-    onnx: new OnnxEngine({ intraOpThreads: args.threads }),
+    onnx: onnxByForm[forms[0]!]!,
     tfjs: new TfjsEngine(),
   };
   const loadAverageBefore = os.loadavg();
@@ -400,18 +431,13 @@ export async function runBench(args: BenchArgs, env: Record<string, string | und
   // same rounds: a burst of background load then hits every subnet and engine alike, and the ratios stay honest.
   const rng = new Rng(2);
   const loadMs: Array<{ subnet: string; engine: EngineName; loadMs: number }> = [];
-  const resident: Array<{
-    subnet: SubnetConfig;
-    engine: EngineName;
-    precision: Precision;
-    loaded: LoadedSubnet;
-  }> = [];
+  const resident: Array<Variant & { subnet: SubnetConfig; loaded: LoadedSubnet }> = [];
   for (const subnet of catalog) {
-    for (const { engine, precision } of VARIANTS) {
+    for (const v of variants) {
       const t0 = performance.now();
-      const loaded = await load(engines[engine], config, weights, subnet, precision);
-      loadMs.push({ subnet: loaded.id, engine, loadMs: performance.now() - t0 });
-      resident.push({ subnet, engine, precision, loaded });
+      const loaded = await load(engineOf(v), config, weights, subnet, v.precision);
+      loadMs.push({ subnet: loaded.id, engine: v.engine, loadMs: performance.now() - t0 });
+      resident.push({ ...v, subnet, loaded });
     }
   }
   step('load every subnet on both engines, int8 on onnx');
@@ -430,6 +456,7 @@ export async function runBench(args: BenchArgs, env: Record<string, string | und
         subnet: r.loaded.id,
         engine: r.engine,
         precision: r.precision,
+        form: r.form,
         batch,
         tokens,
         flops,
@@ -440,20 +467,20 @@ export async function runBench(args: BenchArgs, env: Record<string, string | und
         cpuP50Ms: median(times[i]!.cpu),
       });
     });
-    step(`${batch}x${tokens}, ${catalog.length} subnets x ${VARIANTS.length} engine precisions`);
+    step(`${batch}x${tokens}, ${catalog.length} subnets x ${variants.length} engine precisions`);
   }
   for (const r of resident) await r.loaded.dispose();
   const order = (row: BenchRow) =>
-    resident.findIndex((r) => r.loaded.id === row.subnet && r.engine === row.engine);
+    resident.findIndex((r) => r.loaded.id === row.subnet && r.engine === row.engine && r.form === row.form);
   rows.sort((a, b) => order(a) - order(b) || a.batch - b.batch || a.tokens - b.tokens);
 
   // Fixed per-call overhead: the smallest subnet on one text of 16 tokens, a whole engine call.
   const smallest = catalog.at(-1)!;
   const overhead: Record<string, { p50Ms: number; p90Ms: number; cpuP50Ms: number }> = {};
   {
-    const names = VARIANTS.map((v) => (v.precision === 'fp32' ? v.engine : `${v.engine}-${v.precision}`));
+    const names = variants.map((v) => variantName(v, forms));
     const loaded = await Promise.all(
-      VARIANTS.map((v) => load(engines[v.engine], config, weights, smallest, v.precision)),
+      variants.map((v) => load(engineOf(v), config, weights, smallest, v.precision)),
     );
     const input = fullBatch(config, rng, 1, Math.min(16, config.maxTokens));
     const times = await timeAlternating(
@@ -525,11 +552,12 @@ export async function runBench(args: BenchArgs, env: Record<string, string | und
     },
     supernet: { source, config },
     settings: { quick: args.quick, ...settings },
+    forms,
     peakGflops: peakByThreads[args.threads]!,
     peakGflopsByThreads: peakByThreads,
     rows,
     torch,
-    ratios: benchRatios(rows, catalog[0]!, torch),
+    ratios: forms.flatMap((form) => benchRatios(rows, catalog[0]!, torch, form)),
     loadMs,
     overhead,
     switches,
@@ -570,13 +598,14 @@ async function longLoop(
   };
 }
 
-// The full subnet's onnx fp32 time over PyTorch's, and onnx int8 over onnx fp32, at RATIO_SHAPES.
-function benchRatios(rows: readonly BenchRow[], full: SubnetConfig, torch: TorchPeer) {
+// The full subnet's onnx fp32 time over PyTorch's, and onnx int8 over onnx fp32, at RATIO_SHAPES, in one form.
+function benchRatios(rows: readonly BenchRow[], full: SubnetConfig, torch: TorchPeer, form: GraphForm) {
   const id = formatSubnetId(full);
   const at = (precision: Precision, batch: number, tokens: number) =>
     rows.find(
       (r) =>
         r.engine === 'onnx' &&
+        r.form === form &&
         r.precision === precision &&
         r.subnet.replace(/-int8$/, '') === id &&
         r.batch === batch &&
@@ -591,6 +620,7 @@ function benchRatios(rows: readonly BenchRow[], full: SubnetConfig, torch: Torch
     return [
       {
         subnet: id,
+        form,
         batch,
         tokens,
         onnxFp32Ms: fp32.p50Ms,
@@ -606,6 +636,13 @@ function benchRatios(rows: readonly BenchRow[], full: SubnetConfig, torch: Torch
 export type BenchReport = Awaited<ReturnType<typeof runBench>>;
 
 const mb = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)}`;
+
+// The FLOPs of a ratio's row (the full subnet at its shape).
+function countFlopsOf(report: BenchReport, r: { batch: number; tokens: number; subnet: string }): number {
+  return report.rows.find(
+    (row) => row.subnet === r.subnet && row.batch === r.batch && row.tokens === r.tokens,
+  )!.flops;
+}
 
 // The report as text: the table, then the targets' figures.
 export function formatReport(report: BenchReport): string {
@@ -646,13 +683,14 @@ export function formatReport(report: BenchReport): string {
     const full = report.rows.find(
       (r) =>
         r.engine === row.engine &&
+        r.form === row.form &&
         r.precision === row.precision &&
         r.batch === row.batch &&
         r.tokens === row.tokens,
     )!;
     table.push([
       row.subnet,
-      row.engine,
+      row.form === null ? row.engine : `${row.engine} ${row.form}`,
       row.precision,
       `${row.batch}x${row.tokens}`,
       (row.flops / 1e9).toFixed(3),
@@ -680,6 +718,7 @@ export function formatReport(report: BenchReport): string {
       (r) =>
         r.subnet === first.subnet &&
         r.engine === engine &&
+        r.form === (engine === 'onnx' ? report.forms[0] : null) &&
         r.precision === 'fp32' &&
         r.batch === batch &&
         r.tokens === tokens,
@@ -688,21 +727,29 @@ export function formatReport(report: BenchReport): string {
   const tfjs1 = at('tfjs', 1, 128);
   if (onnx1 && tfjs1) {
     lines.push(
-      `full subnet 1x128: onnx ${onnx1.p50Ms.toFixed(2)} ms, tfjs ${tfjs1.p50Ms.toFixed(2)} ms: onnx ${(tfjs1.p50Ms / onnx1.p50Ms).toFixed(1)}x faster (target >= 5x); onnx at ${((100 * onnx1.gflops) / report.peakGflops).toFixed(0)}% of measured peak (target >= 25%)`,
+      `full subnet 1x128: onnx ${report.forms[0]} ${onnx1.p50Ms.toFixed(2)} ms, tfjs ${tfjs1.p50Ms.toFixed(2)} ms: onnx ${(tfjs1.p50Ms / onnx1.p50Ms).toFixed(1)}x faster (target >= 5x); onnx at ${((100 * onnx1.gflops) / report.peakGflops).toFixed(0)}% of measured peak (target >= 25%)`,
     );
   }
   // Latency ratio over FLOP ratio for subnets down to 1/8 of the full FLOPs (target: within 30%), on wall
   // time and on CPU time (the latter unaffected by preemption from other processes).
-  for (const { engine, precision } of VARIANTS) {
+  for (const variant of benchVariants(report.forms)) {
+    const { engine, precision, form } = variant;
     const fullId = precision === 'fp32' ? first.subnet : `${first.subnet}-${precision}`;
     for (const measure of ['p50Ms', 'cpuP50Ms'] as const) {
       const parts: string[] = [];
       let worst = 0;
       for (const row of report.rows) {
-        if (row.engine !== engine || row.precision !== precision || row.subnet === fullId) continue;
+        if (
+          row.engine !== engine ||
+          row.form !== form ||
+          row.precision !== precision ||
+          row.subnet === fullId
+        )
+          continue;
         const full = report.rows.find(
           (r) =>
             r.engine === engine &&
+            r.form === form &&
             r.precision === precision &&
             r.batch === row.batch &&
             r.tokens === row.tokens,
@@ -714,7 +761,7 @@ export function formatReport(report: BenchReport): string {
         if (row.batch === 1 && row.tokens === 128) parts.push(`${row.subnet} ${(100 * off).toFixed(0)}%`);
       }
       lines.push(
-        `${engine} ${precision} ${measure === 'p50Ms' ? 'wall' : 'cpu'}: latency ratio / FLOP ratio - 1 (subnets >= 1/8 FLOPs): worst over all shapes ${(100 * worst).toFixed(0)}% (target within 30%); at 1x128: ${parts.join(', ')}`,
+        `${variantName(variant, report.forms)} ${measure === 'p50Ms' ? 'wall' : 'cpu'}: latency ratio / FLOP ratio - 1 (subnets >= 1/8 FLOPs): worst over all shapes ${(100 * worst).toFixed(0)}% (target within 30%); at 1x128: ${parts.join(', ')}`,
       );
     }
   }
@@ -726,7 +773,19 @@ export function formatReport(report: BenchReport): string {
   );
   for (const r of report.ratios) {
     lines.push(
-      `full subnet ${r.batch}x${r.tokens}: onnx fp32 ${r.onnxFp32Ms.toFixed(2)} ms, int8 ${r.onnxInt8Ms.toFixed(2)} ms: int8/fp32 ${r.int8OverFp32.toFixed(2)}; onnx fp32 / PyTorch ${r.onnxFp32OverTorch === null ? 'n/a' : r.onnxFp32OverTorch.toFixed(2)}`,
+      `full subnet ${r.batch}x${r.tokens}: onnx ${r.form} fp32 ${r.onnxFp32Ms.toFixed(2)} ms (${((100 * countFlopsOf(report, r)) / (r.onnxFp32Ms * 1e6 * report.peakGflops)).toFixed(0)}% of peak), int8 ${r.onnxInt8Ms.toFixed(2)} ms: int8/fp32 ${r.int8OverFp32.toFixed(2)}; onnx fp32 / PyTorch ${r.onnxFp32OverTorch === null ? 'n/a' : r.onnxFp32OverTorch.toFixed(2)}`,
+    );
+  }
+  // The forms against each other, from rows timed in the same rounds.
+  const [fused, plain] = [
+    report.ratios.filter((r) => r.form === 'fused'),
+    report.ratios.filter((r) => r.form === 'plain'),
+  ];
+  for (const f of fused) {
+    const p = plain.find((r) => r.batch === f.batch && r.tokens === f.tokens);
+    if (!p) continue;
+    lines.push(
+      `full subnet ${f.batch}x${f.tokens}, fused / plain: fp32 ${(f.onnxFp32Ms / p.onnxFp32Ms).toFixed(3)}, int8 ${(f.onnxInt8Ms / p.onnxInt8Ms).toFixed(3)}`,
     );
   }
   lines.push(

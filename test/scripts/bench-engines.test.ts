@@ -19,7 +19,8 @@ describe('engine benchmark (scripts/bench.ts)', () => {
   });
 
   it('parses its flags once, with zod, and refuses unknown or incomplete ones', () => {
-    assert.deepEqual(parseBenchArgs([]), { quick: false, threads: 1 });
+    assert.deepEqual(parseBenchArgs([]), { quick: false, threads: 1, form: 'fused' });
+    assert.equal(parseBenchArgs(['--form', 'both']).form, 'both');
     assert.deepEqual(
       parseBenchArgs(['--quick', '--json', 'out.json', '--artifact', 's3://b/m', '--threads', '2']),
       {
@@ -27,6 +28,7 @@ describe('engine benchmark (scripts/bench.ts)', () => {
         json: 'out.json',
         artifact: 's3://b/m',
         threads: 2,
+        form: 'fused',
       },
     );
     for (const [argv, message] of [
@@ -37,6 +39,7 @@ describe('engine benchmark (scripts/bench.ts)', () => {
       [['extra'], /unexpected argument/],
       [['--threads', 'two'], /--threads/],
       [['--threads', '0'], /--threads/],
+      [['--form', 'fast'], /--form/],
     ] as const) {
       assert.throws(() => parseBenchArgs(argv), message);
     }
