@@ -1,6 +1,8 @@
 // Engines that run materialized subnets (tfjs, onnxruntime), ONNX export, and the residency cache.
 export {
   buildOnnxGraph,
+  GRAPH_FORMS,
+  type GraphForm,
   ONNX_ATTENTION_MASK,
   ONNX_INPUT_IDS,
   ONNX_LOGITS,
