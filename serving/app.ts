@@ -2,12 +2,7 @@ import { randomUUID } from 'node:crypto';
 import fastifySwagger from '@fastify/swagger';
 import underPressure from '@fastify/under-pressure';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
-import {
-  jsonSchemaTransform,
-  serializerCompiler,
-  validatorCompiler,
-  type ZodTypeProvider,
-} from 'fastify-type-provider-zod';
+import { jsonSchemaTransform, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import { type Logger, pino } from 'pino';
 import type { ServingConfig } from './config.ts';
 import { installErrorHandler, sendProblem, toProblem } from './error-handler.ts';
@@ -17,6 +12,7 @@ import { ModelRepository } from './model-repository.ts';
 import { oipRoutes } from './oip-routes.ts';
 import { pageRoutes } from './page/page-routes.ts';
 import { RequestSummary } from './request-summary.ts';
+import { serializerCompiler, validatorCompiler } from './schema-compilers.ts';
 import { SERVER_VERSION } from './schemas.ts';
 import { ServingError } from './serving-error.ts';
 import { ServingMetrics, type ServingSnapshot } from './serving-metrics.ts';

@@ -19,12 +19,16 @@ const { onnx } = onnxProto;
 export const ONNX_INPUT_IDS = 'input_ids';
 export const ONNX_ATTENTION_MASK = 'attention_mask';
 export const ONNX_TOKEN_TYPE_IDS = 'token_type_ids';
+// The token embedding table as an input (float32 [vocab, hidden]) when the graph is built to take it.
+export const ONNX_TOKEN_EMBEDDINGS = 'token_embeddings';
 export const ONNX_LOGITS = 'logits';
 export const ONNX_OPSET = 20;
 // IR version 9 is the one that goes with opset 20 (onnx 1.15).
 const IR_VERSION = 9;
 const MASKED_SCORE = -1e9;
 const MICROSOFT = 'com.microsoft';
+const INT32 = onnx.TensorProto.DataType.INT32;
+const FLOAT = onnx.TensorProto.DataType.FLOAT;
 
 // How an int8 matmul is written: standard ONNX operators (MatMulInteger, then a float rescale: the default, which
 // any ONNX runtime loads), or onnxruntime's contrib op (`com.microsoft` MatMulIntegerToFloat). onnxruntime's
@@ -42,7 +46,14 @@ export interface OnnxGraphOptions {
   precision?: Precision; // default fp32
   int8MatMul?: Int8MatMul; // default standard
   form?: GraphForm; // default plain
+  tokenTable?: TokenTable; // default initializer
 }
+
+// Where the graph finds the token embedding table: inside it, an initializer (a self-contained file, what
+// export writes), or an input fed at each call (ONNX_TOKEN_EMBEDDINGS). Every subnet of a model reads the same
+// table, so the engine feeds one array to all of their sessions instead of each session holding a copy: for a
+// small subnet the table is most of its weights (30,522 x 128 floats, 15.6 MB, for the bundled model).
+export type TokenTable = 'initializer' | 'input';
 
 // An ONNX model (opset 20) computing what src/model/encoder.ts computes for one subnet, from weights in the
 // subnet's layout. Batch and sequence dims are dynamic. fp32 matches the tfjs forward; int8 quantizes each encoder
@@ -56,7 +67,7 @@ export function buildOnnxGraph(
   metadata: Record<string, string> = {},
   options: OnnxGraphOptions = {},
 ): Uint8Array {
-  const { precision = 'fp32', int8MatMul = 'standard', form = 'plain' } = options;
+  const { precision = 'fp32', int8MatMul = 'standard', form = 'plain', tokenTable = 'initializer' } = options;
   assertSubnetFits(config, subnet);
   const id = formatSubnetId(subnet);
   const w = checkWeights(subnetWeightLayout(config, subnet), weights, `subnet ${id}`);
@@ -92,7 +103,8 @@ export function buildOnnxGraph(
   // Embeddings: token rows plus the first `tokens` positions, then LayerNorm.
   const tokens = g.node('Shape', [ONNX_INPUT_IDS], { start: 1, end: 2 }); // int64 [1]
   const positions = g.node('Slice', [weight('embeddings.position'), g.int64([0]), tokens, g.int64([0])]); // [tokens, hidden]
-  const gathered = g.node('Gather', [weight('embeddings.token'), ONNX_INPUT_IDS], { axis: 0 }); // [batch, tokens, hidden]
+  const table = tokenTable === 'input' ? ONNX_TOKEN_EMBEDDINGS : weight('embeddings.token'); // [vocab, hidden]
+  const gathered = g.node('Gather', [table, ONNX_INPUT_IDS], { axis: 0 }); // [batch, tokens, hidden]
   let embedded = g.node('Add', [gathered, positions]); // [batch, tokens, hidden]
   if (config.typeVocabSize !== undefined) {
     const types = g.node('Gather', [weight('embeddings.type'), ONNX_TOKEN_TYPE_IDS], { axis: 0 }); // [batch, tokens, hidden]
@@ -199,12 +211,15 @@ export function buildOnnxGraph(
   const pooler = g.node('Tanh', [g.node('Gemm', [pooled, weight('pooler.kernel'), weight('pooler.bias')])]); // [batch, hidden]
   g.node('Gemm', [pooler, weight('classifier.kernel'), weight('classifier.bias')], {}, ONNX_LOGITS); // [batch, labels]
 
-  return g.finish(`subnet-${id}`, config.numLabels, config.typeVocabSize !== undefined, {
-    ...metadata,
-    subnet_id: id,
-    precision,
-    form,
-  });
+  const inputs = [
+    valueInfo(ONNX_INPUT_IDS, INT32, ['batch', 'tokens']),
+    valueInfo(ONNX_ATTENTION_MASK, INT32, ['batch', 'tokens']),
+    ...(config.typeVocabSize !== undefined
+      ? [valueInfo(ONNX_TOKEN_TYPE_IDS, INT32, ['batch', 'tokens'])]
+      : []),
+    ...(tokenTable === 'input' ? [valueInfo(ONNX_TOKEN_EMBEDDINGS, FLOAT, [config.vocabSize, h])] : []),
+  ];
+  return g.finish(`subnet-${id}`, config.numLabels, inputs, { ...metadata, subnet_id: id, precision, form });
 }
 
 // An input quantized per call (DynamicQuantizeLinear): the uint8 values, their scale and zero point.
@@ -405,8 +420,12 @@ class GraphBuilder {
     return name;
   }
 
-  finish(name: string, labels: number, tokenTypes: boolean, metadata: Record<string, string>): Uint8Array {
-    const int32 = onnx.TensorProto.DataType.INT32;
+  finish(
+    name: string,
+    labels: number,
+    inputs: onnxProto.onnx.IValueInfoProto[],
+    metadata: Record<string, string>,
+  ): Uint8Array {
     const model = onnx.ModelProto.create({
       irVersion: IR_VERSION,
       opsetImport: [
@@ -419,12 +438,8 @@ class GraphBuilder {
         name,
         node: this.nodes,
         initializer: this.initializers,
-        input: [
-          valueInfo(ONNX_INPUT_IDS, int32, ['batch', 'tokens']),
-          valueInfo(ONNX_ATTENTION_MASK, int32, ['batch', 'tokens']),
-          ...(tokenTypes ? [valueInfo(ONNX_TOKEN_TYPE_IDS, int32, ['batch', 'tokens'])] : []),
-        ],
-        output: [valueInfo(ONNX_LOGITS, onnx.TensorProto.DataType.FLOAT, ['batch', labels])],
+        input: inputs,
+        output: [valueInfo(ONNX_LOGITS, FLOAT, ['batch', labels])],
       },
     });
     return onnx.ModelProto.encode(model).finish();

@@ -25,6 +25,8 @@ export interface LoadedSubnet {
 // precision (default fp32; int8 quantizes the float weights given).
 export interface Engine {
   readonly name: EngineName;
+  // The bytes load() will hold for this subnet (its LoadedSubnet's memoryBytes), known before loading it.
+  residentBytes(config: SupernetConfig, subnet: SubnetConfig, precision: Precision): number;
   load(
     config: SupernetConfig,
     subnet: SubnetConfig,

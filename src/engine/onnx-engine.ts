@@ -1,6 +1,6 @@
 import type * as Ort from 'onnxruntime-node';
 import { EngineError, isSupernetError } from '../errors.ts';
-import { countWeightBytes } from '../model/accounting.ts';
+import { countWeightBytes, tokenTableBytes } from '../model/accounting.ts';
 import {
   formatSubnetPrecisionId,
   type Precision,
@@ -8,13 +8,15 @@ import {
   type SupernetConfig,
 } from '../model/config.ts';
 import { type TokenBatch, validateTokenBatch } from '../model/token-batch.ts';
-import type { WeightSource } from '../model/weight-checks.ts';
+import { checkWeights, type WeightSource } from '../model/weight-checks.ts';
+import { subnetWeightLayout } from '../model/weight-layout.ts';
 import {
   buildOnnxGraph,
   type GraphForm,
   ONNX_ATTENTION_MASK,
   ONNX_INPUT_IDS,
   ONNX_LOGITS,
+  ONNX_TOKEN_EMBEDDINGS,
   ONNX_TOKEN_TYPE_IDS,
 } from './build-onnx-graph.ts';
 import type { Engine, LoadedSubnet } from './engine.ts';
@@ -46,7 +48,9 @@ function loadRuntime(): Promise<OrtModule> {
 }
 
 // Runs subnets with onnxruntime-node on CPU: each subnet becomes an in-memory ONNX graph (buildOnnxGraph) and
-// one InferenceSession, created at load and reused by every call.
+// one InferenceSession, created at load and reused by every call. The token embedding table is fed to each call
+// from the weights given at load instead of living in the session: the subnets of one model, sliced from the
+// same supernet weights (sliceSubnetWeights shares the table's memory), all read one copy of it.
 export class OnnxEngine implements Engine {
   readonly name = 'onnx';
   readonly intraOpThreads: number;
@@ -78,6 +82,11 @@ export class OnnxEngine implements Engine {
     return ort.env.versions.node ?? ort.env.versions.common;
   }
 
+  // The session's weights: the subnet's, in its precision, but the token embedding table (fed at each call).
+  residentBytes(config: SupernetConfig, subnet: SubnetConfig, precision: Precision): number {
+    return countWeightBytes(config, subnet, precision) - tokenTableBytes(config);
+  }
+
   async load(
     config: SupernetConfig,
     subnet: SubnetConfig,
@@ -85,7 +94,21 @@ export class OnnxEngine implements Engine {
     precision: Precision = 'fp32',
   ): Promise<LoadedSubnet> {
     const ort = await loadRuntime();
-    const model = buildOnnxGraph(config, subnet, weights, {}, { precision, form: this.graphForm });
+    const model = buildOnnxGraph(
+      config,
+      subnet,
+      weights,
+      {},
+      {
+        precision,
+        form: this.graphForm,
+        tokenTable: 'input',
+      },
+    );
+    // buildOnnxGraph has checked the weights against the subnet's layout.
+    const table = checkWeights(subnetWeightLayout(config, subnet), weights, 'subnet').get(
+      'embeddings.token',
+    )!;
     const id = formatSubnetPrecisionId(subnet, precision);
     let session: Ort.InferenceSession;
     try {
@@ -107,9 +130,11 @@ export class OnnxEngine implements Engine {
       );
     }
     this.created++;
-    // The session holds a copy of every initializer: the subnet's weights, int8 kernels at one byte a value.
-    const memoryBytes = countWeightBytes(config, subnet, precision);
-    return new OnnxSubnet(ort, session, config, subnet, precision, id, memoryBytes);
+    // The session holds a copy of every initializer: the subnet's weights but the token table, int8 kernels at
+    // one byte a value. The table's tensor wraps the given array without a copy.
+    const tokenTable = new ort.Tensor('float32', table.data, table.shape);
+    const memoryBytes = this.residentBytes(config, subnet, precision);
+    return new OnnxSubnet(ort, session, config, subnet, precision, id, memoryBytes, tokenTable);
   }
 }
 
@@ -123,6 +148,7 @@ class OnnxSubnet implements LoadedSubnet {
   private readonly config: SupernetConfig;
   private session: Ort.InferenceSession | undefined;
   private readonly inFlight = new Set<Promise<unknown>>();
+  private readonly tokenTable: Ort.Tensor;
 
   constructor(
     ort: OrtModule,
@@ -132,6 +158,7 @@ class OnnxSubnet implements LoadedSubnet {
     precision: Precision,
     id: string,
     memoryBytes: number,
+    tokenTable: Ort.Tensor,
   ) {
     this.ort = ort;
     this.session = session;
@@ -140,6 +167,7 @@ class OnnxSubnet implements LoadedSubnet {
     this.precision = precision;
     this.id = id;
     this.memoryBytes = memoryBytes;
+    this.tokenTable = tokenTable;
   }
 
   async run(batch: TokenBatch): Promise<Float32Array> {
@@ -151,6 +179,7 @@ class OnnxSubnet implements LoadedSubnet {
     const feeds: Record<string, Ort.Tensor> = {
       [ONNX_INPUT_IDS]: new this.ort.Tensor('int32', batch.ids, shape),
       [ONNX_ATTENTION_MASK]: new this.ort.Tensor('int32', batch.mask, shape),
+      [ONNX_TOKEN_EMBEDDINGS]: this.tokenTable,
     };
     // A pair model's graph takes token types: all 0 when the batch has none (validated above: only such a
     // model accepts them).

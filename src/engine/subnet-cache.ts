@@ -1,5 +1,4 @@
 import { EngineError, isSupernetError } from '../errors.ts';
-import { countWeightBytes } from '../model/accounting.ts';
 import {
   assertSubnetFits,
   formatSubnetPrecisionId,
@@ -177,9 +176,8 @@ export class SubnetCache {
   }
 
   private startLoad(id: string, subnet: SubnetConfig, precision: Precision): PendingLoad {
-    // Make room for the subnet's weights in its precision before loading, not after (the tfjs engine's simulated
-    // int8 holds float32: its resident bytes correct the reservation once loaded).
-    const expectedBytes = countWeightBytes(this.config, subnet, precision);
+    // Make room for what the engine will hold before loading, not after.
+    const expectedBytes = this.engine.residentBytes(this.config, subnet, precision);
     if (expectedBytes > this.budget.budgetBytes) {
       throw new EngineError(
         'CACHE_BUDGET_EXCEEDED',

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { type BackendChoice, type BackendPreference, selectBackend } from '../backend/select-backend.ts';
 import { EngineError, isSupernetError } from '../errors.ts';
+import { countWeightBytes } from '../model/accounting.ts';
 import {
   formatSubnetPrecisionId,
   type Precision,
@@ -34,6 +35,11 @@ export class TfjsEngine implements Engine {
     log?: (message: string) => void,
   ): Promise<TfjsEngine> {
     return new TfjsEngine(await selectBackend(preference, log));
+  }
+
+  // Every weight in float32, int8 subnets too (simulated).
+  residentBytes(config: SupernetConfig, subnet: SubnetConfig): number {
+    return countWeightBytes(config, subnet, 'fp32');
   }
 
   async load(

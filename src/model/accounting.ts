@@ -50,6 +50,11 @@ export function countWeightBytes(
   return bytes;
 }
 
+// Bytes of the token embedding table, float32 [vocab, hidden]: the same for every subnet of a model.
+export function tokenTableBytes(config: SupernetConfig): number {
+  return config.vocabSize * config.hiddenSize * FLOAT32_BYTES;
+}
+
 // The cost model of one subnet in one precision: its parameters, and its FLOPs and memory for any batch and token count,
 // precomputed so that a request's cost is a few multiply-adds (serving's selection prices every catalog point for
 // every request). countFlops, peakActivationBytes and subnetCost read it.

@@ -48,7 +48,7 @@ describe('engine benchmark (scripts/bench.ts)', () => {
 
 describe('serving benchmark (scripts/bench-serving.ts)', () => {
   it('reads its counts from the environment and refuses any that is not a positive integer', () => {
-    assert.deepEqual(readBenchCounts({}), { requests: 400, starts: 3 });
+    assert.deepEqual(readBenchCounts({}), { requests: 2000, starts: 3 });
     assert.deepEqual(readBenchCounts({ BENCH_REQUESTS: '50', BENCH_STARTS: '' }), {
       requests: 50,
       starts: 3,

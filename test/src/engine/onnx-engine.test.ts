@@ -1,9 +1,18 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
+import onnxProto from 'onnx-proto';
+import {
+  buildOnnxGraph,
+  ONNX_ATTENTION_MASK,
+  ONNX_INPUT_IDS,
+  ONNX_LOGITS,
+  ONNX_TOKEN_EMBEDDINGS,
+} from '../../../src/engine/build-onnx-graph.ts';
 import type { LoadedSubnet } from '../../../src/engine/engine.ts';
 import { OnnxEngine } from '../../../src/engine/onnx-engine.ts';
 import { TfjsEngine } from '../../../src/engine/tfjs-engine.ts';
 import { EngineError, ModelError } from '../../../src/errors.ts';
+import { countWeightBytes, tokenTableBytes } from '../../../src/model/accounting.ts';
 import { largestSubnet, type SubnetConfig, type SupernetConfig } from '../../../src/model/config.ts';
 import { Rng } from '../../../src/model/random.ts';
 import { sliceSubnetWeights } from '../../../src/model/slice-subnet-weights.ts';
@@ -91,7 +100,8 @@ describe('onnx engine', () => {
           'logits of order 1',
         );
       }
-      assert.equal(a.memoryBytes, b.memoryBytes);
+      // The onnx session holds the subnet's weights but the token table, which every call is fed.
+      assert.equal(a.memoryBytes, b.memoryBytes - tokenTableBytes(DEFAULT_SHAPE));
       await a.dispose();
       await b.dispose();
     }
@@ -152,7 +162,7 @@ describe('onnx engine', () => {
         'logits of order 1',
       );
     }
-    assert.equal(a.memoryBytes, b.memoryBytes);
+    assert.equal(a.memoryBytes, b.memoryBytes - tokenTableBytes(config));
     await a.dispose();
     await b.dispose();
   });
@@ -241,6 +251,38 @@ describe('onnx engine', () => {
     // Still healthy after the refusals.
     assert.equal((await loaded.run(ok)).length, 2);
     await loaded.dispose();
+  });
+
+  it('feeds every subnet of a model one token table, and answers as the graph with the table inside', async () => {
+    const ort = await import('onnxruntime-node');
+    const onnx = new OnnxEngine();
+    const subnets: SubnetConfig[] = [largestSubnet(TINY), { layers: [{ layer: 1, heads: 1, ffn: 8 }] }];
+    const supernetTable = tinyWeights.find((w) => w.name === 'embeddings.token')!.data;
+    const batch = randomBatch(TINY, new Rng(21), 3, 9);
+    for (const subnet of subnets) {
+      const sliced = sliceSubnetWeights(TINY, tinyWeights, subnet);
+      const table = sliced.find((w) => w.name === 'embeddings.token')!.data;
+      // The slice is a view of the supernet's table: every subnet reads the same memory.
+      assert.equal(table.buffer, supernetTable.buffer);
+      assert.equal(table.byteOffset, supernetTable.byteOffset);
+      const graph = onnxProto.onnx.ModelProto.decode(
+        buildOnnxGraph(TINY, subnet, sliced, {}, { tokenTable: 'input', form: onnx.graphForm }),
+      );
+      assert.ok(graph.graph!.input!.some((i) => i.name === ONNX_TOKEN_EMBEDDINGS));
+      assert.ok(!graph.graph!.initializer!.some((t) => t.name === 'embeddings.token'));
+      const loaded = await onnx.load(TINY, subnet, sliced);
+      assert.equal(loaded.memoryBytes, countWeightBytes(TINY, subnet) - tokenTableBytes(TINY));
+      const inside = await ort.InferenceSession.create(
+        buildOnnxGraph(TINY, subnet, sliced, {}, { form: onnx.graphForm }),
+      );
+      const reference = await inside.run({
+        [ONNX_INPUT_IDS]: new ort.Tensor('int32', batch.ids, [batch.batch, batch.tokens]),
+        [ONNX_ATTENTION_MASK]: new ort.Tensor('int32', batch.mask, [batch.batch, batch.tokens]),
+      });
+      assert.deepEqual(await loaded.run(batch), reference[ONNX_LOGITS]!.data);
+      await inside.release();
+      await loaded.dispose();
+    }
   });
 
   it('refuses subnets and weights that do not fit, with named errors', async () => {

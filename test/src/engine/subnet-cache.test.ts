@@ -22,6 +22,10 @@ class FakeEngine implements Engine {
   manual = false;
   failNext = false;
 
+  residentBytes(config: SupernetConfig, subnet: SubnetConfig): number {
+    return countParams(config, subnet) * 4;
+  }
+
   async load(config: SupernetConfig, subnet: SubnetConfig, _weights: WeightSource): Promise<LoadedSubnet> {
     const id = formatSubnetId(subnet);
     this.loads.push(id);
@@ -37,7 +41,7 @@ class FakeEngine implements Engine {
       subnet,
       precision: 'fp32',
       id,
-      memoryBytes: countParams(config, subnet) * 4,
+      memoryBytes: this.residentBytes(config, subnet),
       run: async (batch: TokenBatch) => {
         if (!live) throw new Error(`ran disposed subnet ${id}`);
         return new Float32Array(batch.batch * config.numLabels);
