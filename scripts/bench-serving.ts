@@ -72,6 +72,8 @@ export async function benchOverhead(counts: BenchCounts): Promise<void> {
         .join(' ')}`,
     );
 
+    // First, while this process has built no other app: its memory before and after are the model's.
+    await residentMemory(source.uri);
     await timeToReady(counts.starts, 'folder', { SUPERNET_URI: source.uri });
     await timeToReadyFromS3(counts.starts, source, cleanups);
 
@@ -158,6 +160,33 @@ async function timeToReadyFromS3(
   }
   if (version !== undefined) await target.write('LATEST', new TextEncoder().encode(`${version}\n`));
   await timeToReady(starts, `S3 (${s3.kind})`, { SUPERNET_URI: target.uri }, s3.storeOptions);
+}
+
+// The process's resident memory once the model is ready with every operating point loaded (engine in process),
+// against before it was built.
+async function residentMemory(uri: string): Promise<void> {
+  const before = process.memoryUsage().rss;
+  const config = loadConfig({
+    SUPERNET_URI: uri,
+    LOG_LEVEL: 'silent',
+    RELOAD_INTERVAL_MS: '0',
+    CALIBRATION_MS: '100',
+    INFERENCE_WORKERS: '0',
+  });
+  const app = await buildApp({ config, autoStart: false });
+  try {
+    await app.ready();
+    await app.models.start();
+    const model = benchedModel(app);
+    const after = process.memoryUsage().rss;
+    const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(0);
+    console.log(
+      `resident memory, engine in process, ${model.points.length} operating points loaded: ${mib(after - before)} MiB ` +
+        `more than before the app (${mib(before)} -> ${mib(after)} MiB)`,
+    );
+  } finally {
+    await app.close();
+  }
 }
 
 // Serving overhead (HTTP, validation, selection, tokenizing, JSON) against the raw engine call, for the

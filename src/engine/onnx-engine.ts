@@ -132,7 +132,7 @@ export class OnnxEngine implements Engine {
     this.created++;
     // The session holds a copy of every initializer: the subnet's weights but the token table, int8 kernels at
     // one byte a value. The table's tensor wraps the given array without a copy.
-    const tokenTable = new ort.Tensor('float32', table.data, table.shape);
+    const tokenTable = new ort.Tensor('float32', feedable(table.data), table.shape);
     const memoryBytes = this.residentBytes(config, subnet, precision);
     return new OnnxSubnet(ort, session, config, subnet, precision, id, memoryBytes, tokenTable);
   }
@@ -217,6 +217,25 @@ class OnnxSubnet implements LoadedSubnet {
     await Promise.allSettled([...this.inFlight]);
     await session.release();
   }
+}
+
+// onnxruntime-node refuses an input over a SharedArrayBuffer (an engine worker's view of the model's weights):
+// such a table is copied once into this thread's memory and the copy shared by every subnet fed from it.
+const unsharedCopies = new WeakMap<ArrayBufferLike, Map<number, Float32Array>>();
+
+function feedable(data: Float32Array): Float32Array {
+  if (!(data.buffer instanceof SharedArrayBuffer)) return data;
+  let copies = unsharedCopies.get(data.buffer);
+  if (!copies) {
+    copies = new Map();
+    unsharedCopies.set(data.buffer, copies);
+  }
+  let copy = copies.get(data.byteOffset);
+  if (copy?.length !== data.length) {
+    copy = data.slice();
+    copies.set(data.byteOffset, copy);
+  }
+  return copy;
 }
 
 function messageOf(error: unknown): string {

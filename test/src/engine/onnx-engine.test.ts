@@ -285,6 +285,29 @@ describe('onnx engine', () => {
     }
   });
 
+  it('runs on weights viewed in a SharedArrayBuffer, as in an engine worker', async () => {
+    const bytes = tinyWeights.reduce((sum, w) => sum + w.data.byteLength, 0);
+    const shared = new SharedArrayBuffer(bytes);
+    let offset = 0;
+    const sharedWeights = tinyWeights.map((w) => {
+      const data = new Float32Array(shared, offset, w.data.length);
+      data.set(w.data);
+      offset += w.data.byteLength;
+      return { ...w, data };
+    });
+    const onnx = new OnnxEngine();
+    const batch = randomBatch(TINY, new Rng(22), 2, 7);
+    for (const subnet of [largestSubnet(TINY), { layers: [{ layer: 0, heads: 2, ffn: 8 }] }]) {
+      const [own, viewed] = [
+        await onnx.load(TINY, subnet, sliceSubnetWeights(TINY, tinyWeights, subnet)),
+        await onnx.load(TINY, subnet, sliceSubnetWeights(TINY, sharedWeights, subnet)),
+      ];
+      assert.deepEqual(await viewed.run(batch), await own.run(batch));
+      await own.dispose();
+      await viewed.dispose();
+    }
+  });
+
   it('refuses subnets and weights that do not fit, with named errors', async () => {
     const onnx = new OnnxEngine();
     const subnet = { layers: [{ layer: 0, heads: 2, ffn: 8 }] };
