@@ -14,6 +14,7 @@ import {
   LONG_TEXT,
   onlyHost,
   readyApp,
+  readyWithin,
   SMALLEST_POINT,
   testConfig,
   until,
@@ -62,7 +63,7 @@ describe('serving app (inject)', () => {
     ({ modelRoot } = await fixtureFolder({ after: (fn) => cleanups.push(fn) }));
     app = await buildApp({ config: testConfig(modelRoot) });
     await app.ready();
-    await app.models.whenReady();
+    await readyWithin(app);
   });
 
   after(async () => {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { ServingApp } from '../../serving/app.ts';
 import { buildApp } from '../../serving/app.ts';
-import { FIXTURE_MODEL, fixtureFolder, LARGEST_POINT, testConfig } from './fixture.ts';
+import { FIXTURE_MODEL, fixtureFolder, LARGEST_POINT, readyWithin, testConfig } from './fixture.ts';
 
 const PREDICT = `/v1/models/${FIXTURE_MODEL}/predict`;
 const INFER = `/v2/models/${FIXTURE_MODEL}/infer`;
@@ -31,7 +31,7 @@ describe('problem details that say what is wrong (inject)', () => {
     const { modelRoot } = await fixtureFolder({ after: (fn) => cleanups.push(fn) });
     app = await buildApp({ config: testConfig(modelRoot) });
     await app.ready();
-    await app.models.whenReady();
+    await readyWithin(app);
   });
 
   after(async () => {

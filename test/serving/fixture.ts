@@ -184,8 +184,28 @@ export async function readyApp(
   const app = await buildApp({ config, ...deps });
   t.after(() => app.close());
   await app.ready();
-  await app.models.whenReady();
+  await readyWithin(app);
   return app;
+}
+
+// Waits for the app's models to be ready; a model that cannot load (the server keeps retrying it) fails the test
+// after `limitMs`, naming each model not ready and why, instead of holding it until the runner's time runs out.
+export async function readyWithin(app: ServingApp, limitMs = 60_000): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      const why = app.models
+        .notReady()
+        .map((m) => `${m.model}: ${m.reason}`)
+        .join('; ');
+      reject(new Error(`not ready after ${limitMs} ms: ${why}`));
+    }, limitMs);
+  });
+  try {
+    await Promise.race([app.models.whenReady(), late]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 // A wrapPool that wraps each model's pool in a GatedPool (the last one is `gates.at(-1)`).

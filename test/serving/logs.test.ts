@@ -5,7 +5,15 @@ import { Writable } from 'node:stream';
 import { describe, it } from 'node:test';
 import { type Logger, pino } from 'pino';
 import { buildApp } from '../../serving/app.ts';
-import { FIXTURE_MODEL, fixtureFolder, onlyHost, readyApp, testConfig, until } from './fixture.ts';
+import {
+  FIXTURE_MODEL,
+  fixtureFolder,
+  onlyHost,
+  readyApp,
+  readyWithin,
+  testConfig,
+  until,
+} from './fixture.ts';
 
 // A pino logger at debug whose JSON lines are kept, parsed.
 function capturedLogger(): { logger: Logger; lines: Array<Record<string, unknown>> } {
@@ -67,7 +75,7 @@ describe('serving logs', () => {
     let closed = false;
     t.after(() => (closed ? undefined : app.close()));
     await app.ready();
-    await app.models.whenReady();
+    await readyWithin(app);
     const url = `/v1/models/${FIXTURE_MODEL}/predict`;
     for (let i = 0; i < 3; i++) {
       const response = await app.inject({ method: 'POST', url, payload: { inputs: ['a fine film'] } });

@@ -19,6 +19,7 @@ import {
   fixturePublishOptions,
   LARGEST_POINT,
   LONG_TEXT,
+  readyWithin,
   SMALLEST_POINT,
   testConfig,
 } from './fixture.ts';
@@ -75,7 +76,7 @@ describe('serving a text-pair model', () => {
     const served = await buildApp({ config: testConfig(modelRoot) });
     cleanups.unshift(() => served.close());
     await served.ready();
-    await served.models.whenReady();
+    await readyWithin(served);
     return served;
   }
 
