@@ -1,6 +1,6 @@
-// Regenerates docs/page.png: the server on the bundled model (or SUPERNET_URI), the page in Debian's Chromium
-// with a review sent under a latency budget, while a light, bounded load from this process (loopback only)
-// keeps the live panel moving. Usage: npm run screenshot [-- <out.png>]
+// Regenerates docs/page.png: the server on the bundled models (or SUPERNET_URI; the first one shown), the page in
+// Debian's Chromium with a review sent under a latency budget, while a light, bounded load from this process
+// (loopback only) keeps the live panel moving. Usage: npm run screenshot [-- <out.png>]
 import { mkdir } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { dirname, resolve } from 'node:path';

@@ -109,6 +109,21 @@ export async function fixtureFolder(t: { after(fn: () => Promise<void>): unknown
   return { root, modelRoot: join(root, FIXTURE_MODEL), store };
 }
 
+// A temporary folder with fixture version `v1` published with an int8 twin of every point (`{id}-int8`, half a
+// point less accurate than its fp32 twin); returns the model root.
+export async function int8FixtureFolder(t: { after(fn: () => Promise<void>): unknown }): Promise<string> {
+  const root = await mkdtemp(join(tmpdir(), 'serving-int8-'));
+  t.after(() => rm(root, { recursive: true, force: true }));
+  const options = fixturePublishOptions('v1');
+  const twins = options.catalog.map((e) => ({
+    ...e,
+    precision: 'int8' as const,
+    devAccuracy: (e.devAccuracy ?? 0) - 0.005,
+  }));
+  await publishSupernet(new FileStore(root), { ...options, catalog: [...options.catalog, ...twins] });
+  return join(root, FIXTURE_MODEL);
+}
+
 // Serving settings for tests: in-process engine, short calibration, no polling, silent logs.
 export function testConfig(supernetUri: string, env: Record<string, string> = {}): ServingConfig {
   return loadConfig({

@@ -1,18 +1,13 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { pino } from 'pino';
-import { publishSupernet } from '../../src/artifact/publish-supernet.ts';
 import { CostTable } from '../../src/model/accounting.ts';
-import { FileStore } from '../../src/storage/file-store.ts';
 import {
   FIXTURE_ARCH,
   FIXTURE_MODEL,
   FIXTURE_POINTS,
-  fixturePublishOptions,
+  int8FixtureFolder,
   LARGEST_POINT,
   LONG_TEXT,
   readyApp,
@@ -25,23 +20,9 @@ type Json = any;
 const MIB = 2 ** 20;
 const LARGEST = FIXTURE_POINTS[FIXTURE_POINTS.length - 1]!;
 
-// The fixture with an int8 twin of every point, each half a point less accurate than its fp32 twin.
-async function int8Folder(t: { after(fn: () => Promise<void>): unknown }): Promise<string> {
-  const root = await mkdtemp(join(tmpdir(), 'serving-int8-'));
-  t.after(() => rm(root, { recursive: true, force: true }));
-  const options = fixturePublishOptions('v1');
-  const twins = options.catalog.map((e) => ({
-    ...e,
-    precision: 'int8' as const,
-    devAccuracy: (e.devAccuracy ?? 0) - 0.005,
-  }));
-  await publishSupernet(new FileStore(root), { ...options, catalog: [...options.catalog, ...twins] });
-  return join(root, FIXTURE_MODEL);
-}
-
 describe('int8 operating points in serving', () => {
   it('chooses an int8 point over real HTTP when only it fits the memory budget, and reports it', async (t) => {
-    const app = await readyApp(t, testConfig(await int8Folder(t)));
+    const app = await readyApp(t, testConfig(await int8FixtureFolder(t)));
     await app.listen({ port: 0, host: '127.0.0.1' });
     const base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
     const predict = (headers: Record<string, string>) =>
@@ -93,7 +74,7 @@ describe('int8 operating points in serving', () => {
   });
 
   it('simulates int8 points on the tfjs engine, says so at start, and answers as onnxruntime does', async (t) => {
-    const modelRoot = await int8Folder(t);
+    const modelRoot = await int8FixtureFolder(t);
     const logs: string[] = [];
     const logger = pino({ level: 'info' }, { write: (line: string) => logs.push(line) });
     const scores = async (engine: 'onnx' | 'tfjs'): Promise<number[]> => {

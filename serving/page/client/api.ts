@@ -25,10 +25,15 @@ export interface CatalogPoint {
   latencyMs: number;
   calibratedLatencyMs: number;
   latencyCorrection: number;
-  // 'fp32' or 'int8' where the catalog holds both precisions.
-  precision?: string;
-  config: { layers: ReadonlyArray<{ layer: number; heads: number; ffn: number }>; tokens: number };
+  config: {
+    layers: ReadonlyArray<{ layer: number; heads: number; ffn: number }>;
+    tokens: number;
+    precision: Precision;
+  };
 }
+
+// The precision a point's matmul weights run in.
+export type Precision = 'fp32' | 'int8';
 
 export interface ModelDescription {
   name: string;

@@ -1,4 +1,5 @@
-import type { CatalogPoint } from './api.ts';
+import type { CatalogPoint, Precision } from './api.ts';
+import { compareTwins, twinOf } from './compare-twins.ts';
 import { html, svg } from './dom.ts';
 import { formatMiB, formatMs, formatPercent } from './format.ts';
 
@@ -14,16 +15,20 @@ const HEIGHT = 420;
 const MARGIN = { left: 62, right: 22, top: 26, bottom: 50 };
 const MIN_RADIUS = 5;
 const MAX_RADIUS = 13;
+const PRECISIONS: readonly Precision[] = ['fp32', 'int8'];
 
 // The catalog as a scatter plot: dev accuracy against calibrated latency (log x), one mark per operating point,
-// its area growing with memory, int8 and fp32 told apart; the budgets as lines and shaded regions, the chosen
-// point ringed, and the points served recently haloed by their share of traffic.
+// its area growing with memory, fp32 as filled circles and int8 as hollow diamonds (each precision with its own
+// line, and a legend toggle that hides it); the budgets as lines and shaded regions, the chosen point ringed, and
+// the points served recently haloed by their share of traffic.
 export class CatalogPlot {
   private catalog: readonly CatalogPoint[] = [];
   private xDomain: [number, number] = [0.1, 10];
   private budget: PlotBudget = { latencyMs: undefined, memoryMb: undefined, minAccuracy: undefined };
   private chosen: string | undefined;
   private traffic: ReadonlyMap<string, number> = new Map();
+  // Precisions hidden with the legend's toggles (the chosen point is drawn whatever its precision).
+  private readonly hidden = new Set<Precision>();
 
   constructor(
     private readonly container: HTMLElement,
@@ -34,6 +39,8 @@ export class CatalogPlot {
     this.catalog = catalog;
     this.xDomain = xDomain;
     if (!catalog.some((p) => p.id === this.chosen)) this.chosen = undefined;
+    if (precisionsOf(catalog).length < 2) this.hidden.clear();
+    this.renderLegend();
     this.render();
   }
 
@@ -70,48 +77,60 @@ export class CatalogPlot {
     const points = this.catalog;
     if (points.length === 0) {
       this.container.replaceChildren();
-      this.legend.replaceChildren();
       return;
     }
+    // The whole catalog sets the frame, so that hiding a precision does not move the axes.
     const frame = plotFrame(points, this.xDomain);
-    const accuracies = points.map((p) => p.devAccuracy);
+    const shown = points.filter((p) => !this.hidden.has(p.config.precision) || p.id === this.chosen);
     const chart = svg('svg', {
       viewBox: `0 0 ${WIDTH} ${HEIGHT}`,
       class: 'chart',
       role: 'img',
-      'aria-label': `${points.length} operating points: dev accuracy from ${formatPercent(Math.min(...accuracies))} to ${formatPercent(Math.max(...accuracies))}`,
+      'aria-label': describeShown(shown),
     });
     drawAxes(chart, frame);
     drawBudgets(chart, frame, this.budget);
-    // The front, cheapest to dearest.
-    const byLatency = [...points].sort((a, b) => a.calibratedLatencyMs - b.calibratedLatencyMs);
-    chart.append(
-      svg('polyline', {
-        points: byLatency.map((p) => `${frame.x(p.calibratedLatencyMs)},${frame.y(p.devAccuracy)}`).join(' '),
-        class: 'front',
-      }),
+    // A line per precision through its points, cheapest to dearest.
+    for (const precision of PRECISIONS) {
+      const line = shown
+        .filter((p) => p.config.precision === precision)
+        .sort((a, b) => a.calibratedLatencyMs - b.calibratedLatencyMs);
+      if (line.length < 2) continue;
+      chart.append(
+        svg('polyline', {
+          points: line.map((p) => `${frame.x(p.calibratedLatencyMs)},${frame.y(p.devAccuracy)}`).join(' '),
+          class: `front ${precision}`,
+        }),
+      );
+    }
+    // The points: fp32 first, the hollow int8 marks over them (a twin stays visible through its twin), the chosen
+    // one last, on top.
+    const layer = (p: CatalogPoint) => (p.id === this.chosen ? 2 : p.config.precision === 'int8' ? 1 : 0);
+    const ordered = [...shown].sort(
+      (a, b) => layer(a) - layer(b) || a.calibratedLatencyMs - b.calibratedLatencyMs,
     );
-    // The points; the chosen one drawn last, on top.
-    const ordered = [...byLatency].sort(
-      (a, b) => Number(a.id === this.chosen) - Number(b.id === this.chosen),
-    );
-    for (const point of ordered) chart.append(this.pointMark(point, frame));
+    const byId = new Map(points.map((p) => [p.id, p]));
+    for (const point of ordered) chart.append(this.pointMark(point, frame, byId));
     this.container.replaceChildren(chart);
-    this.renderLegend(points, frame.minMem, frame.maxMem);
   }
 
-  // One point's mark (a circle for fp32, a diamond for int8), with its traffic halo and, when chosen, its ring
-  // and label.
-  private pointMark(point: CatalogPoint, frame: PlotFrame): SVGGElement {
+  // One point's mark (a filled circle for fp32, a hollow diamond for int8), with its traffic halo and, when
+  // chosen, its ring and label.
+  private pointMark(
+    point: CatalogPoint,
+    frame: PlotFrame,
+    byId: ReadonlyMap<string, CatalogPoint>,
+  ): SVGGElement {
     const px = frame.x(point.calibratedLatencyMs);
     const py = frame.y(point.devAccuracy);
     const r = frame.radius(point.memoryBytes);
-    const precision = point.precision === 'int8' ? 'int8' : 'fp32';
+    const { precision } = point.config;
     const chosen = point.id === this.chosen;
     const share = this.traffic.get(point.id) ?? 0;
     const group = svg('g', {
       class: `point ${precision}${this.fits(point) ? '' : ' out'}${chosen ? ' chosen' : ''}`,
       'data-point-id': point.id,
+      'data-precision': precision,
     });
     if (share > 0) {
       group.append(
@@ -124,18 +143,16 @@ export class CatalogPlot {
         }),
       );
     }
+    // The diamond reaches a little past its twin's circle at its corners, and the circle past its edges.
+    const h = r * 1.25;
     group.append(
       precision === 'int8'
-        ? svg('rect', {
-            x: px - r * 0.85,
-            y: py - r * 0.85,
-            width: r * 1.7,
-            height: r * 1.7,
-            transform: `rotate(45 ${px} ${py})`,
+        ? svg('path', {
+            d: `M${px} ${py - h}L${px + h} ${py}L${px} ${py + h}L${px - h} ${py}Z`,
             class: 'mark',
           })
         : svg('circle', { cx: px, cy: py, r, class: 'mark' }),
-      svg('title', {}, describePoint(point)),
+      svg('title', {}, describePoint(point, twinOf(point, byId))),
     );
     if (chosen) {
       const leftSide = px > MARGIN.left + frame.plotW * 0.62;
@@ -156,14 +173,46 @@ export class CatalogPlot {
     return group;
   }
 
-  private renderLegend(points: readonly CatalogPoint[], minMem: number, maxMem: number): void {
-    const item = (swatch: string, text: string) =>
-      html('li', {}, html('span', { class: `swatch ${swatch}`, attrs: { 'aria-hidden': 'true' } }), text);
-    const int8 = points.some((p) => p.precision === 'int8');
+  // The legend, built with the catalog (not on every render, so that a toggle keeps its focus). With both
+  // precisions, each one's entry is a checkbox that shows or hides its points.
+  private renderLegend(): void {
+    const points = this.catalog;
+    if (points.length === 0) {
+      this.legend.replaceChildren();
+      return;
+    }
+    const swatch = (kind: string) =>
+      html('span', { class: `swatch ${kind}`, attrs: { 'aria-hidden': 'true' } });
+    const item = (kind: string, text: string) => html('li', {}, swatch(kind), text);
+    const precisions = precisionsOf(points);
+    const toggle = (precision: Precision) => {
+      const count = points.filter((p) => p.config.precision === precision).length;
+      const input = html('input', { attrs: { type: 'checkbox', 'data-precision': precision } });
+      input.checked = !this.hidden.has(precision);
+      input.addEventListener('change', () => {
+        if (input.checked) this.hidden.delete(precision);
+        else this.hidden.add(precision);
+        this.render();
+      });
+      return html(
+        'li',
+        { class: 'precision', attrs: { 'data-precision': precision } },
+        html(
+          'label',
+          { attrs: { title: `Show or hide the ${precision} points` } },
+          input,
+          swatch(precision),
+          `${precision} points (${count})`,
+        ),
+      );
+    };
+    const memories = points.map((p) => p.memoryBytes);
     this.legend.replaceChildren(
-      item('fp32', int8 ? 'fp32 point' : 'operating point'),
-      ...(int8 ? [item('int8', 'int8 point')] : []),
-      item('size', `area: memory, ${formatMiB(minMem)} to ${formatMiB(maxMem)}`),
+      ...(precisions.length > 1 ? precisions.map(toggle) : precisions.map((p) => item(p, 'operating point'))),
+      item(
+        'size',
+        `area: memory, ${formatMiB(Math.min(...memories))} to ${formatMiB(Math.max(...memories))}`,
+      ),
       item('chosen', 'chosen for the last request'),
       item('traffic', 'served in the last minute'),
       item('out', 'outside the budget'),
@@ -171,15 +220,31 @@ export class CatalogPlot {
   }
 }
 
-// A point's tooltip.
-function describePoint(p: CatalogPoint): string {
+// The precisions a catalog holds, fp32 first.
+function precisionsOf(points: readonly CatalogPoint[]): Precision[] {
+  return PRECISIONS.filter((precision) => points.some((p) => p.config.precision === precision));
+}
+
+// The plot's accessible name: how many points it shows, of which precisions, and their accuracy range.
+function describeShown(points: readonly CatalogPoint[]): string {
+  if (points.length === 0) return 'No operating points shown: every precision is hidden';
+  const accuracies = points.map((p) => p.devAccuracy);
+  const counts = precisionsOf(points).map(
+    (precision) => `${points.filter((p) => p.config.precision === precision).length} ${precision}`,
+  );
+  return `${points.length} operating points (${counts.join(', ')}): dev accuracy from ${formatPercent(Math.min(...accuracies))} to ${formatPercent(Math.max(...accuracies))}`;
+}
+
+// A point's tooltip; an int8 point's says what it saves against its fp32 twin.
+function describePoint(p: CatalogPoint, twin: CatalogPoint | undefined): string {
   const layers = p.config.layers.map((l) => `${l.heads}h/${l.ffn}`).join(' ');
   return [
-    p.id + (p.precision ? ` (${p.precision})` : ''),
+    `${p.id} (${p.config.precision})`,
     `dev accuracy ${formatPercent(p.devAccuracy, 2)}${p.testAccuracy === null ? '' : `, test ${formatPercent(p.testAccuracy, 2)}`}`,
     `latency ${formatMs(p.calibratedLatencyMs)} calibrated, ${formatMs(p.latencyMs)} predicted now`,
     `memory ${formatMiB(p.memoryBytes)}, ${(p.flops / 1e6).toFixed(1)} MFLOPs, ${(p.params / 1e6).toFixed(2)} M parameters`,
     `${p.config.layers.length} layers (${layers}), ${p.config.tokens} tokens`,
+    ...(twin === undefined ? [] : [compareTwins(p, twin)]),
   ].join('\n');
 }
 
@@ -193,8 +258,6 @@ interface PlotFrame {
   plotH: number;
   right: number;
   bottom: number;
-  minMem: number;
-  maxMem: number;
   x: (ms: number) => number;
   y: (accuracy: number) => number;
   radius: (bytes: number) => number;
@@ -220,8 +283,6 @@ function plotFrame(points: readonly CatalogPoint[], xDomain: [number, number]): 
     plotH,
     right: WIDTH - MARGIN.right,
     bottom: HEIGHT - MARGIN.bottom,
-    minMem,
-    maxMem,
     x: (ms) =>
       MARGIN.left + ((Math.log(clamp(ms, lo, hi)) - Math.log(lo)) / (Math.log(hi) - Math.log(lo))) * plotW,
     y: (acc) => MARGIN.top + ((yHi - clamp(acc, yLo, yHi)) / (yHi - yLo)) * plotH,

@@ -1,24 +1,33 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import { describe, it } from 'node:test';
+import { describe, it, type TestContext } from 'node:test';
 import { CHROMIUM_PATH, launchChromium } from '../../../scripts/launch-chromium.ts';
 import { formatMs } from '../../../serving/page/client/format.ts';
-import { FIXTURE_MODEL, fixtureFolder, LARGEST_POINT, LONG_TEXT, readyApp, testConfig } from '../fixture.ts';
+import {
+  FIXTURE_MODEL,
+  FIXTURE_POINTS,
+  fixtureFolder,
+  int8FixtureFolder,
+  LARGEST_POINT,
+  LONG_TEXT,
+  readyApp,
+  testConfig,
+} from '../fixture.ts';
 
 // biome-ignore lint/suspicious/noExplicitAny: API answers are compared field by field
 type Json = any;
 
+// What code run in the page reads of the browser (the tests compile without the DOM library).
+declare const getComputedStyle: (
+  element: unknown,
+) => Record<'fill' | 'stroke' | 'backgroundColor' | 'borderTopWidth' | 'borderTopColor', string>;
+declare const document: { activeElement: unknown };
+
 // The page in a real browser (Debian's Chromium driven by playwright-core) against the real app on HTTP.
 describe('the page in Chromium', () => {
   it('plots the catalog, sends a review under the budget set, and shows what the API answered', async (t) => {
-    if (!existsSync(CHROMIUM_PATH)) {
-      // CI installs Chromium (.ci/run): there a missing browser is a failure, never a silent pass.
-      if (process.env.CI === 'true')
-        assert.fail(`${CHROMIUM_PATH} is missing: .ci/run installs Debian's chromium`);
-      t.skip(`${CHROMIUM_PATH} is missing (apt-get install -y chromium)`);
-      return;
-    }
+    if (!hasChromium(t)) return;
     const { modelRoot } = await fixtureFolder(t);
     const app = await readyApp(t, testConfig(modelRoot));
     await app.listen({ port: 0, host: '127.0.0.1' });
@@ -95,7 +104,139 @@ describe('the page in Chromium', () => {
 
     assert.deepEqual(errors, []);
   });
+  it('draws int8 points apart from their fp32 twins, with a legend entry and a toggle per precision', async (t) => {
+    if (!hasChromium(t)) return;
+    const app = await readyApp(t, testConfig(await int8FixtureFolder(t)));
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    const base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
+    const catalog: Json = await (await fetch(`${base}/v1/models/${FIXTURE_MODEL}`)).json();
+    const precisionOf = new Map<string, string>(catalog.catalog.map((p: Json) => [p.id, p.config.precision]));
+    const points = FIXTURE_POINTS.length;
+    assert.equal(precisionOf.size, 2 * points);
+
+    const browser = await launchChromium();
+    t.after(() => browser.close());
+    const page = await browser.context.newPage();
+    const errors: string[] = [];
+    page.on('console', (message) => {
+      if (message.type() === 'error') errors.push(`console: ${message.text()}`);
+    });
+    page.on('pageerror', (error) => errors.push(`page: ${error.message}`));
+    await page.goto(`${base}/`);
+    await page.locator('#plot .point').first().waitFor();
+
+    // Every point is drawn in its precision: its shape, fill and stroke as the browser renders them.
+    const marks = await page.locator('#plot .point').evaluateAll((groups) =>
+      groups.map((g) => {
+        const mark = g.querySelector('.mark');
+        const style = mark === null ? undefined : getComputedStyle(mark);
+        return {
+          id: g.getAttribute('data-point-id') ?? '',
+          precision: g.getAttribute('data-precision'),
+          shape: mark?.tagName,
+          fill: style?.fill,
+          stroke: style?.stroke,
+          title: g.querySelector('title')?.textContent ?? '',
+        };
+      }),
+    );
+    assert.equal(marks.length, 2 * points);
+    for (const mark of marks) {
+      assert.equal(mark.precision, precisionOf.get(mark.id), mark.id);
+      assert.equal(mark.title.split('\n')[0], `${mark.id} (${mark.precision})`);
+    }
+    const fp32 = marks.filter((m) => m.precision === 'fp32');
+    const int8 = marks.filter((m) => m.precision === 'int8');
+    assert.equal(fp32.length, points);
+    assert.equal(int8.length, points);
+    // fp32: filled circles; int8: hollow diamonds, outlined in another colour. One look per precision, and the
+    // two told apart by shape and fill, not by colour alone.
+    const looks = (ms: typeof marks) => [...new Set(ms.map((m) => `${m.shape} ${m.fill} ${m.stroke}`))];
+    assert.equal(looks(fp32).length, 1, looks(fp32).join(' | '));
+    assert.equal(looks(int8).length, 1, looks(int8).join(' | '));
+    assert.equal(fp32[0]!.shape, 'circle');
+    assert.notEqual(fp32[0]!.fill, 'none');
+    assert.equal(int8[0]!.shape, 'path');
+    assert.equal(int8[0]!.fill, 'none');
+    assert.notEqual(int8[0]!.stroke, 'none');
+    assert.notEqual(int8[0]!.stroke, fp32[0]!.fill);
+    // An int8 point's tooltip says what it saves against its twin.
+    for (const mark of int8) assert.match(mark.title, /against its fp32 twin: [\d.]+ MiB less memory/);
+
+    // The legend: one entry per precision, its swatch drawn as the marks are, with the count of points.
+    const legend = await page.locator('#legend li.precision').evaluateAll((items) =>
+      items.map((li) => {
+        const swatch = getComputedStyle(li.querySelector('.swatch')!);
+        return {
+          precision: li.getAttribute('data-precision'),
+          text: li.textContent,
+          background: swatch.backgroundColor,
+          border: swatch.borderTopWidth === '0px' ? 'none' : swatch.borderTopColor,
+        };
+      }),
+    );
+    assert.deepEqual(
+      legend.map((l) => [l.precision, l.text]),
+      [
+        ['fp32', `fp32 points (${points})`],
+        ['int8', `int8 points (${points})`],
+      ],
+    );
+    assert.equal(legend[0]!.background, fp32[0]!.fill);
+    assert.equal(legend[1]!.background, 'rgba(0, 0, 0, 0)');
+    assert.equal(legend[1]!.border, int8[0]!.stroke);
+
+    // The int8 toggle, from the keyboard, hides the int8 points and their line; the axes stay, and the toggle
+    // keeps its focus when the plot is redrawn (here by a budget moved).
+    const int8Toggle = page.locator('#legend input[data-precision="int8"]');
+    await int8Toggle.focus();
+    await page.keyboard.press('Space');
+    assert.equal(await int8Toggle.isChecked(), false);
+    assert.equal(await page.locator('#plot .point.int8').count(), 0);
+    assert.equal(await page.locator('#plot .point.fp32').count(), points);
+    assert.equal(await page.locator('#plot .front.int8').count(), 0);
+    assert.match(
+      (await page.locator('#plot svg').getAttribute('aria-label')) ?? '',
+      /^5 operating points \(5 fp32\)/,
+    );
+    await page
+      .locator('#latency')
+      .evaluate((input: { value: string; max: string; dispatchEvent(e: Event): boolean }) => {
+        input.value = String(Number(input.max) - 1);
+        input.dispatchEvent(new Event('input'));
+      });
+    assert.equal(await int8Toggle.evaluate((input) => input === document.activeElement), true);
+    assert.equal(await page.locator('#plot .point.int8').count(), 0);
+    await page.keyboard.press('Space');
+    assert.equal(await page.locator('#plot .point.int8').count(), points);
+
+    // With fp32 hidden, the fp32 point the server chose is still drawn, ringed, and alone of its precision.
+    await page.locator('#legend input[data-precision="fp32"]').uncheck();
+    assert.equal(await page.locator('#plot .point.fp32').count(), 0);
+    await page.locator('#text').fill(LONG_TEXT);
+    await page.locator('#latency').focus();
+    await page.keyboard.press('End');
+    const loose = await sendAndRead(page);
+    assert.equal(loose.body.subnet.id, LARGEST_POINT);
+    assert.deepEqual(
+      await page.locator('#plot .point.fp32').evaluateAll((gs) => gs.map((g) => g.getAttribute('class'))),
+      ['point fp32 chosen'],
+    );
+    assert.equal(await page.locator('#plot .point.int8').count(), points);
+
+    assert.deepEqual(errors, []);
+  });
 });
+
+// Whether Debian's Chromium is here to run the page in; skips the test when not (fails it on CI).
+function hasChromium(t: TestContext): boolean {
+  if (existsSync(CHROMIUM_PATH)) return true;
+  // CI installs Chromium (.ci/run): there a missing browser is a failure, never a silent pass.
+  if (process.env.CI === 'true')
+    assert.fail(`${CHROMIUM_PATH} is missing: .ci/run installs Debian's chromium`);
+  t.skip(`${CHROMIUM_PATH} is missing (apt-get install -y chromium)`);
+  return false;
+}
 
 type Page = Awaited<ReturnType<Awaited<ReturnType<typeof launchChromium>>['context']['newPage']>>;
 
