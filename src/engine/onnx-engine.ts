@@ -131,7 +131,8 @@ export class OnnxEngine implements Engine {
     }
     this.created++;
     // The session holds a copy of every initializer: the subnet's weights but the token table, int8 kernels at
-    // one byte a value. The table's tensor wraps the given array without a copy.
+    // one byte a value. The table's tensor wraps the given array (or this thread's one copy of it), and calls
+    // pass it without copying.
     const tokenTable = new ort.Tensor('float32', feedable(table.data), table.shape);
     const memoryBytes = this.residentBytes(config, subnet, precision);
     return new OnnxSubnet(ort, session, config, subnet, precision, id, memoryBytes, tokenTable);
