@@ -32,6 +32,7 @@ export const ServingEnvSchema = z.object({
   TFJS_BACKEND: z.enum(['auto', 'node-gpu', 'node', 'wasm', 'cpu']).default('auto'),
   INFERENCE_WORKERS: int(0, 64).optional(),
   ONNX_THREADS: int(1, 256).optional(),
+  ONNX_GRAPH: z.enum(['fused', 'plain']).default('fused'),
   ENGINE_CACHE_MB: positive(1_048_576).default(4096),
   CALIBRATION_MS: int(0, 600_000).default(1000),
   DEFAULT_LATENCY_BUDGET_MS: positive(3_600_000).optional(),
@@ -80,6 +81,8 @@ export interface ServingConfig {
   // 0: run subnets on the main thread; n: n worker threads, each with its own sessions.
   inferenceWorkers: number;
   onnxThreads: number;
+  // How the onnx engine writes each subnet's graph: onnxruntime's fused attention op, or standard operators only.
+  onnxGraph: 'fused' | 'plain';
   engineCacheBytes: number;
   calibrationMs: number;
   defaultLatencyBudgetMs: number | undefined;
@@ -169,6 +172,7 @@ export function loadConfig(
     inferenceWorkers,
     // In-process, one call may use every core; with workers, each worker takes one core.
     onnxThreads: v.ONNX_THREADS ?? (inferenceWorkers === 0 ? cores : 1),
+    onnxGraph: v.ONNX_GRAPH,
     engineCacheBytes: Math.floor(v.ENGINE_CACHE_MB * 1024 * 1024),
     calibrationMs: v.CALIBRATION_MS,
     defaultLatencyBudgetMs: v.DEFAULT_LATENCY_BUDGET_MS,

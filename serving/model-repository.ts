@@ -59,6 +59,7 @@ export class ModelRepository {
         engine: config.engine,
         tfjsBackend: config.tfjsBackend,
         onnxThreads: config.onnxThreads,
+        onnxGraph: config.onnxGraph,
         cacheBytes: config.engineCacheBytes,
       },
       config.inferenceWorkers,

@@ -185,6 +185,7 @@ async function startPool(
   options.log?.('subnets materialized', {
     subnets: subnets.length,
     engine: config.engine,
+    ...(config.engine === 'onnx' && { graph: config.onnxGraph }),
     workers: config.inferenceWorkers,
     ms: Math.round(performance.now() - started),
   });

@@ -1,4 +1,5 @@
 import type { BackendPreference } from '../src/backend/select-backend.ts';
+import type { GraphForm } from '../src/engine/build-onnx-graph.ts';
 import { CacheBudget } from '../src/engine/cache-budget.ts';
 import type { Engine } from '../src/engine/engine.ts';
 import { OnnxEngine } from '../src/engine/onnx-engine.ts';
@@ -13,6 +14,7 @@ export interface EngineSettings {
   engine: 'onnx' | 'tfjs';
   tfjsBackend: BackendPreference;
   onnxThreads: number;
+  onnxGraph: GraphForm;
   cacheBytes: number;
 }
 
@@ -26,8 +28,9 @@ export interface ModelSpec {
 // What an engine holds, for leak checks and /metrics.
 export interface ExecutorStats {
   engine: 'onnx' | 'tfjs';
-  // ONNX sessions created so far (onnx engine).
+  // ONNX sessions created so far, and how their graphs are written (onnx engine).
   sessionsCreated: number | undefined;
+  graph: GraphForm | undefined;
   // Live tfjs tensors (tfjs engine).
   tensors: number | undefined;
   residentSubnets: number;
@@ -50,7 +53,8 @@ export class EngineRuntime {
   static async create(settings: EngineSettings): Promise<EngineRuntime> {
     const budget = new CacheBudget(settings.cacheBytes);
     if (settings.engine === 'onnx') {
-      return new EngineRuntime(new OnnxEngine({ intraOpThreads: settings.onnxThreads }), budget, undefined);
+      const engine = new OnnxEngine({ intraOpThreads: settings.onnxThreads, graphForm: settings.onnxGraph });
+      return new EngineRuntime(engine, budget, undefined);
     }
     // Loaded only when asked for: the onnx path never pays for tfjs.
     const { TfjsEngine } = await import('../src/engine/tfjs-engine.ts');
@@ -71,6 +75,7 @@ export class EngineRuntime {
     return {
       engine: this.engine.name,
       sessionsCreated: this.engine instanceof OnnxEngine ? this.engine.sessionsCreated : undefined,
+      graph: this.engine instanceof OnnxEngine ? this.engine.graphForm : undefined,
       tensors: this.tensorCount?.(),
       residentSubnets,
       cacheMisses,

@@ -496,6 +496,30 @@ describe('serving app settings', () => {
     assertProblem(await predict(strictApp, { inputs: TEXTS }), 422, 'BUDGET_UNSATISFIABLE');
   });
 
+  it('writes the engine graphs as ONNX_GRAPH says, on workers too, with the same answers', async (t) => {
+    const { modelRoot } = await fixtureFolder(t);
+    const scores: number[][] = [];
+    for (const [graph, workers] of [
+      ['fused', '0'],
+      ['plain', '0'],
+      ['plain', '1'],
+    ] as const) {
+      const app = await readyApp(t, testConfig(modelRoot, { ONNX_GRAPH: graph, INFERENCE_WORKERS: workers }));
+      const stats = await onlyHost(app).model!.pool.stats();
+      assert.deepEqual(
+        stats.map((s) => s.graph),
+        [graph],
+      );
+      const answer = (await predict(app, { inputs: TEXTS }, { 'subnet-id': LARGEST_POINT })).json();
+      scores.push(answer.outputs.flatMap((o: Json) => Object.values(o.scores) as number[]));
+    }
+    for (const other of scores.slice(1)) {
+      other.forEach((score, i) =>
+        assert.ok(Math.abs(score - scores[0]![i]!) < 1e-5, `${score} vs ${scores[0]![i]}`),
+      );
+    }
+  });
+
   it('is live but not ready (503 + Retry-After) until the supernet is loaded', async (t) => {
     const { modelRoot } = await fixtureFolder(t);
     const app = await buildApp({ config: testConfig(modelRoot), autoStart: false });

@@ -9,6 +9,8 @@ describe('serving config', () => {
     const config = loadConfig({});
     assert.equal(config.port, 8080);
     assert.equal(config.engine, 'onnx');
+    assert.equal(config.onnxGraph, 'fused');
+    assert.equal(loadConfig({ ONNX_GRAPH: 'plain' }).onnxGraph, 'plain');
     assert.equal(config.defaultLatencyBudgetMs, undefined);
     assert.equal(config.defaultBudgetMode, 'best-effort');
     assert.equal(config.reloadIntervalMs, 30_000);
@@ -62,9 +64,10 @@ describe('serving config', () => {
 
   it('names every bad variable', () => {
     assert.throws(
-      () => loadConfig({ PORT: 'eighty', ENGINE: 'pytorch', MAX_QUEUE: '0' }),
+      () => loadConfig({ PORT: 'eighty', ENGINE: 'pytorch', MAX_QUEUE: '0', ONNX_GRAPH: 'quick' }),
       (e: unknown) =>
         e instanceof ServingConfigError &&
+        e.message.includes('ONNX_GRAPH') &&
         e.message.includes('PORT') &&
         e.message.includes('ENGINE') &&
         e.message.includes('MAX_QUEUE'),
