@@ -1,6 +1,6 @@
 import type * as Ort from 'onnxruntime-node';
 import { EngineError, isSupernetError } from '../errors.ts';
-import { countWeightBytes, tokenTableBytes } from '../model/accounting.ts';
+import { CostTable, countWeightBytes, tokenTableBytes } from '../model/accounting.ts';
 import {
   formatSubnetPrecisionId,
   type Precision,
@@ -31,7 +31,18 @@ export interface OnnxEngineOptions {
   // How each subnet's graph is written (buildOnnxGraph): `fused` (the default) runs faster on onnxruntime's CPU
   // provider, `plain` is the standard-operator reference.
   graphForm?: GraphForm;
+  // With intraOpThreads > 1, the calls of fewer FLOPs than this run on one thread: waking a pool of threads costs
+  // more than it saves on a small call (on 2 cores, calls under about 0.4 GFLOP ran 1.1-2.5x slower on 2 threads
+  // than on 1; docs/results.md). A subnet whose calls can fall on both sides gets a session of each kind.
+  pooledFromFlops?: number;
 }
+
+// The default pooledFromFlops: 1 GFLOP.
+export const POOLED_FROM_FLOPS = 1e9;
+// The calls a subnet may get, for choosing its sessions: one text of a few tokens, up to this many texts of the
+// longest input.
+const SMALLEST_CALL_TOKENS = 8;
+const LARGEST_CALL_TEXTS = 64;
 
 type OrtModule = typeof Ort;
 let runtime: Promise<OrtModule> | undefined;
@@ -56,6 +67,7 @@ export class OnnxEngine implements Engine {
   readonly intraOpThreads: number;
   readonly allowSpinning: boolean;
   readonly graphForm: GraphForm;
+  readonly pooledFromFlops: number;
   private created = 0;
 
   constructor(options: OnnxEngineOptions = {}) {
@@ -69,6 +81,7 @@ export class OnnxEngine implements Engine {
     this.intraOpThreads = threads;
     this.allowSpinning = options.allowSpinning ?? false;
     this.graphForm = options.graphForm ?? 'fused';
+    this.pooledFromFlops = options.pooledFromFlops ?? POOLED_FROM_FLOPS;
   }
 
   // How many sessions this engine has created (one per load; calls never create one).
@@ -82,9 +95,22 @@ export class OnnxEngine implements Engine {
     return ort.env.versions.node ?? ort.env.versions.common;
   }
 
-  // The session's weights: the subnet's, in its precision, but the token embedding table (fed at each call).
+  // Each session's weights: the subnet's, in its precision, but the token embedding table (fed at each call).
   residentBytes(config: SupernetConfig, subnet: SubnetConfig, precision: Precision): number {
-    return countWeightBytes(config, subnet, precision) - tokenTableBytes(config);
+    const sessions = this.sessionThreads(new CostTable(config, subnet, precision), config).length;
+    return sessions * (countWeightBytes(config, subnet, precision) - tokenTableBytes(config));
+  }
+
+  // The thread counts of a subnet's sessions: one thread for the calls under pooledFromFlops, intraOpThreads for
+  // the others, and only the kinds its calls can need.
+  private sessionThreads(cost: CostTable, config: SupernetConfig): number[] {
+    if (this.intraOpThreads === 1) return [1];
+    const smallest = cost.flops(1, Math.min(SMALLEST_CALL_TOKENS, config.maxTokens));
+    const largest = cost.flops(LARGEST_CALL_TEXTS, config.maxTokens);
+    const threads: number[] = [];
+    if (smallest < this.pooledFromFlops) threads.push(1);
+    if (largest >= this.pooledFromFlops) threads.push(this.intraOpThreads);
+    return threads;
   }
 
   async load(
@@ -110,16 +136,42 @@ export class OnnxEngine implements Engine {
       'embeddings.token',
     )!;
     const id = formatSubnetPrecisionId(subnet, precision);
-    let session: Ort.InferenceSession;
+    const cost = new CostTable(config, subnet, precision);
+    const sessions: SubnetSession[] = [];
     try {
-      session = await ort.InferenceSession.create(model, {
+      for (const threads of this.sessionThreads(cost, config)) {
+        sessions.push({ threads, session: await this.createSession(ort, model, threads, id) });
+      }
+    } catch (error) {
+      await Promise.allSettled(sessions.map((s) => s.session.release()));
+      throw error;
+    }
+    // Each session holds a copy of every initializer: the subnet's weights but the token table, int8 kernels at
+    // one byte a value. The table's tensor wraps the given array (or this thread's one copy of it), and calls
+    // pass it without copying.
+    const tokenTable = new ort.Tensor('float32', feedable(table.data), table.shape);
+    const memoryBytes = this.residentBytes(config, subnet, precision);
+    const pooled = { cost, fromFlops: this.pooledFromFlops };
+    return new OnnxSubnet(ort, sessions, config, subnet, precision, id, memoryBytes, tokenTable, pooled);
+  }
+
+  private async createSession(
+    ort: OrtModule,
+    model: Uint8Array,
+    threads: number,
+    id: string,
+  ): Promise<Ort.InferenceSession> {
+    try {
+      const session = await ort.InferenceSession.create(model, {
         executionProviders: ['cpu'],
         graphOptimizationLevel: 'all',
-        intraOpNumThreads: this.intraOpThreads,
+        intraOpNumThreads: threads,
         interOpNumThreads: 1,
         executionMode: 'sequential',
         extra: { session: { intra_op: { allow_spinning: this.allowSpinning ? '1' : '0' } } },
       });
+      this.created++;
+      return session;
     } catch (error) {
       throw new EngineError(
         'ENGINE_FAILED',
@@ -129,14 +181,13 @@ export class OnnxEngine implements Engine {
         },
       );
     }
-    this.created++;
-    // The session holds a copy of every initializer: the subnet's weights but the token table, int8 kernels at
-    // one byte a value. The table's tensor wraps the given array (or this thread's one copy of it), and calls
-    // pass it without copying.
-    const tokenTable = new ort.Tensor('float32', feedable(table.data), table.shape);
-    const memoryBytes = this.residentBytes(config, subnet, precision);
-    return new OnnxSubnet(ort, session, config, subnet, precision, id, memoryBytes, tokenTable);
   }
+}
+
+// One of a subnet's sessions and the intra-op threads it runs a call on.
+interface SubnetSession {
+  threads: number;
+  session: Ort.InferenceSession;
 }
 
 class OnnxSubnet implements LoadedSubnet {
@@ -147,22 +198,26 @@ class OnnxSubnet implements LoadedSubnet {
   readonly memoryBytes: number;
   private readonly ort: OrtModule;
   private readonly config: SupernetConfig;
-  private session: Ort.InferenceSession | undefined;
+  // Fewest threads first; undefined once disposed.
+  private sessions: SubnetSession[] | undefined;
   private readonly inFlight = new Set<Promise<unknown>>();
   private readonly tokenTable: Ort.Tensor;
+  private readonly pooled: { cost: CostTable; fromFlops: number };
 
   constructor(
     ort: OrtModule,
-    session: Ort.InferenceSession,
+    sessions: SubnetSession[],
     config: SupernetConfig,
     subnet: SubnetConfig,
     precision: Precision,
     id: string,
     memoryBytes: number,
     tokenTable: Ort.Tensor,
+    pooled: { cost: CostTable; fromFlops: number },
   ) {
     this.ort = ort;
-    this.session = session;
+    this.sessions = sessions;
+    this.pooled = pooled;
     this.config = config;
     this.subnet = subnet;
     this.precision = precision;
@@ -171,8 +226,20 @@ class OnnxSubnet implements LoadedSubnet {
     this.tokenTable = tokenTable;
   }
 
+  // The intra-op threads a call of this batch and token count runs on.
+  threadsFor(batch: number, tokens: number): number {
+    return this.sessionFor(batch, tokens)?.threads ?? 0;
+  }
+
+  private sessionFor(batch: number, tokens: number): SubnetSession | undefined {
+    const sessions = this.sessions;
+    if (!sessions) return undefined;
+    if (sessions.length === 1) return sessions[0];
+    return this.pooled.cost.flops(batch, tokens) < this.pooled.fromFlops ? sessions[0] : sessions[1];
+  }
+
   async run(batch: TokenBatch): Promise<Float32Array> {
-    const session = this.session;
+    const session = this.sessionFor(batch.batch, batch.tokens)?.session;
     if (!session) throw new EngineError('SUBNET_DISPOSED', `onnx subnet ${this.id} has been disposed`);
     validateTokenBatch(batch, this.config);
     const shape = [batch.batch, batch.tokens];
@@ -210,13 +277,13 @@ class OnnxSubnet implements LoadedSubnet {
     return logits;
   }
 
-  // Refuses new calls at once, releases the session when the calls in flight have finished.
+  // Refuses new calls at once, releases the sessions when the calls in flight have finished.
   async dispose(): Promise<void> {
-    const session = this.session;
-    if (!session) return;
-    this.session = undefined;
+    const sessions = this.sessions;
+    if (!sessions) return;
+    this.sessions = undefined;
     await Promise.allSettled([...this.inFlight]);
-    await session.release();
+    await Promise.all(sessions.map((s) => s.session.release()));
   }
 }
 

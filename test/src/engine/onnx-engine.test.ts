@@ -12,7 +12,7 @@ import type { LoadedSubnet } from '../../../src/engine/engine.ts';
 import { OnnxEngine } from '../../../src/engine/onnx-engine.ts';
 import { TfjsEngine } from '../../../src/engine/tfjs-engine.ts';
 import { EngineError, ModelError } from '../../../src/errors.ts';
-import { countWeightBytes, tokenTableBytes } from '../../../src/model/accounting.ts';
+import { CostTable, countWeightBytes, tokenTableBytes } from '../../../src/model/accounting.ts';
 import { largestSubnet, type SubnetConfig, type SupernetConfig } from '../../../src/model/config.ts';
 import { Rng } from '../../../src/model/random.ts';
 import { sliceSubnetWeights } from '../../../src/model/slice-subnet-weights.ts';
@@ -305,6 +305,51 @@ describe('onnx engine', () => {
       assert.deepEqual(await viewed.run(batch), await own.run(batch));
       await own.dispose();
       await viewed.dispose();
+    }
+  });
+
+  it('runs small calls on one thread and large ones on intraOpThreads, with the same logits', async () => {
+    const weights = randomSupernetWeights(DEFAULT_SHAPE, 5);
+    const subnet = largestSubnet(DEFAULT_SHAPE);
+    const sliced = sliceSubnetWeights(DEFAULT_SHAPE, weights, subnet);
+    const cost = new CostTable(DEFAULT_SHAPE, subnet);
+    const session = countWeightBytes(DEFAULT_SHAPE, subnet) - tokenTableBytes(DEFAULT_SHAPE);
+    const single = await new OnnxEngine().load(DEFAULT_SHAPE, subnet, sliced);
+    // From 4 texts of 64 tokens up, calls run on 2 threads.
+    const split = new OnnxEngine({ intraOpThreads: 2, pooledFromFlops: cost.flops(4, 64) });
+    const both = (await split.load(DEFAULT_SHAPE, subnet, sliced)) as LoadedSubnet & {
+      threadsFor(batch: number, tokens: number): number;
+    };
+    assert.equal(split.sessionsCreated, 2);
+    assert.equal(both.memoryBytes, 2 * session);
+    assert.equal(split.residentBytes(DEFAULT_SHAPE, subnet, 'fp32'), 2 * session);
+    assert.equal(both.threadsFor(1, 16), 1);
+    assert.equal(both.threadsFor(3, 64), 1);
+    assert.equal(both.threadsFor(4, 64), 2);
+    assert.equal(both.threadsFor(8, 128), 2);
+    const rng = new Rng(6);
+    for (const [rows, tokens] of [
+      [1, 16],
+      [8, 128],
+    ] as const) {
+      const batch = randomBatch(DEFAULT_SHAPE, rng, rows, tokens);
+      const [x, y] = [await single.run(batch), await both.run(batch)];
+      assert.ok(maxAbsDiff(x, y) < 1e-5, `${rows}x${tokens}: ${maxAbsDiff(x, y)}`);
+    }
+    await both.dispose();
+    await single.dispose();
+    // Every call under the threshold: one session of one thread; every call over it: one of 2 threads.
+    for (const [pooledFromFlops, threads] of [
+      [Number.POSITIVE_INFINITY, 1],
+      [0, 2],
+    ] as const) {
+      const engine = new OnnxEngine({ intraOpThreads: 2, pooledFromFlops });
+      const loaded = (await engine.load(DEFAULT_SHAPE, subnet, sliced)) as typeof both;
+      assert.equal(engine.sessionsCreated, 1);
+      assert.equal(loaded.memoryBytes, session);
+      assert.equal(loaded.threadsFor(1, 16), threads);
+      assert.equal(loaded.threadsFor(64, 128), threads);
+      await loaded.dispose();
     }
   });
 
