@@ -514,9 +514,9 @@ describe('serving app settings', () => {
       scores.push(answer.outputs.flatMap((o: Json) => Object.values(o.scores) as number[]));
     }
     for (const other of scores.slice(1)) {
-      other.forEach((score, i) =>
-        assert.ok(Math.abs(score - scores[0]![i]!) < 1e-5, `${score} vs ${scores[0]![i]}`),
-      );
+      other.forEach((score, i) => {
+        assert.ok(Math.abs(score - scores[0]![i]!) < 1e-5, `${score} vs ${scores[0]![i]}`);
+      });
     }
   });
 
