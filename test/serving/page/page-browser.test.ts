@@ -34,14 +34,7 @@ describe('the page in Chromium', () => {
     const base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
     const catalog: Json = await (await fetch(`${base}/v1/models/${FIXTURE_MODEL}`)).json();
 
-    const browser = await launchChromium();
-    t.after(() => browser.close());
-    const page = await browser.context.newPage();
-    const errors: string[] = [];
-    page.on('console', (message) => {
-      if (message.type() === 'error') errors.push(`console: ${message.text()}`);
-    });
-    page.on('pageerror', (error) => errors.push(`page: ${error.message}`));
+    const { page, errors } = await openPage(t);
 
     const loaded = await page.goto(`${base}/`);
     assert.equal(loaded?.status(), 200);
@@ -114,14 +107,7 @@ describe('the page in Chromium', () => {
     const points = FIXTURE_POINTS.length;
     assert.equal(precisionOf.size, 2 * points);
 
-    const browser = await launchChromium();
-    t.after(() => browser.close());
-    const page = await browser.context.newPage();
-    const errors: string[] = [];
-    page.on('console', (message) => {
-      if (message.type() === 'error') errors.push(`console: ${message.text()}`);
-    });
-    page.on('pageerror', (error) => errors.push(`page: ${error.message}`));
+    const { page, errors } = await openPage(t);
     await page.goto(`${base}/`);
     await page.locator('#plot .point').first().waitFor();
 
@@ -229,6 +215,19 @@ describe('the page in Chromium', () => {
 });
 
 // Whether Debian's Chromium is here to run the page in; skips the test when not (fails it on CI).
+// A new page in a Chromium closed after the test, and the errors its console and scripts report.
+async function openPage(t: TestContext): Promise<{ page: Page; errors: string[] }> {
+  const browser = await launchChromium();
+  t.after(() => browser.close());
+  const page = await browser.context.newPage();
+  const errors: string[] = [];
+  page.on('console', (message) => {
+    if (message.type() === 'error') errors.push(`console: ${message.text()}`);
+  });
+  page.on('pageerror', (error) => errors.push(`page: ${error.message}`));
+  return { page, errors };
+}
+
 function hasChromium(t: TestContext): boolean {
   if (existsSync(CHROMIUM_PATH)) return true;
   // CI installs Chromium (.ci/run): there a missing browser is a failure, never a silent pass.
