@@ -283,7 +283,10 @@ class OnnxSubnet implements LoadedSubnet {
     if (!sessions) return;
     this.sessions = undefined;
     await Promise.allSettled([...this.inFlight]);
-    await Promise.all(sessions.map((s) => s.session.release()));
+    // Every session is released even if one fails; the first failure is then reported.
+    const released = await Promise.allSettled(sessions.map((s) => s.session.release()));
+    const failed = released.find((r) => r.status === 'rejected');
+    if (failed) throw failed.reason;
   }
 }
 
