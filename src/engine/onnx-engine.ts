@@ -32,8 +32,9 @@ export interface OnnxEngineOptions {
   // provider, `plain` is the standard-operator reference.
   graphForm?: GraphForm;
   // With intraOpThreads > 1, the calls of fewer FLOPs than this run on one thread: waking a pool of threads costs
-  // more than it saves on a small call (on 2 cores, calls under about 0.4 GFLOP ran 1.1-2.5x slower on 2 threads
-  // than on 1; docs/results.md). A subnet whose calls can fall on both sides gets a session of each kind.
+  // more than it saves on a small call (on 2 cores, one text ran up to 2.5x slower on 2 threads than on 1, and
+  // only calls of several milliseconds gained; docs/results.md). A subnet whose calls can fall on both sides
+  // gets a session of each kind.
   pooledFromFlops?: number;
 }
 
