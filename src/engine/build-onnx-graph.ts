@@ -113,9 +113,7 @@ export function buildOnnxGraph(
   let x = layerNorm(g, embedded, weight, 'embeddings.norm', eps); // [batch, tokens, hidden]
 
   // Made on first use only, so that a graph holds no node that nothing reads.
-  const maskFloat = g.once(() =>
-    g.node('Cast', [ONNX_ATTENTION_MASK], { to: onnx.TensorProto.DataType.FLOAT }),
-  ); // [batch, tokens]
+  const maskFloat = g.once(() => g.node('Cast', [ONNX_ATTENTION_MASK], { to: FLOAT })); // [batch, tokens]
   // Additive attention bias: 0 on real tokens, -1e9 on padding, as encoder.ts.
   const maskBias = g.once(() => {
     const padding = g.node('Sub', [g.float32([1]), maskFloat()]); // [batch, tokens]
@@ -247,40 +245,44 @@ function int8Dense(
   }
   const product = g.node('MatMulInteger', [xq, values, xZero]); // int32 [..., out]
   const scale = g.node('Mul', [xScale, scales]); // [out]
-  const float = g.node('Cast', [product], { to: onnx.TensorProto.DataType.FLOAT });
+  const float = g.node('Cast', [product], { to: FLOAT });
   return g.node('Add', [g.node('Mul', [float, scale]), bias]);
 }
 
 // Kernels [in, out_i] side by side: [in, sum of out_i].
 function packColumns(kernels: readonly WeightTensor[]): Float32Array {
-  const rows = kernels[0]!.shape[0]!;
-  const width = kernels.reduce((n, k) => n + k.shape[1]!, 0);
-  const packed = new Float32Array(rows * width);
-  for (let i = 0; i < rows; i++) {
-    let at = i * width;
-    for (const k of kernels) {
-      const cols = k.shape[1]!;
-      packed.set(k.data.subarray(i * cols, (i + 1) * cols), at);
-      at += cols;
-    }
-  }
-  return packed;
+  return packBlocks(
+    kernels.map((k) => ({ values: k.data, cols: k.shape[1]! })),
+    kernels[0]!.shape[0]!,
+    (n) => new Float32Array(n),
+  );
 }
 
 // Kernels quantized per column, side by side: the same values and scales as each kernel alone.
 function packQuantized(name: string, kernels: readonly QuantizedKernel[]): QuantizedKernel {
   const rows = kernels[0]!.shape[0];
-  const width = kernels.reduce((n, k) => n + k.shape[1], 0);
-  const values = new Int8Array(rows * width);
+  const blocks = kernels.map((k) => ({ values: k.values, cols: k.shape[1] }));
+  const values = packBlocks(blocks, rows, (n) => new Int8Array(n));
+  const width = blocks.reduce((n, b) => n + b.cols, 0);
+  return { name, shape: [rows, width], values, scales: concat(kernels.map((k) => k.scales)) };
+}
+
+// Row-major [rows, cols_i] blocks side by side: [rows, sum of cols_i].
+function packBlocks<T extends Float32Array | Int8Array>(
+  blocks: ReadonlyArray<{ values: T; cols: number }>,
+  rows: number,
+  allocate: (length: number) => T,
+): T {
+  const width = blocks.reduce((n, b) => n + b.cols, 0);
+  const packed = allocate(rows * width);
   for (let i = 0; i < rows; i++) {
     let at = i * width;
-    for (const k of kernels) {
-      const cols = k.shape[1];
-      values.set(k.values.subarray(i * cols, (i + 1) * cols), at);
+    for (const { values, cols } of blocks) {
+      packed.set(values.subarray(i * cols, (i + 1) * cols), at);
       at += cols;
     }
   }
-  return { name, shape: [rows, width], values, scales: concat(kernels.map((k) => k.scales)) };
+  return packed;
 }
 
 function concat(parts: readonly Float32Array[]): Float32Array {

@@ -8,8 +8,7 @@ import {
   type SupernetConfig,
 } from '../model/config.ts';
 import { type TokenBatch, validateTokenBatch } from '../model/token-batch.ts';
-import { checkWeights, type WeightSource } from '../model/weight-checks.ts';
-import { subnetWeightLayout } from '../model/weight-layout.ts';
+import { findWeight, type WeightSource } from '../model/weight-checks.ts';
 import {
   buildOnnxGraph,
   type GraphForm,
@@ -96,10 +95,11 @@ export class OnnxEngine implements Engine {
     return ort.env.versions.node ?? ort.env.versions.common;
   }
 
-  // Each session's weights: the subnet's, in its precision, but the token embedding table (fed at each call).
+  // What the subnet's sessions hold: each the subnet's weights in its precision but the token embedding table
+  // (fed at each call).
   residentBytes(config: SupernetConfig, subnet: SubnetConfig, precision: Precision): number {
     const sessions = this.sessionThreads(new CostTable(config, subnet, precision), config).length;
-    return sessions * (countWeightBytes(config, subnet, precision) - tokenTableBytes(config));
+    return sessions * sessionBytes(config, subnet, precision);
   }
 
   // The thread counts of a subnet's sessions: one thread for the calls under pooledFromFlops, intraOpThreads for
@@ -132,10 +132,8 @@ export class OnnxEngine implements Engine {
         tokenTable: 'input',
       },
     );
-    // buildOnnxGraph has checked the weights against the subnet's layout.
-    const table = checkWeights(subnetWeightLayout(config, subnet), weights, 'subnet').get(
-      'embeddings.token',
-    )!;
+    // buildOnnxGraph has checked the weights against the subnet's layout: the table is there.
+    const table = findWeight(weights, 'embeddings.token')!;
     const id = formatSubnetPrecisionId(subnet, precision);
     const cost = new CostTable(config, subnet, precision);
     const sessions: SubnetSession[] = [];
@@ -151,7 +149,7 @@ export class OnnxEngine implements Engine {
     // one byte a value. The table's tensor wraps the given array (or this thread's one copy of it), and calls
     // pass it without copying.
     const tokenTable = new ort.Tensor('float32', feedable(table.data), table.shape);
-    const memoryBytes = this.residentBytes(config, subnet, precision);
+    const memoryBytes = sessions.length * sessionBytes(config, subnet, precision);
     const pooled = { cost, fromFlops: this.pooledFromFlops };
     return new OnnxSubnet(ort, sessions, config, subnet, precision, id, memoryBytes, tokenTable, pooled);
   }
@@ -183,6 +181,11 @@ export class OnnxEngine implements Engine {
       );
     }
   }
+}
+
+// The weights one session of a subnet holds: the subnet's in its precision but the token embedding table.
+function sessionBytes(config: SupernetConfig, subnet: SubnetConfig, precision: Precision): number {
+  return countWeightBytes(config, subnet, precision) - tokenTableBytes(config);
 }
 
 // One of a subnet's sessions and the intra-op threads it runs a call on.

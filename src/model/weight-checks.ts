@@ -40,3 +40,10 @@ export function checkWeights(
   }
   return byName;
 }
+
+// The weight of that name in a source, or undefined.
+export function findWeight(source: WeightSource, name: string): WeightTensor | undefined {
+  if (source instanceof Map) return source.get(name);
+  for (const w of source as Iterable<WeightTensor>) if (w.name === name) return w;
+  return undefined;
+}
